@@ -1,0 +1,361 @@
+"""Benchmark: MQTT ingest throughput and latency against a plain paho subscriber, in one session.
+
+Run with ``microfab bench ingest [--broker URL] [--db URL] [--events N] [--json]``.
+
+- A separate publisher process sends N telemetry events with QoS 1, as fast as it can: once as
+  single-event messages, once as arrays of 100.
+- Baseline: a paho-mqtt QoS 1 subscriber that does nothing with the messages (auto-acknowledge),
+  timed over the same single-event stream.
+- microfab: an :class:`IngestWorker` storing into the store (ack after commit), timed from the first
+  publish to the last commit.
+- Latency: events offered at a fixed 5,000 events/s; each carries its send time; the commit time is
+  taken right after the store's transaction returns; p50/p99 of the difference.
+- ``lost`` = published ids missing from the store; ``duplicates`` = ids stored more than once,
+  counted by id (GROUP BY), not inferred from the unique constraint.
+
+Without ``--broker`` it starts a private Mosquitto on a free port (``max_queued_messages`` raised,
+as a production broker for a busy line should be); without ``--db`` a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+NAME = "ingest"
+TITLE = "MQTT ingest: throughput, latency, nothing lost"
+TOPIC = "microfab/v1/bench/plant/line1/cell1/machine-{n}/telemetry"
+
+
+# ---------------------------------------------------------------------------- publisher process
+
+
+def _publisher(url: str, count: int, batch: int, rate: float, prefix: str) -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from microfab.connect.mqtt_client import connect_blocking, parse_broker_url
+
+    settings = parse_broker_url(url)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}", protocol=paho.MQTTv5
+    )
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    connect_blocking(client, settings)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the bench starts its clock, then says go
+    start = time.perf_counter()
+    infos = []
+    for first in range(0, count, batch):
+        if rate > 0:
+            wait = start + first / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        )
+        items = [
+            {"id": f"{prefix}-{i}", "ts": stamp, "metrics": {"sent": now, "value": i % 97}}
+            for i in range(first, min(first + batch, count))
+        ]
+        body: Any = items[0] if batch == 1 else items
+        infos.append(client.publish(TOPIC.format(n=first // batch % 10), json.dumps(body), qos=1))
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _spawn_publisher(
+    url: str, count: int, batch: int, rate: float, prefix: str
+) -> subprocess.Popen[bytes]:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import ingest; "
+        "ingest._publisher(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])"
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(Path(__file__).parent),
+            url,
+            str(count),
+            str(batch),
+            str(rate),
+            prefix,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+
+
+def _wait_ready(publisher: subprocess.Popen[bytes]) -> None:
+    """Block until the publisher process is connected to the broker."""
+    assert publisher.stdout is not None
+    line = publisher.stdout.readline()
+    if line.strip() != b"ready":
+        publisher.kill()
+        raise RuntimeError(f"bench publisher did not start: {line!r}")
+
+
+def _go(publisher: subprocess.Popen[bytes]) -> None:
+    """Tell a ready publisher to start sending."""
+    assert publisher.stdin is not None
+    publisher.stdin.write(b"go\n")
+    publisher.stdin.flush()
+
+
+# ---------------------------------------------------------------------------- services
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _private_mosquitto() -> Iterator[str]:
+    folder = Path(tempfile.mkdtemp(prefix="microfab-bench-mqtt-"))
+    port = _free_port()
+    (folder / "m.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000000\n"
+        "max_inflight_messages 0\npersistence false\nlog_dest none\n"
+    )
+    process = subprocess.Popen(
+        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(folder / "m.conf")]
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+class _TimedStore:
+    """Wraps the store: notes the commit time of every event (for latency)."""
+
+    def __init__(self, store: Any, track: bool) -> None:
+        self.store = store
+        self.track = track
+        self.committed: dict[str, float] = {}
+        self.sent: dict[str, float] = {}
+
+    def append(self, events: Iterable[Any]) -> Any:
+        batch = list(events)
+        result = self.store.append(batch)
+        if self.track:
+            now = time.time()
+            for ev in batch:
+                self.committed.setdefault(ev.id, now)
+                self.sent.setdefault(ev.id, ev.metrics.get("sent", now))
+        return result
+
+    def append_dead_letters(self, letters: Iterable[Any]) -> int:
+        return int(self.store.append_dead_letters(letters))
+
+    def flag_unknown_machines(self, seen: Any) -> None:
+        self.store.flag_unknown_machines(seen)
+
+
+def _baseline(url: str, count: int) -> float:
+    """Events per second a do-nothing paho QoS 1 subscriber receives."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from microfab.connect.mqtt_client import connect_blocking, parse_broker_url
+
+    received = 0
+    first: list[float] = []
+    done = threading.Event()
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        nonlocal received
+        if not first:
+            first.append(time.perf_counter())
+        received += 1
+        if received >= count:
+            done.set()
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"bench-base-{uuid.uuid4().hex[:6]}",
+        protocol=paho.MQTTv5,
+    )
+    client.on_message = on_message
+    connect_blocking(client, parse_broker_url(url))
+    client.subscribe("microfab/v1/#", qos=1)
+    publisher = _spawn_publisher(url, count, 1, 0, f"base{uuid.uuid4().hex[:6]}")
+    _wait_ready(publisher)
+    start = time.perf_counter()
+    _go(publisher)
+    done.wait(timeout=300)
+    elapsed = time.perf_counter() - start
+    publisher.wait()
+    client.disconnect()
+    client.loop_stop()
+    return received / elapsed
+
+
+def _ingest_run(
+    url: str, db: str, count: int, batch: int, rate: float, track: bool
+) -> dict[str, Any]:
+    from microfab.connect.mqtt_client import parse_broker_url
+    from microfab.connect.mqtt_ingest import IngestWorker
+    from microfab.store import open_store
+
+    store = open_store(db)
+    timed = _TimedStore(store, track)
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    worker = IngestWorker(
+        timed,
+        parse_broker_url(url),
+        client_id=f"bench-ingest-{prefix}",
+        shared=False,
+        batch_size=5000,
+    )
+    worker.start()
+    publisher = _spawn_publisher(url, count, batch, rate, prefix)
+    _wait_ready(publisher)
+    before = store.count()
+    start = time.perf_counter()
+    _go(publisher)
+    deadline = time.monotonic() + 600
+    while store.count() - before < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    publisher.wait()
+    time.sleep(0.5)  # let any redelivered duplicate arrive before counting
+    worker.stop()
+    from sqlalchemy import func, select
+
+    from microfab.store.schema import events
+
+    with store.engine.connect() as conn:
+        ids = conn.execute(
+            select(events.c.id, func.count())
+            .where(events.c.id.like(f"{prefix}-%"))
+            .group_by(events.c.id)
+        ).all()
+    stored_ids = {row[0] for row in ids}
+    duplicates = sum(row[1] - 1 for row in ids if row[1] > 1)
+    lost = sum(1 for i in range(count) if f"{prefix}-{i}" not in stored_ids)
+    latencies = sorted((timed.committed[k] - timed.sent[k]) * 1000 for k in timed.committed)
+    store.close()
+    return {
+        "events_per_s": count / elapsed,
+        "stored": len(stored_ids),
+        "duplicates": duplicates,
+        "lost": lost,
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
+    }
+
+
+def run(
+    repeat: int = 1,
+    events: int = 50_000,
+    broker: str | None = None,
+    db: str | None = None,
+) -> dict[str, Any]:
+    folder = tempfile.mkdtemp(prefix="microfab-bench-db-")
+    database = db or f"sqlite:///{folder}/ingest.db"
+    with _private_mosquitto() if broker is None else _given(broker) as url:
+        baseline = statistics.median(_baseline(url, events) for _ in range(repeat))
+        single = [_ingest_run(url, database, events, 1, 0, False) for _ in range(repeat)]
+        batched = [_ingest_run(url, database, events, 100, 0, False) for _ in range(repeat)]
+        latency_events = min(events, 25_000)
+        latency = _ingest_run(url, database, latency_events, 1, 5000.0, True)
+    shutil.rmtree(folder, ignore_errors=True)
+    events_per_s = statistics.median(r["events_per_s"] for r in single)
+    return {
+        "events": events,
+        "repeat": repeat,
+        "broker": "private Mosquitto " + _mosquitto_version() if broker is None else _mask(broker),
+        "db": "temporary SQLite file" if db is None else _mask(db),
+        "events_per_s": round(events_per_s),
+        "batched_events_per_s": round(statistics.median(r["events_per_s"] for r in batched)),
+        "baseline_events_per_s": round(baseline),
+        "ratio": round(events_per_s / baseline, 3),
+        "p50_ms": round(latency["p50_ms"], 1) if latency["p50_ms"] is not None else None,
+        "p99_ms": round(latency["p99_ms"], 1) if latency["p99_ms"] is not None else None,
+        "latency_offered_events_per_s": 5000,
+        "stored": sum(r["stored"] for r in single + batched) + latency["stored"],
+        "duplicates": sum(r["duplicates"] for r in single + batched) + latency["duplicates"],
+        "lost": sum(r["lost"] for r in single + batched) + latency["lost"],
+    }
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
+
+
+def _mask(url: str) -> str:
+    from microfab.store.url import mask_url
+
+    return mask_url(url) if "://" in url else url
+
+
+def _mosquitto_version() -> str:
+    try:
+        text = subprocess.run(
+            [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-h"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        return text.splitlines()[0].split("version")[-1].strip()
+    except (OSError, IndexError):
+        return ""
+
+
+def markdown(result: dict[str, Any]) -> str:
+    r = result
+    return "\n".join(
+        [
+            f"{r['events']:,} telemetry events per run, broker: {r['broker']}, store: {r['db']}; "
+            f"publisher in its own process; medians of {r['repeat']} run(s), all in one session.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| single-event messages: events/s stored | {r['events_per_s']:,} |",
+            f"| batched (arrays of 100): events/s stored | {r['batched_events_per_s']:,} |",
+            f"| baseline: do-nothing paho QoS 1 subscriber, events/s | {r['baseline_events_per_s']:,} |",
+            f"| ratio single / baseline | {r['ratio']} |",
+            f"| latency publish → committed at {r['latency_offered_events_per_s']:,} events/s offered, p50 | {r['p50_ms']} ms |",
+            f"| same, p99 | {r['p99_ms']} ms |",
+            f"| stored / duplicates / lost | {r['stored']:,} / {r['duplicates']} / {r['lost']} |",
+        ]
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(run(events=int(os.environ.get("EVENTS", "20000"))), indent=2))

@@ -1,0 +1,162 @@
+"""The embedded MQTT broker (amqtt, MQTT 3.1.1): for the demo and small sites without Mosquitto.
+
+:class:`EmbeddedBroker` runs amqtt's broker on a thread of its own with its own asyncio loop, so
+synchronous code (the demo, tests) can start and stop it like any object. It accepts anonymous
+clients and speaks MQTT 3.1.1 only: clients must connect with ``--mqtt-version 3.1.1``. Production
+sites should run Mosquitto or EMQX (MQTT 5, TLS, authentication).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+from microfab.connect.mqtt_client import BrokerError
+
+log = logging.getLogger(__name__)
+
+
+def broker_config(host: str, port: int) -> dict[str, Any]:
+    """amqtt's configuration: one plain TCP listener, anonymous clients, no $SYS topics."""
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        # Plugins named here replace amqtt's defaults (which add $SYS topics and packet logging).
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+class EmbeddedBroker:
+    """An amqtt broker on ``host:port``, served from a background thread; start/stop repeatable."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
+        self.host = host
+        self.port = port
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start serving; return once the port accepts connections (BrokerError if it cannot)."""
+        if self.running:
+            return
+        self._ready.clear()
+        self._error = None
+        amqtt_log = logging.getLogger("amqtt.broker")
+        if _QUIET not in amqtt_log.filters:
+            amqtt_log.addFilter(_QUIET)
+        self._thread = threading.Thread(target=self._run, name="microfab-broker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            self.stop()
+            raise BrokerError(f"the embedded MQTT broker did not start within {timeout_s:g} s")
+        if self._error is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+            raise BrokerError(
+                f"the embedded MQTT broker cannot listen on {self.host}:{self.port}: "
+                f"{_reason(self._error)}"
+            )
+        log.info("embedded MQTT broker listening on %s", self.url)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Disconnect every client, close the listener and end the thread."""
+        thread, loop, stop = self._thread, self._loop, self._stop_requested
+        if thread is None:
+            return
+        if loop is not None and stop is not None and thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout_s)
+        if thread.is_alive():
+            raise BrokerError(f"the embedded MQTT broker did not stop within {timeout_s:g} s")
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ broker thread
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by start(); never lost in the thread
+            if not self._ready.is_set():
+                self._error = exc
+                self._ready.set()
+            else:
+                log.exception("the embedded MQTT broker failed")
+        finally:
+            self._loop = None
+            self._stop_requested = None
+
+    async def _serve(self) -> None:
+        from amqtt.broker import Broker  # type: ignore[import-untyped]
+
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        broker = Broker(broker_config(self.host, self.port))
+        try:
+            await broker.start()
+        except BaseException as exc:
+            self._error = exc.__cause__ or exc
+            self._ready.set()
+            await broker.plugins_manager.close()
+            return
+        self._ready.set()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await broker.shutdown()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+class _QuietStartupFailure(logging.Filter):
+    """amqtt logs a traceback when it cannot bind; start() raises one clear BrokerError instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Broker startup failed"
+
+
+_QUIET = _QuietStartupFailure()
+
+
+def run_broker(host: str = "127.0.0.1", port: int = 1883) -> None:
+    """Serve in the foreground until Ctrl-C."""
+    broker = EmbeddedBroker(host, port)
+    broker.start()
+    try:
+        while broker.running:
+            threading.Event().wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()

@@ -1,0 +1,143 @@
+"""Judge one MQTT message: every element becomes exactly one event or one dead letter.
+
+Pure and total: whatever bytes arrive on whatever topic, :func:`decode_message` returns; it never
+raises. Reasons are short, stable prefixes (``bad_json``, ``bad_topic``, ``invalid_event``,
+``unknown_machine``, ``oversize``, ``bad_batch``) followed by what was expected. What it returns
+fits either back end: no NaN or infinite numbers (``bad_json``), no NUL characters in events
+(``invalid_event``), and dead letters' text with NUL and lone surrogates escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from microfab.connect.topics import parse_topic
+from microfab.model.dead_letter import DeadLetter, payload_text
+from microfab.model.events import Event, event_from_dict, event_to_dict
+
+DEFAULT_MAX_PAYLOAD = 256 * 1024
+MAX_BATCH = 10_000
+
+
+class _BadNumber(ValueError):
+    """A JSON number or constant that no store can keep (NaN, Infinity, 1e400)."""
+
+
+def _no_constant(name: str) -> float:
+    raise _BadNumber(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"number {text[:40]} is out of range")
+    return value
+
+
+def _safe(text: str) -> str:
+    """Text any database stores: NUL characters and lone surrogates written as escapes."""
+    text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _has_nul(value: object) -> bool:
+    """Whether a (shallow) event dict holds a NUL character, which PostgreSQL text cannot."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+@dataclass
+class Decoded:
+    events: list[Event] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    unknown_machine: bool = False
+
+
+def decode_message(
+    topic: str,
+    payload: bytes,
+    *,
+    received_at: dt.datetime,
+    known_machines: Collection[str] | None = None,
+    strict: bool = False,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+    source: str = "mqtt",
+) -> Decoded:
+    """Events and dead letters of one message (see the module docstring)."""
+    out = Decoded()
+
+    def reject(reason: str, raw: bytes | str = payload) -> None:
+        out.dead.append(
+            DeadLetter(source, _safe(topic), _safe(payload_text(raw)), _safe(reason), received_at)
+        )
+
+    if len(payload) > max_payload:
+        reject(f"oversize: {len(payload)} bytes, at most {max_payload} accepted")
+        return out
+    try:
+        machine, stream = parse_topic(topic)
+    except ValueError as exc:
+        reject(f"bad_topic: {exc}")
+        return out
+    unknown = known_machines is not None and machine not in known_machines
+    if unknown and strict:
+        reject(f"unknown_machine: '{machine}' is not in the factory model (--strict)")
+        return out
+    out.unknown_machine = unknown
+    try:
+        body = json.loads(payload.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    except UnicodeDecodeError:
+        reject("bad_json: payload is not UTF-8 text")
+        return out
+    except json.JSONDecodeError as exc:
+        reject(f"bad_json: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        return out
+    except RecursionError:
+        reject("bad_json: nested too deeply")
+        return out
+    except ValueError as exc:  # _BadNumber, or an integer of more than 4300 digits
+        reject(f"bad_json: {exc}")
+        return out
+    items = body if isinstance(body, list) else [body]
+    may_hold_nul = b"\\u0000" in payload  # JSON text carries NUL only as this escape
+    if isinstance(body, list) and not body:
+        reject("bad_batch: empty array")
+        return out
+    if len(items) > MAX_BATCH:
+        reject(f"bad_batch: {len(items)} elements, at most {MAX_BATCH}")
+        return out
+    for index, item in enumerate(items):
+        where = f"[{index}] " if isinstance(body, list) else ""
+        try:
+            raw: bytes | str = (
+                json.dumps(item, ensure_ascii=False) if isinstance(body, list) else payload
+            )
+        except RecursionError:
+            raw = f"(element {index}: nested too deeply to show)"
+        if not isinstance(item, dict):
+            reject(f"invalid_event: {where}expected a JSON object, got {type(item).__name__}", raw)
+            continue
+        for key in ("machine", "stream"):
+            if key in item and item[key] != (machine if key == "machine" else stream):
+                reject(f"invalid_event: {where}'{key}' in the payload differs from the topic", raw)
+                break
+        else:
+            try:
+                event = event_from_dict({**item, "machine": machine, "stream": stream})
+            except Exception as exc:  # ValueError; OverflowError for times beyond year 1..9999
+                reject(f"invalid_event: {where}{exc or type(exc).__name__}", raw)
+                continue
+            if may_hold_nul and _has_nul(event_to_dict(event)):
+                reject(f"invalid_event: {where}text holds a NUL character (U+0000)", raw)
+                continue
+            out.events.append(event)
+    return out

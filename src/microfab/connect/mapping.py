@@ -1,0 +1,138 @@
+"""Turn raw data-point values (OPC UA nodes, Sparkplug metrics, Modbus registers) into events.
+
+One :class:`PointMapper` per machine and source keeps what it needs between values: the last raw
+state (so repeats make no event) and the last counter reading (so running totals become the
+increments the event contract wants, with a counter reset taken as a restart from zero).
+
+Event ids are derived from source, machine, point and the value's timestamp, so a value delivered
+twice (a reconnect replaying the last value, a Sparkplug rebirth) maps to the same id and is
+stored once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+from microfab.model.events import (
+    EnergyReading,
+    Event,
+    MachineState,
+    PartCount,
+    StateChange,
+    TelemetrySample,
+    format_ts,
+)
+from microfab.model.factory import PointMap, PointStream
+
+
+def point_event_id(source: str, machine: str, point: str, ts: dt.datetime, extra: str = "") -> str:
+    """A stable id of at most 64 characters for a value of a point at a time."""
+    digest = hashlib.sha256(
+        "\x1f".join((source, machine, point, format_ts(ts), extra)).encode()
+    ).hexdigest()
+    return f"{source[:12]}-{digest[:48]}"
+
+
+@dataclass
+class PointMapper:
+    """Maps values of one machine's points to events; see the module docstring."""
+
+    source: str
+    machine: str
+    points: list[PointMap]
+    _by_point: dict[str, PointMap] = field(init=False, default_factory=dict)
+    _last_state: str | None = field(init=False, default=None)
+    _last_count: dict[str, float] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_point = {p.point: p for p in self.points}
+
+    def knows(self, point: str) -> bool:
+        return point in self._by_point
+
+    def forget_link(self) -> None:
+        """After a link loss: the next state is reported even if unchanged; counters re-baseline."""
+        self._last_state = None
+        self._last_count.clear()
+
+    def offline(self, ts: dt.datetime, reason: str) -> StateChange:
+        """The ``offline`` event for this machine when its link is lost."""
+        self._last_state = None
+        return StateChange(
+            id=point_event_id(self.source, self.machine, "@link", ts, reason),
+            ts=ts,
+            machine=self.machine,
+            state=MachineState.OFFLINE,
+            reason=reason,
+        )
+
+    def map(self, point: str, value: object, ts: dt.datetime) -> Event | None:
+        """The event for a new value of ``point`` at ``ts``, or None (unmapped, unchanged, bad)."""
+        spec = self._by_point.get(point)
+        if spec is None or value is None:
+            return None
+        event_id = point_event_id(self.source, self.machine, point, ts)
+        if spec.stream is PointStream.STATE:
+            raw = _raw_key(value)
+            if raw == self._last_state:
+                return None
+            self._last_state = raw
+            state = spec.states.get(raw)
+            if state is None:
+                return StateChange(
+                    id=event_id,
+                    ts=ts,
+                    machine=self.machine,
+                    state=MachineState.UNPLANNED_STOP,
+                    reason=f"UNMAPPED-{raw}"[:64],
+                )
+            return StateChange(id=event_id, ts=ts, machine=self.machine, state=MachineState(state))
+        number = _number(value)
+        if number is None:
+            return None
+        number *= spec.scale
+        if spec.stream is PointStream.TELEMETRY:
+            return TelemetrySample(
+                id=event_id, ts=ts, machine=self.machine, metrics={spec.metric or point: number}
+            )
+        if spec.stream is PointStream.ENERGY:
+            if number < 0:
+                return None
+            return EnergyReading(id=event_id, ts=ts, machine=self.machine, kwh=number)
+        # count
+        increment = number
+        if spec.cumulative:
+            previous = self._last_count.get(point)
+            self._last_count[point] = number
+            if previous is None:
+                return None  # first reading only sets the baseline
+            increment = number - previous if number >= previous else number  # reset: from zero
+        units = round(increment)
+        if units <= 0:
+            return None
+        good, scrap = (units, 0) if spec.field == "good" else (0, units)
+        return PartCount(id=event_id, ts=ts, machine=self.machine, good=good, scrap=scrap)
+
+
+def _raw_key(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None

@@ -1,0 +1,403 @@
+"""The MQTT ingest worker: subscribe to the microfab topics and store every event exactly once.
+
+How nothing is lost or doubled:
+
+- QoS 1 on a persistent session (MQTT 5 ``clean_start=False`` with a session expiry, or MQTT 3.1.1
+  ``clean_session=False``), so the broker keeps what it has not seen acknowledged;
+- manual acknowledgement: a message is acknowledged only after the transaction holding its events
+  (or its dead letters) has committed; if the database is down nothing is acknowledged, the batch
+  is retried with back-off, and the broker holds the rest;
+- idempotent append: a redelivered message maps to the same event ids, which the store counts as
+  duplicates; an id reused with different content is dead-lettered as ``id_conflict``;
+- an event the database itself refuses (a count beyond its integer range, say) is found by
+  storing the batch's events one by one and dead-lettered as ``store_rejected``, so one bad
+  event never blocks the stream;
+- several workers share the load through the MQTT 5 shared subscription ``$share/microfab/…``;
+  the broker gives each message to one of them.
+
+Malformed messages never stop the worker: :func:`microfab.connect.decode.decode_message` turns each
+one (each element of a batch) into an event or a dead letter with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from microfab.connect.decode import DEFAULT_MAX_PAYLOAD, decode_message
+from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
+from microfab.connect.topics import SUBSCRIPTION, shared
+from microfab.errors import StoreError
+from microfab.model.dead_letter import DeadLetter, payload_text
+from microfab.model.events import Event, event_to_dict
+
+
+class IngestTarget(Protocol):
+    """What the worker needs from the store (EventStore provides it); keeps connect/ free of store/."""
+
+    def append(self, events: Iterable[Event]) -> AppendOutcome: ...
+
+    def append_dead_letters(self, letters: Iterable[DeadLetter]) -> int: ...
+
+    def flag_unknown_machines(
+        self, seen: dict[str, tuple[dt.datetime, dt.datetime, int]]
+    ) -> None: ...
+
+
+class AppendOutcome(Protocol):
+    inserted: int
+    duplicates: int
+
+    @property
+    def conflicts(self) -> Sequence[Conflict]: ...
+
+
+class Conflict(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_TRANSIENT_ERRORS = {"OperationalError", "InterfaceError", "DisconnectionError"}
+"""Names of database-driver exception classes that mean "cannot reach the database now"."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a store failure means the database is unreachable for now (retry, acknowledge
+    nothing) rather than that it refuses this data (dead-letter it). Judged by duck typing, so
+    connect/ stays free of store/ and the database drivers."""
+    if isinstance(exc, StoreError | ConnectionError | TimeoutError):
+        return True
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    return any(cls.__name__ in _TRANSIENT_ERRORS for cls in type(exc).__mro__)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Stopping(Exception):
+    """Stopping while the database is down: leave everything unacknowledged."""
+
+
+class _Rejected(Exception):
+    """The database refused a write for its content; retrying would not help."""
+
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+"""How long the broker keeps our session (and unacknowledged messages) while we are away."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    generation: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: dt.datetime
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    unknown_machine_events: int = 0
+    store_retries: int = 0
+    batches: int = 0
+
+
+class IngestWorker:
+    """One ingest worker; run it with :meth:`run_forever` or :meth:`start`/:meth:`stop`."""
+
+    def __init__(
+        self,
+        store: IngestTarget,
+        settings: BrokerSettings,
+        *,
+        known_machines: Collection[str] | None = None,
+        strict: bool = False,
+        shared: bool = True,
+        client_id: str | None = None,
+        batch_size: int = 2000,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.known_machines = frozenset(known_machines) if known_machines is not None else None
+        self.strict = strict
+        self.shared = shared and settings.protocol == 5
+        self.client_id = client_id or f"microfab-ingest-{socket.gethostname()}"
+        self.batch_size = batch_size
+        self.max_payload = max_payload
+        self.stats = IngestStats()
+        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = new_client(settings, self.client_id, manual_ack=True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    # ------------------------------------------------------------------ MQTT callbacks (network thread)
+
+    @property
+    def subscription(self) -> str:
+        return shared(SUBSCRIPTION) if self.shared else SUBSCRIPTION
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            return
+        self._generation += 1
+        client.subscribe(self.subscription, qos=1)
+        self._connected.set()
+        log.info("connected to %s, subscribed to %s", self.settings.display, self.subscription)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self._connected.clear()
+        self._generation += 1  # unacknowledged messages will be redelivered on the new session
+        if not self._stopping.is_set():
+            log.warning("lost the broker at %s (%s); reconnecting", self.settings.display, reason)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._inbox.put(
+            _Message(
+                self._generation,
+                message.mid,
+                message.qos,
+                message.topic,
+                bytes(message.payload),
+                dt.datetime.now(dt.UTC),
+            )
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def connect(self) -> None:
+        """Connect with a persistent session; raises BrokerError with one clear sentence."""
+        if self.settings.protocol == 5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            connect_blocking(self._client, self.settings, clean_start=False, properties=props)
+        else:
+            connect_blocking(self._client, self.settings)
+
+    def start(self) -> None:
+        """Connect and process messages on a background thread."""
+        self.connect()
+        self._thread = threading.Thread(
+            target=self._process_loop, name="microfab-ingest", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish and acknowledge the batch in hand, then disconnect (the session stays)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def run_forever(
+        self, log: Callable[[str], None] | None = None, report_every_s: float = 10.0
+    ) -> None:
+        """Run in the foreground until Ctrl-C, reporting progress through ``log``."""
+        self.start()
+        last = time.monotonic()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+                if log is not None and time.monotonic() - last >= report_every_s:
+                    s = self.stats
+                    log(
+                        f"received {s.received:,}, stored {s.stored:,}, duplicates {s.duplicates:,}, "
+                        f"dead letters {s.dead_letters:,}"
+                    )
+                    last = time.monotonic()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    # ------------------------------------------------------------------ processing (worker thread)
+
+    def _process_loop(self) -> None:
+        while not self._stopping.is_set() or not self._inbox.empty():
+            batch = self._take_batch()
+            if batch:
+                try:
+                    self._commit(batch)
+                except Exception:  # a bug; the batch stays unacknowledged, the worker goes on
+                    log.exception("ingest failed on a batch of %d messages", len(batch))
+
+    def _take_batch(self) -> list[_Message]:
+        """Whatever has arrived, up to batch_size: no waiting once the first message is in hand
+        (the broker sends only so many unacknowledged messages, so waiting for more would stall)."""
+        try:
+            batch = [self._inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _commit(self, batch: list[_Message]) -> None:
+        events: list[Event] = []
+        dead: list[DeadLetter] = []
+        unknown: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
+        for message in batch:
+            decoded = decode_message(
+                message.topic,
+                message.payload,
+                received_at=message.received_at,
+                known_machines=self.known_machines,
+                strict=self.strict,
+                max_payload=self.max_payload,
+            )
+            events += decoded.events
+            dead += decoded.dead
+            if decoded.unknown_machine:
+                for ev in decoded.events:
+                    first, last, n = unknown.get(ev.machine, (ev.ts, ev.ts, 0))
+                    unknown[ev.machine] = (min(first, ev.ts), max(last, ev.ts), n + 1)
+        try:
+            inserted, duplicates = self._store_events(events, dead)
+            self._store_dead_letters(dead)
+            if unknown:
+                try:
+                    self._retrying(lambda: self.store.flag_unknown_machines(unknown))
+                except _Rejected as exc:
+                    log.error("could not record unknown machines %s: %s", sorted(unknown), exc)
+        except _Stopping:
+            return  # stopping while the database is down: leave everything unacknowledged
+        stats = self.stats
+        stats.received += len(batch)
+        stats.stored += inserted
+        stats.duplicates += duplicates
+        stats.dead_letters += len(dead)
+        stats.unknown_machine_events += sum(n for _, _, n in unknown.values())
+        stats.batches += 1
+        generation = self._generation
+        for message in batch:
+            if message.generation == generation and message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+
+    def _retrying(self, write: Callable[[], _T]) -> _T:
+        """Run one store write; while the database is unreachable retry with back-off."""
+        delay = 0.5
+        while True:
+            try:
+                return write()
+            except Exception as exc:
+                if not _transient(exc):
+                    raise _Rejected(_first_line(exc)) from exc
+                self.stats.store_retries += 1
+                log.warning(
+                    "store unavailable (%s); retrying in %.1f s, nothing acknowledged",
+                    _first_line(exc),
+                    delay,
+                )
+                if self._stopping.wait(delay) and delay >= 5:
+                    raise _Stopping from exc
+                delay = min(delay * 2, 5.0)
+
+    def _store_events(self, events: list[Event], dead: list[DeadLetter]) -> tuple[int, int]:
+        """Append the events (one transaction); returns (inserted, duplicates) and adds a dead
+        letter to ``dead`` for each id conflict and each event the database refuses."""
+        inserted = duplicates = 0
+        for result, batch in self._append_isolating(events, dead):
+            inserted += result.inserted
+            duplicates += result.duplicates
+            by_id = {ev.id: ev for ev in batch}
+            for conflict in result.conflicts:
+                reason = f"id_conflict: event '{conflict.id}' is stored with different content"
+                if conflict.id in by_id:
+                    dead.append(self._event_letter(by_id[conflict.id], reason))
+                else:
+                    dead.append(
+                        DeadLetter("mqtt", "", conflict.id, reason, dt.datetime.now(dt.UTC))
+                    )
+        return inserted, duplicates
+
+    def _append_isolating(
+        self, events: list[Event], dead: list[DeadLetter]
+    ) -> list[tuple[AppendOutcome, list[Event]]]:
+        """Append ``events``; if the database refuses the batch, halve it until the events it
+        refuses are found alone, and dead-letter those as ``store_rejected``."""
+        try:
+            return [(self._retrying(partial(self.store.append, events)), events)]
+        except _Rejected as exc:
+            if len(events) == 1:
+                log.warning("the store refused event '%s': %s", events[0].id, exc)
+                dead.append(self._event_letter(events[0], f"store_rejected: {exc}"))
+                return []
+        half = len(events) // 2
+        return self._append_isolating(events[:half], dead) + self._append_isolating(
+            events[half:], dead
+        )
+
+    def _store_dead_letters(self, dead: list[DeadLetter]) -> None:
+        try:
+            self._retrying(lambda: self.store.append_dead_letters(dead))
+            return
+        except _Rejected as exc:
+            log.warning("the store refused dead letters (%s); storing them one by one", exc)
+        for letter in dead:
+            try:
+                self._retrying(partial(self.store.append_dead_letters, [letter]))
+            except _Rejected:
+                plain = DeadLetter(
+                    letter.source,
+                    _ascii(letter.topic),
+                    _ascii(letter.payload),
+                    _ascii(letter.reason),
+                    letter.received_at,
+                )
+                try:
+                    self._retrying(partial(self.store.append_dead_letters, [plain]))
+                except _Rejected as exc:
+                    log.error("lost a dead letter the store refuses (%s): %r", exc, letter)
+
+    @staticmethod
+    def _event_letter(ev: Event, reason: str) -> DeadLetter:
+        return DeadLetter(
+            "mqtt",
+            f"microfab/v1/{ev.machine}/{ev.stream}",
+            payload_text(json.dumps(event_to_dict(ev))),
+            reason,
+            dt.datetime.now(dt.UTC),
+        )
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode("ascii").replace("\x00", "\\x00")

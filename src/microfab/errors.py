@@ -1,0 +1,93 @@
+"""The one exception tree of microfab; library errors are translated to it where they enter.
+
+::
+
+    MicrofabError                  exit 1 unless stated
+    ├── InputError                 exit 2: something the user gave us is wrong
+    │   ├── FactoryFileError       a factory file does not validate (file:line field: message)
+    │   ├── EventValidationError   an event does not match the event schema
+    │   ├── ImportFileError        a line of an events import file is corrupt (file:line: message)
+    │   └── UnknownScenarioError   no simulator scenario of that name
+    └── StoreError                 the event store cannot do what was asked
+        ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
+        ├── StoreSchemaError       the database schema is not the one this version expects
+        └── NoFactoryError         no factory model has been applied to this store yet
+
+Each error has a stable ``key`` for scripts and a message that says what to do. The CLI prints the
+message and exits with ``exit_code``; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class MicrofabError(Exception):
+    """Base of every error microfab raises on purpose."""
+
+    key = "microfab_error"
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(MicrofabError):
+    """Something the user supplied (a file, a flag, a message) is not valid."""
+
+    key = "invalid_input"
+    exit_code = 2
+
+
+class FactoryFileError(InputError):
+    """A factory file failed validation; ``problems`` holds one located line per fault."""
+
+    key = "invalid_factory"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class EventValidationError(InputError):
+    """An event does not match the microfab event schema."""
+
+    key = "invalid_event"
+
+
+class ImportFileError(InputError):
+    """A line of an events import file could not be read."""
+
+    key = "invalid_import_line"
+
+
+class UnknownScenarioError(InputError):
+    """The simulator has no scenario of the requested name."""
+
+    key = "unknown_scenario"
+
+
+class StoreError(MicrofabError):
+    """The event store failed."""
+
+    key = "store_error"
+
+
+class StoreUnavailableError(StoreError):
+    """The database named by a URL cannot be reached."""
+
+    key = "store_unavailable"
+
+
+class StoreSchemaError(StoreError):
+    """The database schema does not match this version of microfab."""
+
+    key = "store_schema"
+
+
+class NoFactoryError(StoreError):
+    """A command needs the factory model, but none has been applied to the store."""
+
+    key = "no_factory"

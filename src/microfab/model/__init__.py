@@ -1,0 +1,1 @@
+"""Pure domain model: factory hierarchy, products, routings, calendars and events. No I/O."""

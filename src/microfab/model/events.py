@@ -1,0 +1,297 @@
+"""Shop-floor events: one typed, versioned schema for everything a machine reports.
+
+An event is what happened on one machine at one time. The wire shape (MQTT payload plus the machine
+path from the topic) and the export shape (one JSON line) are the same object::
+
+    {"id": "food-line-s1-00000042", "ts": "2026-11-23T00:00:00.000Z",
+     "machine": "kt/food/line1/fill/filler-1", "stream": "count",
+     "good": 10, "scrap": 1, "order": "WO-1", "operation": 10}
+
+``id`` is the idempotency key: storing the same event twice is a no-op, storing a different event
+under a stored id is an ``id_conflict``. ``ts`` is event time in UTC with millisecond precision.
+The store adds ``ingest_ts`` (when it was committed); it is not part of the event's content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+EVENT_SCHEMA_VERSION = 1
+"""Version of the event schema below; stored with every event."""
+
+STREAMS = ("state", "count", "telemetry", "energy", "order", "material")
+
+
+def format_ts(value: dt.datetime) -> str:
+    """Render a UTC instant as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_ts(value: object) -> dt.datetime:
+    """Accept an aware datetime or ISO-8601 text with an offset; return UTC cut to milliseconds."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"'{value}' is not an ISO-8601 time such as 2026-11-22T08:00:00.000Z"
+            ) from None
+    if not isinstance(value, dt.datetime):
+        raise ValueError("expected an ISO-8601 time string such as 2026-11-22T08:00:00.000Z")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("time has no UTC offset; write it with 'Z' or '+08:00'")
+    value = value.astimezone(dt.UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+Timestamp = Annotated[
+    dt.datetime,
+    PlainSerializer(format_ts, return_type=str, when_used="json"),
+    Field(description="Event time, UTC, YYYY-MM-DDTHH:MM:SS.mmmZ"),
+]
+
+MachinePath = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}(/[a-z0-9][a-z0-9_-]{0,39}){4}$",
+    ),
+    Field(description="site/area/line/cell/machine ids, as in the factory file and MQTT topic"),
+]
+
+EventId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$"),
+    Field(description="Unique event id (idempotency key), 1-64 printable ASCII characters"),
+]
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class MachineState(enum.StrEnum):
+    """Machine states used for OEE; every state change names one."""
+
+    RUNNING = "running"
+    IDLE = "idle"
+    SETUP = "setup"
+    PLANNED_STOP = "planned_stop"
+    UNPLANNED_STOP = "unplanned_stop"
+    MICRO_STOP = "micro_stop"
+    OFFLINE = "offline"
+
+
+class OrderEventKind(enum.StrEnum):
+    RELEASED = "released"
+    STARTED = "started"
+    COMPLETED = "completed"
+
+
+class FuelCarrier(enum.StrEnum):
+    TOWNGAS = "towngas"
+    LPG = "lpg"
+    DIESEL = "diesel"
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: EventId
+    ts: Timestamp
+    machine: MachinePath
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, value: object) -> dt.datetime:
+        return parse_ts(value)
+
+
+class StateChange(_EventBase):
+    """The machine entered ``state`` at ``ts`` (and stays there until the next state change)."""
+
+    stream: Literal["state"] = "state"
+    state: MachineState
+    reason: Label | None = Field(default=None, description="Downtime reason code, if any")
+
+
+class PartCount(_EventBase):
+    """Units finished since the machine's previous count event (increments, never totals)."""
+
+    stream: Literal["count"] = "count"
+    good: int = Field(ge=0)
+    scrap: int = Field(default=0, ge=0)
+    order: Label | None = None
+    operation: int | None = Field(default=None, ge=1, description="Routing step number, e.g. 10")
+
+
+class TelemetrySample(_EventBase):
+    """Named numeric readings taken at ``ts``."""
+
+    stream: Literal["telemetry"] = "telemetry"
+    metrics: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], float] = Field(
+        min_length=1
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, number in value.items():
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError(f"metric '{name}' is not a finite number")
+        return value
+
+
+class EnergyReading(_EventBase):
+    """A cumulative meter reading: electricity in kWh, or a fuel meter's quantity."""
+
+    stream: Literal["energy"] = "energy"
+    kwh: float | None = Field(default=None, ge=0, description="Cumulative electricity, kWh")
+    carrier: FuelCarrier | None = Field(default=None, description="Fuel meters only")
+    quantity: float | None = Field(default=None, ge=0, description="Cumulative fuel quantity")
+    unit: Label | None = Field(default=None, description="Unit of quantity, e.g. MJ, kg, l")
+
+    @model_validator(mode="after")
+    def _electricity_or_fuel(self) -> EnergyReading:
+        if self.carrier is None:
+            if self.kwh is None:
+                raise ValueError("an electricity reading needs 'kwh' (cumulative kWh)")
+            if self.quantity is not None or self.unit is not None:
+                raise ValueError("'quantity' and 'unit' belong to fuel meters; add 'carrier'")
+        elif self.quantity is None or self.unit is None:
+            raise ValueError(f"a {self.carrier.value} reading needs 'quantity' and 'unit'")
+        return self
+
+
+class OrderEvent(_EventBase):
+    """A work order or one of its operations was released, started or completed on this machine."""
+
+    stream: Literal["order"] = "order"
+    order: Label
+    event: OrderEventKind
+    operation: int | None = Field(
+        default=None, ge=1, description="Routing step; none = whole order"
+    )
+    product: Label | None = Field(default=None, description="Product SKU (on release)")
+    quantity: int | None = Field(default=None, ge=1, description="Ordered units (on release)")
+    options: dict[Label, Label] | None = Field(
+        default=None, description="Chosen variant options, option name -> choice code (on release)"
+    )
+    due: Timestamp | None = Field(default=None, description="Due time (on release)")
+
+    @field_validator("due", mode="before")
+    @classmethod
+    def _due(cls, value: object) -> dt.datetime | None:
+        return None if value is None else parse_ts(value)
+
+
+class MaterialConsumption(_EventBase):
+    """A quantity of a material lot was consumed, optionally for a work order."""
+
+    stream: Literal["material"] = "material"
+    material: Label
+    lot: Label | None = None
+    qty: float = Field(gt=0)
+    unit: Label
+    order: Label | None = None
+
+
+Event = Annotated[
+    StateChange | PartCount | TelemetrySample | EnergyReading | OrderEvent | MaterialConsumption,
+    Field(discriminator="stream"),
+]
+"""Any microfab event; the ``stream`` field says which."""
+
+_EVENT_UNION: Any = Event  # an Annotated union; typed loosely here so every mypy accepts it
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(_EVENT_UNION)
+
+_COMMON = ("id", "ts", "machine", "stream")
+_KEPT_WHEN_NULL = {
+    "state": ("reason",),
+    "count": ("order", "operation"),
+    "order": ("operation",),
+    "material": ("lot", "order"),
+}
+"""Fields of the contract that are written even when empty, so every line of a stream has one shape."""
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Validate a plain object as an event; raise :class:`ValueError` with every fault named."""
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise ValueError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        path = err["loc"][1:] if err["loc"] and err["loc"][0] in STREAMS else err["loc"]
+        loc = ".".join(str(p) for p in path) or "(event)"  # first part is the stream tag
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "union_tag_invalid":
+            msg = f"stream must be one of {', '.join(STREAMS)}"
+        elif err["type"] == "union_tag_not_found":
+            msg = "field 'stream' is missing"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The export/wire shape: common fields first, then the stream's fields; unset fields left out."""
+    data = event.model_dump(mode="json")
+    kept = _KEPT_WHEN_NULL.get(event.stream, ())
+    head = {k: data.pop(k) for k in _COMMON}
+    return {**head, **{k: v for k, v in data.items() if v is not None or k in kept}}
+
+
+def event_body(event: Event) -> dict[str, Any]:
+    """The stream-specific fields only (what the store keeps in its ``body`` column)."""
+    data = event_to_dict(event)
+    for key in _COMMON:
+        data.pop(key)
+    return data
+
+
+def event_digest(event: Event) -> str:
+    """SHA-256 of the canonical JSON of the event: equal for equal content, whatever the key order."""
+    return digest_of(event_to_dict(event))
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    """:func:`event_digest` of an event already turned into its export dict."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def split_body(data: dict[str, Any]) -> dict[str, Any]:
+    """The stream-specific part of an export dict (what :func:`event_body` returns)."""
+    return {k: v for k, v in data.items() if k not in _COMMON}
+
+
+def events_json_schema() -> dict[str, Any]:
+    """JSON Schema of one event (written to docs/events.schema.json)."""
+    schema = EVENT_ADAPTER.json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:microfab:schema:events:v{EVENT_SCHEMA_VERSION}",
+        "title": f"microfab event, schema version {EVENT_SCHEMA_VERSION}",
+        **schema,
+    }

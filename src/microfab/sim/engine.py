@@ -1,0 +1,540 @@
+"""The SimPy model of a micro-factory: machines, custom orders, shifts, failures and meters.
+
+Time in the model is seconds since ``start``. Each producing machine takes work-order operations
+from its queue (same setup family first, then earliest due), sets up when the family changes,
+runs cycles with a lognormal spread, scraps at its rate, stops for micro-stops and failures
+(exponential time between failures counted in running time, lognormal repair), and parks in
+``planned_stop`` outside its line's working time. Metered machines report cumulative kWh, every
+machine reports telemetry, and every report is an event handed to the publisher.
+
+Runs are reproducible: each machine draws from its own random stream seeded by scenario, seed and
+machine id, and event ids are ``{scenario}-{start}-s{seed}-{sequence}``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import random
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from microfab.connect.publisher import Publisher
+from microfab.model.calendar import Window, working_windows
+from microfab.model.events import (
+    EnergyReading,
+    Event,
+    MachineState,
+    MaterialConsumption,
+    OrderEvent,
+    OrderEventKind,
+    PartCount,
+    StateChange,
+    TelemetrySample,
+)
+from microfab.model.factory import Calendar, Factory, MachineKind, MachineRef, Operation, Product
+from microfab.sim.scenario import MachineBehaviour, Scenario
+
+HK = dt.timezone(dt.timedelta(hours=8))
+DEFAULT_START = dt.datetime(2026, 11, 23, 8, 0, tzinfo=HK)
+"""Monday 23 November 2026, 08:00 Hong Kong time: the default start, so runs are reproducible."""
+
+_CALENDAR_HORIZON = dt.timedelta(days=14)
+
+SimProcess = Generator[simpy.Event, Any, None]
+
+
+class WorkTime:
+    """Working windows of one calendar, in simulation seconds, extended as time goes on."""
+
+    def __init__(self, factory: Factory, ref: MachineRef, start: dt.datetime) -> None:
+        self.calendar: Calendar = factory.calendar(ref.line.calendar)
+        self.zone = ref.site.zone
+        self.holidays = ref.site.holidays
+        self.start = start
+        self.until = start
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.windows: list[Window] = []
+        self._extend()
+
+    def _extend(self) -> None:
+        new_until = self.until + _CALENDAR_HORIZON
+        for w in working_windows(self.calendar, self.until, new_until, self.zone, self.holidays):
+            self.starts.append((w.start - self.start).total_seconds())
+            self.ends.append((w.end - self.start).total_seconds())
+            self.windows.append(w)
+        self.until = new_until
+
+    def _ensure(self, t: float) -> None:
+        while (self.until - self.start).total_seconds() < t + 86400:
+            self._extend()
+
+    def window_at(self, t: float) -> int | None:
+        """Index of the working window containing ``t``, if any."""
+        self._ensure(t)
+        i = bisect.bisect_right(self.starts, t) - 1
+        if i >= 0 and t < self.ends[i]:
+            return i
+        return None
+
+    def next_start(self, t: float) -> float:
+        self._ensure(t)
+        i = bisect.bisect_right(self.starts, t)
+        while i >= len(self.starts):
+            self._extend()
+        return self.starts[i]
+
+    def stop_reason(self, t: float) -> str:
+        """Reason code for not working at ``t``: closure, break (between windows of one shift) or no shift."""
+        for closure in self.calendar.closures:
+            instant = self.start + dt.timedelta(seconds=t)
+            if closure.start <= instant < closure.end:
+                return closure.reason
+        i = bisect.bisect_right(self.starts, t) - 1
+        if 0 <= i < len(self.windows) - 1:
+            before, after = self.windows[i], self.windows[i + 1]
+            if before.shift == after.shift and before.day == after.day:
+                return "PB"
+        return "PS"
+
+
+@dataclass
+class Job:
+    """One operation of one work order, waiting for or running on a machine."""
+
+    order: WorkOrder
+    index: int
+    quantity: int
+
+    @property
+    def operation(self) -> Operation:
+        return self.order.product.routing[self.index]
+
+
+@dataclass
+class WorkOrder:
+    id: str
+    product: Product
+    options: dict[str, str]
+    quantity: int
+    due_s: float
+    time_factor: float
+    bom: list[tuple[str, float, str]]
+
+
+@dataclass
+class SimMachine:
+    """Runtime state of one simulated machine."""
+
+    ref: MachineRef
+    behaviour: MachineBehaviour
+    rng: random.Random
+    worktime: WorkTime
+    queue: list[Job] = field(default_factory=list)
+    state: str | None = None
+    reason: str | None = None
+    state_since: float = 0.0
+    kwh: float = 0.0
+    family: str | None = None
+    order: str | None = None
+    ttf: float = 0.0
+    wakeup: simpy.Event | None = None
+
+    @property
+    def id(self) -> str:
+        return self.ref.machine.id
+
+    def queued_seconds(self) -> float:
+        return sum(
+            j.quantity * j.operation.machines[self.id] * j.order.time_factor for j in self.queue
+        )
+
+
+class FactorySimulation:
+    """A running simulation of one scenario; advance it with :meth:`run_until`."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        publisher: Publisher,
+        *,
+        seed: int = 1,
+        start: dt.datetime = DEFAULT_START,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be an aware datetime")
+        self.scenario = scenario
+        self.factory = scenario.factory
+        self.behaviour = scenario.behaviour
+        self.publisher = publisher
+        self.seed = seed
+        self.start = start.astimezone(dt.UTC)
+        self.env = simpy.Environment()
+        self.sequence = 0
+        self.id_prefix = f"{scenario.name}-{self.start:%Y%m%dT%H%M%SZ}-s{seed}-"
+        self.orders_released = 0
+        self.orders_completed = 0
+        self.machines: dict[str, SimMachine] = {}
+        self._order_rng = self._rng("orders")
+        self._lot_counter: dict[str, int] = {}
+        for ref in self.factory.machines():
+            mb = self.behaviour.machines.get(ref.machine.id, MachineBehaviour())
+            m = SimMachine(
+                ref, mb, self._rng(ref.machine.id), WorkTime(self.factory, ref, self.start)
+            )
+            m.kwh = round(m.rng.uniform(2_000, 60_000), 1)  # meters are not new
+            m.ttf = m.rng.expovariate(1.0 / (mb.mtbf_h * 3600.0))
+            self.machines[ref.machine.id] = m
+        for m in self.machines.values():
+            if m.ref.machine.kind is MachineKind.ENERGY_METER:
+                self.env.process(self._panel_meter(m))
+            elif m.ref.machine.produces and not m.behaviour.utility:
+                self.env.process(self._producer(m))
+            else:
+                self.env.process(self._utility(m))
+            if m.ref.machine.has_meter:
+                self.env.process(self._meter(m))
+            if m.behaviour.telemetry:
+                self.env.process(self._telemetry(m))
+        self.env.process(self._order_arrivals())
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.env.now)
+
+    def run_until(self, seconds: float) -> None:
+        """Advance the simulation clock to ``seconds`` after start (events flushed by the caller)."""
+        if seconds > self.env.now:
+            self.env.run(until=seconds)
+
+    def paced(
+        self, until: float | None, speed: float | None, tick_s: float = 0.25
+    ) -> Iterator[float]:
+        """Advance in steps to ``until`` seconds (None: forever), flushing the publisher after each.
+
+        ``speed`` is simulated seconds per real second (None: as fast as possible); each step
+        covers ``speed * tick_s`` simulated seconds and is padded to ``tick_s`` of real time.
+        Yields the simulation clock after every step, so callers can redraw or report progress.
+        """
+        step = 600.0 if speed is None else speed * tick_s
+        while until is None or self.env.now < until:
+            began = time.perf_counter()
+            target = self.env.now + step
+            self.run_until(target if until is None else min(target, until))
+            self.publisher.flush()
+            if speed is not None:
+                time.sleep(max(0.0, tick_s - (time.perf_counter() - began)))
+            yield self.env.now
+
+    # ------------------------------------------------------------------ events
+
+    def _rng(self, name: str) -> random.Random:
+        return random.Random(f"{self.scenario.name}:{self.seed}:{name}")
+
+    def _ts(self) -> dt.datetime:
+        return self.start + dt.timedelta(milliseconds=round(self.env.now * 1000))
+
+    def _next_id(self) -> str:
+        self.sequence += 1
+        return f"{self.id_prefix}{self.sequence:07d}"
+
+    def _emit(self, event: Event) -> None:
+        self.publisher.publish(event)
+
+    def _set_state(self, m: SimMachine, state: MachineState, reason: str | None = None) -> None:
+        if m.state == state.value and m.reason == reason:
+            return
+        self._accumulate(m)
+        m.state, m.reason = state.value, reason
+        self._emit(
+            StateChange(
+                id=self._next_id(), ts=self._ts(), machine=m.ref.path, state=state, reason=reason
+            )
+        )
+
+    def _accumulate(self, m: SimMachine) -> None:
+        """Integrate the machine's power draw since its last state change into its meter."""
+        now = self.env.now
+        if m.state is not None:
+            m.kwh += m.behaviour.power(m.state) * (now - m.state_since) / 3600.0
+        m.state_since = now
+
+    # ------------------------------------------------------------------ orders
+
+    def _order_arrivals(self) -> SimProcess:
+        arrivals = self.behaviour.orders
+        for _ in range(arrivals.initial):
+            self._release_order()
+        while True:
+            yield self.env.timeout(
+                self._order_rng.expovariate(1.0 / (arrivals.mean_interarrival_min * 60))
+            )
+            self._release_order()
+
+    def _release_order(self) -> None:
+        rng = self._order_rng
+        arrivals = self.behaviour.orders
+        skus = list(arrivals.products)
+        product = self.factory.product(
+            rng.choices(skus, weights=[arrivals.products[s] for s in skus])[0]
+        )
+        options: dict[str, str] = {}
+        factor = 1.0
+        bom = [(b.material, b.qty, b.unit) for b in product.bom]
+        for option in product.options:
+            choice = rng.choice(option.choices)
+            options[option.name] = choice.code
+            factor *= choice.time_factor
+            bom += [(b.material, b.qty, b.unit) for b in choice.bom_add]
+        quantity = rng.randint(*arrivals.quantity)
+        due_s = self.env.now + rng.uniform(*arrivals.due_after_h) * 3600
+        self.orders_released += 1
+        order = WorkOrder(
+            id=f"WO{self.start.astimezone(HK):%y%m%d}{self.seed % 100:02d}-{self.orders_released:03d}",
+            product=product,
+            options=options,
+            quantity=quantity,
+            due_s=due_s,
+            time_factor=factor,
+            bom=bom,
+        )
+        first = self._choose_machine(product.routing[0])
+        self._emit(
+            OrderEvent(
+                id=self._next_id(),
+                ts=self._ts(),
+                machine=first.ref.path,
+                order=order.id,
+                event=OrderEventKind.RELEASED,
+                product=product.sku,
+                quantity=quantity,
+                options=options or None,
+                due=self.start + dt.timedelta(seconds=round(due_s)),
+            )
+        )
+        self._enqueue(Job(order, 0, quantity), first)
+
+    def _choose_machine(self, op: Operation) -> SimMachine:
+        eligible = [self.machines[mid] for mid in op.machines]
+        return min(eligible, key=lambda m: m.queued_seconds())
+
+    def _enqueue(self, job: Job, m: SimMachine) -> None:
+        m.queue.append(job)
+        if m.wakeup is not None and not m.wakeup.triggered:
+            m.wakeup.succeed()
+
+    def _pick(self, m: SimMachine) -> Job:
+        job = min(
+            m.queue,
+            key=lambda j: (j.operation.setup_family != m.family, j.order.due_s, j.order.id),
+        )
+        m.queue.remove(job)
+        return job
+
+    # ------------------------------------------------------------------ machine processes
+
+    def _wait_for_work_time(self, m: SimMachine) -> Iterator[simpy.Event]:
+        """While outside working time, sit in planned_stop; returns when the line works again."""
+        while m.worktime.window_at(self.env.now) is None:
+            self._set_state(m, MachineState.PLANNED_STOP, m.worktime.stop_reason(self.env.now))
+            yield self.env.timeout(m.worktime.next_start(self.env.now) - self.env.now)
+
+    def _run_for(
+        self, m: SimMachine, seconds: float, state: MachineState = MachineState.RUNNING
+    ) -> Iterator[simpy.Event]:
+        """Run for ``seconds`` of running time, breaking down whenever time-to-failure runs out."""
+        remaining = seconds
+        while remaining > 0:
+            self._set_state(m, state)
+            if m.ttf >= remaining:
+                m.ttf -= remaining
+                yield self.env.timeout(remaining)
+                return
+            yield self.env.timeout(m.ttf)
+            remaining -= m.ttf
+            yield from self._breakdown(m)
+
+    def _breakdown(self, m: SimMachine) -> Iterator[simpy.Event]:
+        mb = m.behaviour
+        self._set_state(m, MachineState.UNPLANNED_STOP, m.rng.choice(mb.failure_reasons))
+        mean = mb.mttr_min * 60
+        sigma = 0.5
+        repair = m.rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma)
+        yield self.env.timeout(repair)
+        m.ttf = m.rng.expovariate(1.0 / (mb.mtbf_h * 3600.0))
+
+    def _producer(self, m: SimMachine) -> SimProcess:
+        mb = m.behaviour
+        while True:
+            yield from self._wait_for_work_time(m)
+            if not m.queue:
+                self._set_state(m, MachineState.IDLE)
+                m.wakeup = self.env.event()
+                window = m.worktime.window_at(self.env.now)
+                assert window is not None
+                end = m.worktime.ends[window]
+                yield m.wakeup | self.env.timeout(end - self.env.now)
+                m.wakeup = None
+                continue
+            job = self._pick(m)
+            op = job.operation
+            setup = self.factory.setup_seconds(m.ref.machine, m.family, op.setup_family)
+            if setup > 0:
+                yield from self._run_for(m, setup * m.rng.uniform(0.9, 1.2), MachineState.SETUP)
+            m.family = op.setup_family or m.family
+            m.order = job.order.id
+            self._order_event(m, job.order.id, OrderEventKind.STARTED, op.seq)
+            if job.index == 0:
+                self._consume_materials(m, job)
+            per_unit = op.machines[m.id] * job.order.time_factor
+            left, good_out = job.quantity, 0
+            while left > 0:
+                yield from self._wait_for_work_time(m)
+                if mb.micro_stops_per_h > 0 and mb.micro_stop_s > 0:
+                    p = 1 - math.exp(-mb.micro_stops_per_h * per_unit * mb.batch / 3600)
+                    if m.rng.random() < p:
+                        self._set_state(m, MachineState.MICRO_STOP, "US")
+                        yield self.env.timeout(m.rng.expovariate(1.0 / mb.micro_stop_s))
+                units = min(mb.batch, left)
+                cycle = per_unit * mb.batch * _lognormal_factor(m.rng, mb.cycle_cv)
+                yield from self._run_for(m, cycle)
+                scrap = sum(1 for _ in range(units) if m.rng.random() < mb.scrap_rate)
+                good = units - scrap
+                self._emit(
+                    PartCount(
+                        id=self._next_id(),
+                        ts=self._ts(),
+                        machine=m.ref.path,
+                        good=good,
+                        scrap=scrap,
+                        order=job.order.id,
+                        operation=op.seq,
+                    )
+                )
+                left -= units
+                good_out += good
+            self._order_event(m, job.order.id, OrderEventKind.COMPLETED, op.seq)
+            m.order = None
+            self._handover(m, job, good_out)
+
+    def _order_event(
+        self, m: SimMachine, order: str, kind: OrderEventKind, operation: int | None
+    ) -> None:
+        """A step (or, with no operation, the whole order) started or completed on ``m``."""
+        self._emit(
+            OrderEvent(
+                id=self._next_id(),
+                ts=self._ts(),
+                machine=m.ref.path,
+                order=order,
+                event=kind,
+                operation=operation,
+            )
+        )
+
+    def _handover(self, m: SimMachine, job: Job, good_out: int) -> None:
+        routing = job.order.product.routing
+        if job.index + 1 < len(routing) and good_out > 0:
+            nxt = routing[job.index + 1]
+            self._enqueue(Job(job.order, job.index + 1, good_out), self._choose_machine(nxt))
+            return
+        self.orders_completed += 1
+        self._order_event(m, job.order.id, OrderEventKind.COMPLETED, None)
+
+    def _consume_materials(self, m: SimMachine, job: Job) -> None:
+        day = self.now.astimezone(HK).strftime("%y%m%d")
+        for material, qty, unit in job.order.bom:
+            self._lot_counter[material] = self._lot_counter.get(material, 0) + 1
+            self._emit(
+                MaterialConsumption(
+                    id=self._next_id(),
+                    ts=self._ts(),
+                    machine=m.ref.path,
+                    material=material,
+                    lot=f"L{day}-{material[:6]}-{1 + self._lot_counter[material] // 20:02d}",
+                    qty=round(qty * job.quantity, 4),
+                    unit=unit,
+                    order=job.order.id,
+                )
+            )
+
+    def _utility(self, m: SimMachine) -> SimProcess:
+        """Utilities and non-producing equipment: run while the line works, stop otherwise."""
+        while True:
+            yield from self._wait_for_work_time(m)
+            window = m.worktime.window_at(self.env.now)
+            assert window is not None
+            yield from self._run_for(m, m.worktime.ends[window] - self.env.now)
+
+    def _panel_meter(self, m: SimMachine) -> SimProcess:
+        self._set_state(m, MachineState.RUNNING)
+        return
+        yield  # pragma: no cover - makes this a generator
+
+    def _meter(self, m: SimMachine) -> SimProcess:
+        every = self.behaviour.meter_every_s
+        facility = self.behaviour.facility.get(m.id)
+        while True:
+            if facility is not None:
+                working = m.worktime.window_at(self.env.now) is not None
+                m.kwh += (facility.base_kw + (facility.shift_kw if working else 0.0)) * every / 3600
+                reading = m.kwh
+            else:
+                self._accumulate(m)
+                reading = m.kwh
+            self._emit(
+                EnergyReading(
+                    id=self._next_id(), ts=self._ts(), machine=m.ref.path, kwh=round(reading, 3)
+                )
+            )
+            yield self.env.timeout(every)
+
+    def _telemetry(self, m: SimMachine) -> SimProcess:
+        every = self.behaviour.telemetry_every_s
+        yield self.env.timeout(every / 2)  # offset from meter readings
+        while True:
+            running = m.state in ("running", "setup", "micro_stop")
+            metrics = {}
+            for name, (mean, sd) in m.behaviour.telemetry.items():
+                value = m.rng.gauss(mean, sd)
+                if not running and ("vib" in name or "pressure" in name):
+                    value = abs(m.rng.gauss(0, sd / 4))
+                metrics[name] = round(value, 3)
+            self._emit(
+                TelemetrySample(
+                    id=self._next_id(), ts=self._ts(), machine=m.ref.path, metrics=metrics
+                )
+            )
+            yield self.env.timeout(every)
+
+
+def _lognormal_factor(rng: random.Random, cv: float) -> float:
+    """A multiplier with mean 1 and the given coefficient of variation."""
+    if cv <= 0:
+        return 1.0
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    return rng.lognormvariate(-sigma * sigma / 2, sigma)
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``45m``, ``8h``, ``2d`` or a plain number of seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    try:
+        if value and value[-1] in units:
+            seconds = float(value[:-1]) * units[value[-1]]
+        else:
+            seconds = float(value)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a duration; write e.g. 30m, 8h or 2d") from None
+    if seconds <= 0 or math.isinf(seconds) or math.isnan(seconds):
+        raise ValueError(f"duration must be positive, got '{text}'")
+    return seconds

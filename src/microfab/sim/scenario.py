@@ -1,0 +1,144 @@
+"""Simulator scenarios: a factory file plus a behaviour file describing how each machine behaves.
+
+A scenario is a folder with ``factory.yaml`` (an ordinary factory file) and ``behaviour.yaml``
+(cycle-time spread, scrap rate, MTBF/MTTR, micro-stops, power draw per state, telemetry, order
+arrivals). The shipped ones live in ``microfab/sim/scenarios/``; ``--scenario`` also takes a path
+to a folder of your own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from microfab.errors import FactoryFileError, UnknownScenarioError
+from microfab.model.factory import Factory
+from microfab.model.factory_file import format_loc, parse_factory
+
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MachineBehaviour(_Strict):
+    """Stochastic behaviour of one machine."""
+
+    batch: int = Field(
+        default=1, ge=1, description="Units per cycle (cavities, chiller load, AGV trip)"
+    )
+    cycle_cv: float = Field(
+        default=0.05, ge=0, le=1, description="Coefficient of variation of cycle time"
+    )
+    scrap_rate: float = Field(default=0.0, ge=0, le=1)
+    mtbf_h: float = Field(default=24.0, gt=0, description="Mean running hours between failures")
+    mttr_min: float = Field(default=15.0, gt=0, description="Mean minutes to repair")
+    failure_reasons: list[str] = Field(default_factory=lambda: ["UB"])
+    micro_stops_per_h: float = Field(default=0.0, ge=0)
+    micro_stop_s: float = Field(default=0.0, ge=0)
+    power_kw: dict[str, float] = Field(default_factory=dict)
+    telemetry: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    utility: bool = Field(default=False, description="Runs whenever the line works; makes no parts")
+
+    def power(self, state: str) -> float:
+        if state == "offline":
+            return 0.0
+        if state == "micro_stop":
+            return self.power_kw.get("micro_stop", self.power_kw.get("running", 0.0))
+        return self.power_kw.get(state, self.power_kw.get("idle", 0.0))
+
+
+class FacilityMeter(_Strict):
+    """A panel meter for shared loads: a base draw plus extra while the line works."""
+
+    base_kw: float = Field(ge=0)
+    shift_kw: float = Field(default=0.0, ge=0)
+
+
+class OrderArrivals(_Strict):
+    initial: int = Field(default=2, ge=0, description="Orders waiting when the run starts")
+    mean_interarrival_min: float = Field(gt=0)
+    quantity: tuple[int, int]
+    due_after_h: tuple[float, float]
+    products: dict[str, float] = Field(min_length=1, description="SKU -> relative weight")
+
+
+class Behaviour(_Strict):
+    description: str = ""
+    meter_every_s: float = Field(default=60.0, gt=0)
+    telemetry_every_s: float = Field(default=60.0, gt=0)
+    orders: OrderArrivals
+    facility: dict[str, FacilityMeter] = Field(default_factory=dict)
+    machines: dict[str, MachineBehaviour] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A factory and how it behaves, ready to simulate."""
+
+    name: str
+    factory: Factory
+    behaviour: Behaviour
+    factory_source: str
+
+    @property
+    def description(self) -> str:
+        return self.behaviour.description
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.name for p in SCENARIO_DIR.iterdir() if (p / "factory.yaml").is_file())
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """Load a shipped scenario by name, or a scenario folder by path."""
+    folder = SCENARIO_DIR / name_or_path
+    if not (folder / "factory.yaml").is_file():
+        folder = Path(name_or_path)
+    if not (folder / "factory.yaml").is_file():
+        raise UnknownScenarioError(
+            f"unknown scenario '{name_or_path}'; choose one of: {', '.join(scenario_names())} "
+            "(or give a folder holding factory.yaml and behaviour.yaml)"
+        )
+    factory_path = folder / "factory.yaml"
+    factory = parse_factory(factory_path.read_text(encoding="utf-8"), str(factory_path))
+    behaviour_path = folder / "behaviour.yaml"
+    try:
+        raw = yaml.safe_load(behaviour_path.read_text(encoding="utf-8"))
+        behaviour = Behaviour.model_validate(raw)
+    except FileNotFoundError:
+        raise FactoryFileError(
+            [f"{behaviour_path}: missing (a scenario needs behaviour.yaml)"]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise FactoryFileError([f"{behaviour_path}: {exc}"]) from None
+    except ValidationError as exc:
+        raise FactoryFileError(
+            [f"{behaviour_path} {format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        ) from None
+    _check_references(factory, behaviour, str(behaviour_path))
+    return Scenario(folder.name, factory, behaviour, str(factory_path))
+
+
+def _check_references(factory: Factory, behaviour: Behaviour, where: str) -> None:
+    ids = {ref.machine.id: ref.machine for ref in factory.machines()}
+    problems = []
+    for machine_id in [*behaviour.machines, *behaviour.facility]:
+        if machine_id not in ids:
+            problems.append(f"{where} machines.{machine_id}: not a machine of the factory")
+    for sku in behaviour.orders.products:
+        if sku not in {p.sku for p in factory.products}:
+            problems.append(f"{where} orders.products.{sku}: not a product SKU of the factory")
+    codes = set(factory.downtime_reasons.codes())
+    for machine_id, mb in behaviour.machines.items():
+        for code in mb.failure_reasons:
+            if codes and code not in codes:
+                problems.append(
+                    f"{where} machines.{machine_id}.failure_reasons: '{code}' is not a reason code"
+                )
+    if problems:
+        raise FactoryFileError(problems)

@@ -1,0 +1,139 @@
+"""Layering rules of the source tree, checked on the syntax of every module (nothing is imported)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "microfab"
+
+MODEL_FORBIDDEN_LIBS = {"sqlalchemy", "alembic", "psycopg", "typer", "rich", "simpy"}
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+
+    @property
+    def is_package(self) -> bool:
+        return self.path.name == "__init__.py"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _load() -> list[Module]:
+    return [
+        Module(_module_name(p), p, ast.parse(p.read_text(encoding="utf-8"), filename=str(p)))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    ]
+
+
+MODULES = _load()
+
+
+def imported_names(module: Module) -> set[str]:
+    """Every dotted name the module imports, anywhere in it (lazy imports in functions too).
+
+    ``from a.b import c`` yields ``a.b.c`` (``c`` may be a submodule or a name in ``a.b``);
+    relative imports are resolved against the module's package.
+    """
+    names: set[str] = set()
+    package = module.name if module.is_package else module.name.rpartition(".")[0]
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join([*base_parts, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def modules_in(package: str) -> list[Module]:
+    found = [m for m in MODULES if within(m.name, package)]
+    assert found, f"no modules found in {package}"
+    return found
+
+
+def test_the_source_tree_is_found() -> None:
+    names = {m.name for m in MODULES}
+    assert {
+        "microfab",
+        "microfab.cli",
+        "microfab.errors",
+        "microfab.model.events",
+        "microfab.model.factory",
+        "microfab.sim.engine",
+        "microfab.store.event_store",
+    } <= names
+
+
+def test_import_resolution() -> None:
+    tree = ast.parse(
+        "import os.path\nfrom . import calendar\nfrom ..errors import InputError\n"
+        "def f():\n    from microfab.store import open_store\n"
+    )
+    found = imported_names(Module("microfab.model.x", PACKAGE / "model" / "x.py", tree))
+    assert found == {
+        "os.path",
+        "microfab.model.calendar",
+        "microfab.errors.InputError",
+        "microfab.store.open_store",
+    }
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.model"), ids=lambda m: m.name)
+def test_model_is_pure(module: Module) -> None:
+    imports = imported_names(module)
+    ours = {n for n in imports if within(n, "microfab")}
+    wrong = {n for n in ours if not (within(n, "microfab.model") or within(n, "microfab.errors"))}
+    assert not wrong, (
+        f"{module.name} imports {sorted(wrong)}; the model may use only itself and errors"
+    )
+    libs = {n for n in imports if n.split(".")[0] in MODEL_FORBIDDEN_LIBS}
+    assert not libs, f"{module.name} imports {sorted(libs)}; the model does no I/O and has no UI"
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.sim"), ids=lambda m: m.name)
+def test_simulator_does_not_know_the_store_or_cli(module: Module) -> None:
+    wrong = {
+        n
+        for n in imported_names(module)
+        if within(n, "microfab.store") or within(n, "microfab.cli")
+    }
+    assert not wrong, f"{module.name} imports {sorted(wrong)}; it must talk to a Publisher only"
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.store"), ids=lambda m: m.name)
+def test_store_does_not_know_the_simulator_or_cli(module: Module) -> None:
+    wrong = {
+        n for n in imported_names(module) if within(n, "microfab.sim") or within(n, "microfab.cli")
+    }
+    assert not wrong, f"{module.name} imports {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.name or "microfab")
+def test_module_has_a_docstring(module: Module) -> None:
+    doc = ast.get_docstring(module.tree, clean=False)
+    assert doc, f"{module.path} has no module docstring"
+    first = doc.splitlines()[0] if doc.splitlines() else ""
+    assert first.strip(), f"{module.path}: the docstring's first line is empty"
