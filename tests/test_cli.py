@@ -465,3 +465,20 @@ def test_tail_filters_by_stream(demo_db: tuple[str, str]) -> None:
     assert all(r["stream"] == "count" for r in rows)
     counts = [json.loads(line) for line in text.splitlines() if '"stream":"count"' in line]
     assert rows == counts[-3:]
+
+
+def test_events_import_counts_stores_csv_rows_once(tmp_path: Path) -> None:
+    db = sqlite(tmp_path / "counts.db")
+    invoke("factory", "apply", str(DATA / "factory-small.yaml"), "--db", db)
+    first = flat(invoke("events", "import-counts", str(DATA / "counts.csv"), "--db", db).stdout)
+    assert "4 rows from 3 machines; stored 4 new count events, skipped 0" in first
+    again = flat(invoke("events", "import-counts", str(DATA / "counts.csv"), "--db", db).stdout)
+    assert "stored 0 new count events, skipped 4 already stored" in again
+    counts = [json.loads(line) for line in export(db).splitlines()]
+    assert sum(event["good"] for event in counts if event["stream"] == "count") == 120 + 115 + 95 + 230
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ts,machine,good\n2026-11-23T09:00:00+08:00,cnc-1,x\n", encoding="utf-8")
+    proc = run_microfab("events", "import-counts", str(bad), "--db", db, cwd=tmp_path)
+    assert_clean_failure(proc, 2)
+    assert f"{bad}:2: good:" in proc.stderr

@@ -522,6 +522,30 @@ def events_import(
         )
 
 
+@events_app.command("import-counts")
+def events_import_counts(
+    file: Annotated[
+        Path, typer.Argument(help="CSV file: ts,machine,good[,scrap,order,operation]")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Load part counts from a CSV file (machines with no connection); re-imports store nothing new."""
+    from microfab.connect.csv_counts import import_counts_csv
+    from microfab.store import open_store
+    from microfab.store.sink import StoreSink
+
+    with open_store(db) as store:
+        factory = _stored_factory(store)
+        sink = StoreSink(store)
+        report = import_counts_csv(file, factory, sink)
+    r = sink.totals
+    out.print(
+        f"{file}: {report.rows:,} rows from {report.machines:,} machines; "
+        f"stored {r.inserted:,} new count events, skipped {r.duplicates:,} already stored",
+        highlight=False,
+    )
+
+
 @events_app.command("tail")
 def events_tail(
     lines: Annotated[
