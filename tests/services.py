@@ -5,6 +5,8 @@ Tests that kill or restart the broker use their own instance, never the machine'
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -34,6 +36,18 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
+def _give_to_mosquitto_user(folder: Path) -> None:
+    """Started as root, Mosquitto drops to the ``mosquitto`` user and could not write its
+    persistence file into a root-owned folder (it carries on without persistence, silently)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    os.chown(folder, user.pw_uid, user.pw_gid)
+
+
 class MosquittoServer:
     """A Mosquitto broker of our own: start, stop (graceful or kill -9), restart on the same port."""
 
@@ -51,6 +65,7 @@ class MosquittoServer:
             "log_dest none",
         ]
         self.config.write_text("\n".join(lines) + "\n")
+        _give_to_mosquitto_user(self.dir)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

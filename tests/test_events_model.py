@@ -251,3 +251,15 @@ def test_json_schema() -> None:
     assert "$defs" in schema
     assert schema["$schema"].startswith("https://json-schema.org/")
     json.dumps(schema)  # serialisable
+
+
+def test_out_of_range_numbers_and_times_are_validation_errors() -> None:
+    import pydantic
+
+    from microfab.model.events import EVENT_ADAPTER
+
+    base = {"id": "x", "machine": "a/b/c/d/e", "stream": "count"}
+    with pytest.raises(pydantic.ValidationError, match="less than or equal"):
+        EVENT_ADAPTER.validate_python({**base, "ts": "2026-11-22T08:00:00Z", "good": 2**40})
+    with pytest.raises(pydantic.ValidationError, match="out of range"):
+        EVENT_ADAPTER.validate_python({**base, "ts": "0001-01-01T00:00:00+08:00", "good": 1})

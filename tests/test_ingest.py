@@ -365,7 +365,7 @@ def test_malformed_messages_become_dead_letters_and_the_worker_goes_on(
     publisher.publish_json(
         topic(MACHINE, "telemetry"), [good[0], bad_element, 42, good[1], good[2]]
     )
-    # a count no database column can hold: refused by the store, dead-lettered, not blocking
+    # a count beyond any integer column: refused by validation, the rest of the batch stored
     publisher.publish_json(
         topic(OTHER, "count"),
         [{"id": "huge-1", "ts": ts(1), "good": 2**64}, {"id": "fine-1", "ts": ts(2), "good": 1}],
@@ -392,12 +392,13 @@ def test_malformed_messages_become_dead_letters_and_the_worker_goes_on(
     assert json.loads(conflict[0].payload)["good"] == 6
     in_batch = [d for d in letters if d.reason.startswith("invalid_event: [")]
     assert sorted(d.reason.split("]")[0] for d in in_batch) == [
+        "invalid_event: [0",
         "invalid_event: [1",
         "invalid_event: [2",
     ]
     assert json.loads(next(d for d in in_batch if "[1]" in d.reason).payload) == bad_element
-    refused = [d for d in letters if d.reason.startswith("store_rejected: ")]
-    assert len(refused) == 1 and json.loads(refused[0].payload)["id"] == "huge-1"
+    huge = next(d for d in in_batch if "[0]" in d.reason)
+    assert json.loads(huge.payload)["id"] == "huge-1" and "good" in huge.reason
     assert len(letters) == len(MALFORMED) + 1 + 2 + 1
     assert all(d.source == "mqtt" and d.received_at.tzinfo is not None for d in letters)
 
@@ -411,6 +412,47 @@ def test_malformed_messages_become_dead_letters_and_the_worker_goes_on(
     assert alive(worker)
     publisher.publish_json(topic(MACHINE, "telemetry"), telemetry(999, "after"))
     wait_until(lambda: "after-000999" in stored_ids(store), "an event after the bad ones")
+
+
+def refuse_in_database(store: EventStore, event_id: str) -> None:
+    """A database rule (a trigger, as a site's DBA might add) that refuses one event id."""
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON events "
+                f"WHEN NEW.id = '{event_id}' BEGIN SELECT RAISE(ABORT, 'refused by a site rule'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.id = '{event_id}' THEN RAISE EXCEPTION 'refused by a site rule'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON events "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+            )
+
+
+def test_an_event_the_database_refuses_is_isolated_and_dead_lettered(
+    store: EventStore, mosquitto: MosquittoServer, publisher: Publisher, workers: list[IngestWorker]
+) -> None:
+    refuse_in_database(store, "t-000007")
+    workers.append(worker := start_worker(store, mosquitto.url))
+    batch = [telemetry(i) for i in range(20)]
+    publisher.publish_json(topic(MACHINE, "telemetry"), batch)
+    publisher.publish_json(topic(MACHINE, "telemetry"), telemetry(20))
+    publisher.wait_acked()
+    wait_until(lambda: worker.stats.received == 2, "both messages committed")
+
+    # the batch was split until the refused event stood alone: the other 20 are stored
+    assert sorted(stored_ids(store)) == [f"t-{i:06d}" for i in range(21) if i != 7]
+    letters = store.dead_letters()
+    assert len(letters) == 1
+    assert letters[0].reason.startswith("store_rejected: ")
+    assert "refused by a site rule" in letters[0].reason
+    assert json.loads(letters[0].payload)["id"] == "t-000007"
+    assert alive(worker)
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])

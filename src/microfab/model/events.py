@@ -60,9 +60,15 @@ def parse_ts(value: object) -> dt.datetime:
         raise ValueError("expected an ISO-8601 time string such as 2026-11-22T08:00:00.000Z")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("time has no UTC offset; write it with 'Z' or '+08:00'")
-    value = value.astimezone(dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"time {value.isoformat()} is out of range") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
+
+MAX_INT = 2**31 - 1
+"""Largest whole number an event field takes (a 32-bit signed integer, as SQL INTEGER)."""
 
 Timestamp = Annotated[
     dt.datetime,
@@ -136,10 +142,12 @@ class PartCount(_EventBase):
     """Units finished since the machine's previous count event (increments, never totals)."""
 
     stream: Literal["count"] = "count"
-    good: int = Field(ge=0)
-    scrap: int = Field(default=0, ge=0)
+    good: int = Field(ge=0, le=MAX_INT)
+    scrap: int = Field(default=0, ge=0, le=MAX_INT)
     order: Label | None = None
-    operation: int | None = Field(default=None, ge=1, description="Routing step number, e.g. 10")
+    operation: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="Routing step number, e.g. 10"
+    )
 
 
 class TelemetrySample(_EventBase):
@@ -187,10 +195,12 @@ class OrderEvent(_EventBase):
     order: Label
     event: OrderEventKind
     operation: int | None = Field(
-        default=None, ge=1, description="Routing step; none = whole order"
+        default=None, ge=1, le=MAX_INT, description="Routing step; none = whole order"
     )
     product: Label | None = Field(default=None, description="Product SKU (on release)")
-    quantity: int | None = Field(default=None, ge=1, description="Ordered units (on release)")
+    quantity: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="Ordered units (on release)"
+    )
     options: dict[Label, Label] | None = Field(
         default=None, description="Chosen variant options, option name -> choice code (on release)"
     )

@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,11 +558,19 @@ class EventStore:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _begin(self) -> Any:
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction; losing the database (at connect or mid-transaction) becomes
+        :class:`StoreUnavailableError`, which callers such as the ingest worker retry."""
         try:
-            return self.engine.begin()
+            with self.engine.begin() as conn:
+                yield conn
         except OperationalError as exc:
-            raise _unavailable(self.url, exc) from None
+            raise _unavailable(self.url, exc) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _unavailable(self.url, exc) from exc
+            raise
 
 
 def _stored(row: Any) -> StoredEvent:
