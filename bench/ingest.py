@@ -186,42 +186,58 @@ class _TimedStore:
 
 
 def _baseline(url: str, count: int) -> float:
-    """Events per second a do-nothing paho QoS 1 subscriber receives."""
+    """Events per second a do-nothing paho QoS 1 subscriber drains from its queued session."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
 
     from microfab.connect.mqtt_client import connect_blocking, parse_broker_url
 
     received = 0
-    first: list[float] = []
     done = threading.Event()
+    subscribed = threading.Event()
 
     def on_message(client: Any, userdata: Any, message: Any) -> None:
         nonlocal received
-        if not first:
-            first.append(time.perf_counter())
         received += 1
         if received >= count:
             done.set()
 
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"bench-base-{uuid.uuid4().hex[:6]}",
-        protocol=paho.MQTTv5,
-    )
-    client.on_message = on_message
-    connect_blocking(client, parse_broker_url(url))
+    client_id = f"bench-base-{uuid.uuid4().hex[:6]}"
+    settings = parse_broker_url(url)
+
+    def session() -> Any:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+        client.on_message = on_message
+        client.on_subscribe = lambda *args: subscribed.set()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        connect_blocking(client, settings, clean_start=False, properties=props)
+        return client
+
+    client = session()
     client.subscribe("microfab/v1/#", qos=1)
-    publisher = _spawn_publisher(url, count, 1, 0, f"base{uuid.uuid4().hex[:6]}")
-    _wait_ready(publisher)
+    subscribed.wait(10)
+    client.disconnect()
+    client.loop_stop()
+    _publish_all(url, count, 1, f"base{uuid.uuid4().hex[:6]}")
     start = time.perf_counter()
-    _go(publisher)
+    client = session()
     done.wait(timeout=300)
     elapsed = time.perf_counter() - start
-    publisher.wait()
     client.disconnect()
     client.loop_stop()
     return received / elapsed
+
+
+def _publish_all(url: str, count: int, batch: int, prefix: str) -> None:
+    """Publish everything while the consumer is away; the broker queues it on its session."""
+    publisher = _spawn_publisher(url, count, batch, 0, prefix)
+    _wait_ready(publisher)
+    _go(publisher)
+    if publisher.wait() != 0:
+        raise RuntimeError("bench publisher failed")
 
 
 def _ingest_run(
@@ -232,6 +248,7 @@ def _ingest_run(
     from microfab.store import open_store
 
     store = open_store(db)
+    store.count()  # open the connection before any clock starts
     timed = _TimedStore(store, track)
     prefix = f"b{uuid.uuid4().hex[:8]}"
     worker = IngestWorker(
@@ -241,17 +258,32 @@ def _ingest_run(
         shared=False,
         batch_size=5000,
     )
-    worker.start()
-    publisher = _spawn_publisher(url, count, batch, rate, prefix)
-    _wait_ready(publisher)
-    before = store.count()
-    start = time.perf_counter()
-    _go(publisher)
+    if rate > 0:  # live: the worker is online while the publisher sends at ``rate``
+        worker.start()
+        publisher = _spawn_publisher(url, count, batch, rate, prefix)
+        _wait_ready(publisher)
+        start = time.perf_counter()
+        _go(publisher)
+    else:  # throughput: drain what the broker queued on the worker's session while it was away
+        worker.start()
+        worker.wait_subscribed()
+        worker.stop()
+        _publish_all(url, count, batch, prefix)
+        worker = IngestWorker(
+            timed,
+            parse_broker_url(url),
+            client_id=f"bench-ingest-{prefix}",
+            shared=False,
+            batch_size=5000,
+        )
+        start = time.perf_counter()
+        worker.start()
     deadline = time.monotonic() + 600
-    while store.count() - before < count and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while worker.stats.stored < count and time.monotonic() < deadline:
+        time.sleep(0.002)
     elapsed = time.perf_counter() - start
-    publisher.wait()
+    if rate > 0:
+        publisher.wait()
     time.sleep(0.5)  # let any redelivered duplicate arrive before counting
     worker.stop()
     from sqlalchemy import func, select

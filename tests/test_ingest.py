@@ -127,10 +127,8 @@ def start_worker(
     nothing published afterwards can miss the subscription)."""
     options.setdefault("client_id", f"ingest-test-{uuid.uuid4().hex[:10]}")
     worker = IngestWorker(store, parse_broker_url(url, protocol=protocol), **options)
-    subscribed = threading.Event()
-    worker._client.on_subscribe = lambda *a: subscribed.set()  # test hook; the worker sets none
     worker.start()
-    if not subscribed.wait(10):
+    if not worker.wait_subscribed(10):
         worker.stop()
         raise AssertionError("the ingest worker got no SUBACK")
     return worker

@@ -154,6 +154,7 @@ class IngestWorker:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._generation = 0
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = new_client(settings, self.client_id, manual_ack=True)
@@ -161,6 +162,7 @@ class IngestWorker:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     # ------------------------------------------------------------------ MQTT callbacks (network thread)
 
@@ -178,10 +180,23 @@ class IngestWorker:
         self._connected.set()
         log.info("connected to %s, subscribed to %s", self.settings.display, self.subscription)
 
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        if all(not reason.is_failure for reason in reasons):
+            self._subscribed.set()
+        else:
+            log.error("the broker refused the subscription %s: %s", self.subscription, reasons)
+
+    def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the broker has confirmed the subscription (SUBACK); whether it did."""
+        return self._subscribed.wait(timeout_s)
+
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         self._generation += 1  # unacknowledged messages will be redelivered on the new session
         if not self._stopping.is_set():
             log.warning("lost the broker at %s (%s); reconnecting", self.settings.display, reason)
