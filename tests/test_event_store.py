@@ -318,6 +318,25 @@ def test_order_lifecycle(store: EventStore) -> None:
     assert (row.status, row.good) == ("completed", 13)
 
 
+def test_order_created_then_released_then_cancelled(store: EventStore) -> None:
+    store.append([order("o1", 0, "WO-2", "created", product="BRKT-1", quantity=5, priority=2)])
+    row = order_row(store, "WO-2")
+    assert (row.status, row.product, row.quantity, row.released_ts) == (
+        "created",
+        "BRKT-1",
+        5,
+        None,
+    )
+    store.append([order("o2", 1, "WO-2", "released", product="BRKT-1", quantity=6)])
+    row = order_row(store, "WO-2")
+    assert (row.status, row.quantity, row.released_ts) == ("released", 6, at(1))
+    store.append([order("o3", 2, "WO-2", "cancelled")])
+    assert order_row(store, "WO-2").status == "cancelled"
+    # a late count does not bring a cancelled order back
+    store.append([count("c1", 3, 1, order="WO-2")])
+    assert order_row(store, "WO-2").status == "cancelled"
+
+
 def test_order_status_out_of_order_release(store: EventStore) -> None:
     store.append([count("c1", 5, 3, order="WO-9", operation=10)])
     row = order_row(store, "WO-9")

@@ -106,9 +106,16 @@ class MachineState(enum.StrEnum):
 
 
 class OrderEventKind(enum.StrEnum):
+    """What happened to a work order (or, with ``operation``, to one of its routing steps).
+
+    ``created`` records an order in the office before it goes to the floor; ``released`` sends it
+    to the floor; ``cancelled`` withdraws it (only the whole order, no ``operation``)."""
+
+    CREATED = "created"
     RELEASED = "released"
     STARTED = "started"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 class FuelCarrier(enum.StrEnum):
@@ -205,6 +212,9 @@ class OrderEvent(_EventBase):
         default=None, description="Chosen variant options, option name -> choice code (on release)"
     )
     due: Timestamp | None = Field(default=None, description="Due time (on release)")
+    priority: int | None = Field(
+        default=None, ge=1, le=9, description="1 (most urgent) to 9; none = 5 (on create/release)"
+    )
 
     @field_validator("due", mode="before")
     @classmethod

@@ -117,7 +117,7 @@ class OrderStatus:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_ORDER_RANK = {"released": 0, "in_progress": 1, "completed": 2}
+_ORDER_RANK = {"created": 0, "released": 1, "in_progress": 2, "completed": 3, "cancelled": 4}
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -333,9 +333,11 @@ class EventStore:
                 row["good"] += ev.good
                 row["scrap"] += ev.scrap
             else:
-                if ev.event.value == "released":
-                    rank = _ORDER_RANK["released"]
-                    if row["released_ts"] is None or ev.ts < row["released_ts"]:
+                if ev.event.value in ("created", "released"):
+                    rank = _ORDER_RANK[ev.event.value]
+                    if ev.event.value == "released" and (
+                        row["released_ts"] is None or ev.ts < row["released_ts"]
+                    ):
                         row["released_ts"] = ev.ts
                     if _later(row["release_ts"], row["release_event"], ev.ts, ev.id):
                         # a re-release (changed quantity, say) wins by event time, then id
@@ -345,6 +347,8 @@ class EventStore:
                             release_ts=ev.ts,
                             release_event=ev.id,
                         )
+                elif ev.event.value == "cancelled":
+                    rank = _ORDER_RANK["cancelled"]
                 elif ev.event.value == "completed" and ev.operation is None:
                     rank = _ORDER_RANK["completed"]
                     if row["completed_ts"] is None or ev.ts > row["completed_ts"]:
