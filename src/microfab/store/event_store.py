@@ -320,7 +320,7 @@ class EventStore:
             table,
             "order_id",
             keys,
-            {"status": "released", "last_ts": epoch, "good": 0, "scrap": 0},
+            {"status": "created", "last_ts": epoch, "good": 0, "scrap": 0},
         )
         for row in rows.values():
             for col in ("released_ts", "release_ts", "completed_ts", "operation_ts", "last_ts"):
