@@ -7,7 +7,9 @@
     │   ├── FactoryFileError       a factory file does not validate (file:line field: message)
     │   ├── EventValidationError   an event does not match the event schema
     │   ├── ImportFileError        a line of an events import file is corrupt (file:line: message)
-    │   └── UnknownScenarioError   no simulator scenario of that name
+    │   ├── UnknownScenarioError   no simulator scenario of that name
+    │   ├── NotFoundError          no machine, line, order … with that id
+    │   └── TimeRangeError         a time or time range that is malformed or inverted
     └── StoreError                 the event store cannot do what was asked
         ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
         ├── StoreSchemaError       the database schema is not the one this version expects
@@ -67,6 +69,18 @@ class UnknownScenarioError(InputError):
     """The simulator has no scenario of the requested name."""
 
     key = "unknown_scenario"
+
+
+class NotFoundError(InputError):
+    """An id (machine, line, order, product …) that the factory or the store does not know."""
+
+    key = "not_found"
+
+
+class TimeRangeError(InputError):
+    """A time that does not parse, or a range whose end is not after its start."""
+
+    key = "invalid_time_range"
 
 
 class StoreError(MicrofabError):

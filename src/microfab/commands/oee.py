@@ -1,0 +1,234 @@
+"""``microfab oee`` and ``microfab downtime``: OEE per ISO 22400-2, downtime Pareto, MTBF/MTTR."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+import zoneinfo
+from typing import Annotated, Any, cast
+
+import typer
+from rich.table import Table
+
+from microfab.commands.common import (
+    DbOption,
+    FromOption,
+    JsonOption,
+    ToOption,
+    out,
+    print_json,
+    stored_factory,
+)
+from microfab.model.factory import Factory
+from microfab.model.timerange import parse_time
+from microfab.track.oee import (
+    By,
+    Level,
+    downtime_pareto,
+    oee_rows,
+    reliability_rows,
+    select_lines,
+)
+
+LineOption = Annotated[
+    str | None,
+    typer.Option("--line", help="Line id or path site/area/line \\[default: all lines]"),
+]
+MachineOption = Annotated[
+    str | None, typer.Option("--machine", help="Only this machine (id or path)")
+]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV (for a spreadsheet)")]
+
+OEE_COLUMNS = (
+    "machine",
+    "from",
+    "to",
+    "shift",
+    "day",
+    "planned_busy_s",
+    "run_s",
+    "ideal_cycle_s",
+    "total",
+    "good",
+    "scrap",
+    "outside_total",
+    "availability",
+    "performance",
+    "quality",
+    "oee",
+    "bottleneck",
+    "output_good",
+)
+
+
+def oee(
+    line: LineOption = None,
+    machine: MachineOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    by: Annotated[
+        str, typer.Option("--by", help="One row per machine (whole period), per shift or per day")
+    ] = "machine",
+    level: Annotated[
+        str, typer.Option("--level", help="machine rows, or line rows (machines added up)")
+    ] = "machine",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """OEE per ISO 22400-2 (availability × performance × quality) 設備綜合效率."""
+    from microfab.store import open_store
+
+    period_by = _choice("--by", by, ("machine", "shift", "day"))
+    row_level = _choice("--level", level, ("machine", "line"))
+    with open_store(db) as store:
+        factory = stored_factory(store)
+        first, last = _range(factory, line, start, end)
+        rows = oee_rows(
+            store,
+            factory,
+            line=line,
+            machine=machine,
+            start=first,
+            end=last,
+            by=cast(By, period_by),
+            level=cast(Level, row_level),
+        )
+    documents = [row.to_json() for row in rows]
+    if as_json:
+        print_json(documents)
+    elif as_csv:
+        _csv(documents, OEE_COLUMNS)
+    else:
+        out.print(_oee_table(documents, factory, period_by))
+
+
+def downtime(
+    line: LineOption = None,
+    machine: MachineOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Downtime Pareto by reason code, and MTBF/MTTR per machine 停機原因."""
+    from microfab.store import open_store
+
+    with open_store(db) as store:
+        factory = stored_factory(store)
+        first, last = _range(factory, line, start, end)
+        pareto = downtime_pareto(store, factory, line=line, machine=machine, start=first, end=last)
+        reliability = reliability_rows(
+            store, factory, line=line, machine=machine, start=first, end=last
+        )
+    if as_json:
+        print_json(
+            {
+                "pareto": [row.to_json() for row in pareto],
+                "reliability": [row.to_json() for row in reliability],
+            }
+        )
+        return
+    if as_csv:
+        _csv(
+            [row.to_json() | {"machines": " ".join(row.machines)} for row in pareto],
+            ("state", "reason", "category", "seconds", "stops", "share", "machines"),
+        )
+        return
+    table = Table(title="Downtime Pareto 停機柏拉圖 (working time)")
+    for name in ("reason", "state", "category", "lost", "stops", "share", "cumulative"):
+        table.add_column(name, justify="right" if name in ("stops",) else "left")
+    cumulative = 0.0
+    for row in pareto:
+        cumulative += row.share
+        table.add_row(
+            row.reason,
+            row.state,
+            row.category,
+            _duration(row.seconds),
+            str(row.stops),
+            f"{row.share:.1%}",
+            f"{cumulative:.1%}",
+        )
+    out.print(table)
+    rel = Table(title="Reliability 可靠性 (working time)")
+    for name in ("machine", "failures", "run", "MTBF", "MTTR"):
+        rel.add_column(name)
+    for r in reliability:
+        rel.add_row(
+            r.machine,
+            str(r.failures),
+            _duration(r.run_s),
+            _duration(r.mtbf_s) if r.mtbf_s is not None else "—",
+            _duration(r.mttr_s) if r.mttr_s is not None else "—",
+        )
+    out.print(rel)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise typer.BadParameter(f"'{value}' is not one of {', '.join(allowed)}", param_hint=option)
+    return value
+
+
+def _range(
+    factory: Factory, line: str | None, start: str | None, end: str | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Parse --from/--to in the time zone of the selected line's site (first site by default)."""
+    zone: zoneinfo.ZoneInfo = factory.sites[0].zone
+    if line is not None:
+        zone = select_lines(factory, line)[0][0].site.zone
+    first = parse_time(start, zone, field="--from") if start else None
+    last = parse_time(end, zone, field="--to") if end else None
+    return first, last
+
+
+def _oee_table(documents: list[dict[str, Any]], factory: Factory, by: str) -> Table:
+    zone = factory.sites[0].zone
+    table = Table(title="OEE 設備綜合效率 (ISO 22400-2)")
+    columns = ["machine"]
+    if by != "machine":
+        columns += ["day", "shift"] if by == "shift" else ["day"]
+    columns += ["planned busy", "run", "total", "good", "A", "P", "Q", "OEE"]
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("machine", "day", "shift") else "right")
+    for d in documents:
+        cells = [d["machine"] + (" (line)" if d["level"] == "line" else "")]
+        if by != "machine":
+            cells.append(d["day"] or "")
+            if by == "shift":
+                cells.append(d["shift"] or "")
+        cells += [
+            _duration(d["planned_busy_s"]),
+            _duration(d["run_s"]),
+            f"{d['total']:,}",
+            f"{d['good']:,}",
+            *(_percent(d[k]) for k in ("availability", "performance", "quality", "oee")),
+        ]
+        table.add_row(*cells)
+    if documents:
+        first = dt.datetime.fromisoformat(documents[0]["from"]).astimezone(zone)
+        last = dt.datetime.fromisoformat(documents[-1]["to"]).astimezone(zone)
+        table.caption = f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} site time"
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _csv(documents: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for d in documents:
+        writer.writerow({k: "" if d.get(k) is None else d[k] for k in columns})

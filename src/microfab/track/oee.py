@@ -1,0 +1,464 @@
+"""OEE, downtime Pareto and MTBF/MTTR per machine, line, shift and day, from the stored events.
+
+The maths is in :mod:`microfab.model.oee`; this module picks the machines, reads their state
+changes and counts (:mod:`microfab.store.production`), lays the line's shift calendar over them
+and groups the result.
+
+Which machines: those that make countable units — a machine with an ideal cycle time, or one that
+a routing names. Ideal cycle time of a count: the routing's time per unit for the order's product
+on that machine when the count names an order and an operation; otherwise the machine's own
+``ideal_cycle_s`` (or, lacking it, its shortest routing time).
+
+A line's row adds up its machines' times and counts; its ``bottleneck`` is the machine with the
+longest ideal cycle time (the slowest step sets the line's pace; the later one on a tie) and
+``output_good`` is that machine's good count: the line's output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from microfab.errors import NotFoundError
+from microfab.model.calendar import Window, working_windows
+from microfab.model.factory import Factory, MachineRef
+from microfab.model.oee import (
+    PLANNED_STOP,
+    Count,
+    Interval,
+    OeeFigures,
+    StateSpan,
+    clip_to_windows,
+    downtime,
+    oee_figures,
+    reliability,
+    state_spans,
+)
+from microfab.model.timerange import check_range
+from microfab.store.event_store import EventStore
+from microfab.store.production import (
+    CountRow,
+    order_products,
+    part_counts,
+    state_transitions,
+    time_span,
+)
+
+By = Literal["machine", "shift", "day"]
+Level = Literal["machine", "line"]
+
+
+@dataclass(frozen=True, slots=True)
+class OeeRow:
+    """OEE of one machine (or one line) over one period."""
+
+    machine: str
+    """Machine path, or the line path (site/area/line) for a line row."""
+    line: str
+    level: Level
+    start: dt.datetime
+    end: dt.datetime
+    shift: str | None
+    day: dt.date | None
+    figures: OeeFigures
+    bottleneck: str | None = None
+    output_good: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.figures
+        return {
+            "machine": self.machine,
+            "line": self.line,
+            "level": self.level,
+            "from": _iso(self.start),
+            "to": _iso(self.end),
+            "shift": self.shift,
+            "day": self.day.isoformat() if self.day else None,
+            "planned_busy_s": round(f.planned_busy_s, 3),
+            "run_s": round(f.run_s, 3),
+            "ideal_cycle_s": _round(f.ideal_cycle_s),
+            "total": f.total,
+            "good": f.good,
+            "scrap": f.scrap,
+            "outside_total": f.outside_total,
+            "availability": _round(f.availability),
+            "performance": _round(f.performance),
+            "quality": _round(f.quality),
+            "oee": _round(f.oee),
+            "bottleneck": self.bottleneck,
+            "output_good": self.output_good,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DowntimeRow:
+    """Time lost in one state and reason code, over the selected machines."""
+
+    state: str
+    reason: str
+    category: str
+    """``unplanned`` or ``planned`` from the factory's reason-code tree, else ``unplanned``."""
+    seconds: float
+    stops: int
+    share: float
+    """Share of all lost time in the selection, 0–1."""
+    machines: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "category": self.category,
+            "seconds": round(self.seconds, 3),
+            "stops": self.stops,
+            "share": round(self.share, 6),
+            "machines": list(self.machines),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityRow:
+    machine: str
+    failures: int
+    run_s: float
+    repair_s: float
+    mtbf_s: float | None
+    mttr_s: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "failures": self.failures,
+            "run_s": round(self.run_s, 3),
+            "repair_s": round(self.repair_s, 3),
+            "mtbf_s": _round(self.mtbf_s, 3),
+            "mttr_s": _round(self.mttr_s, 3),
+        }
+
+
+# ---------------------------------------------------------------------------- public functions
+
+
+def oee_rows(
+    store: EventStore,
+    factory: Factory,
+    *,
+    line: str | None = None,
+    machine: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    by: By = "machine",
+    level: Level = "machine",
+) -> list[OeeRow]:
+    """OEE rows, lines in file order, machines in file order within a line, periods in time order.
+
+    ``start``/``end`` default to the first and last stored event of each line's machines."""
+    check_range(start, end)
+    rows: list[OeeRow] = []
+    for history in _histories(store, factory, line, machine, start, end):
+        rows += _line_rows(history, by, level)
+    return rows
+
+
+def downtime_pareto(
+    store: EventStore,
+    factory: Factory,
+    *,
+    line: str | None = None,
+    machine: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> list[DowntimeRow]:
+    """Lost time by state and reason code over the selected machines, largest first."""
+    check_range(start, end)
+    seconds: dict[tuple[str, str], float] = defaultdict(float)
+    stops: dict[tuple[str, str], int] = defaultdict(int)
+    machines: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for history in _histories(store, factory, line, machine, start, end):
+        for m in history.machines:
+            for entry in downtime(m.spans, history.windows):
+                key = (entry.state, entry.reason)
+                seconds[key] += entry.seconds
+                stops[key] += entry.stops
+                machines[key].add(m.ref.path)
+    total = sum(seconds.values())
+    order = sorted(seconds, key=lambda k: (-seconds[k], k))
+    return [
+        DowntimeRow(
+            state=state,
+            reason=reason,
+            category=_category(factory, state, reason),
+            seconds=seconds[(state, reason)],
+            stops=stops[(state, reason)],
+            share=seconds[(state, reason)] / total if total else 0.0,
+            machines=tuple(sorted(machines[(state, reason)])),
+        )
+        for state, reason in order
+    ]
+
+
+def reliability_rows(
+    store: EventStore,
+    factory: Factory,
+    *,
+    line: str | None = None,
+    machine: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> list[ReliabilityRow]:
+    """MTBF and MTTR per machine within working time."""
+    check_range(start, end)
+    rows: list[ReliabilityRow] = []
+    for history in _histories(store, factory, line, machine, start, end):
+        for m in history.machines:
+            r = reliability(m.spans, history.windows)
+            rows.append(
+                ReliabilityRow(m.ref.path, r.failures, r.run_s, r.repair_s, r.mtbf_s, r.mttr_s)
+            )
+    return rows
+
+
+def line_path(ref: MachineRef) -> str:
+    return f"{ref.site.id}/{ref.area.id}/{ref.line.id}"
+
+
+def select_lines(factory: Factory, line: str | None) -> list[list[MachineRef]]:
+    """Producing machines grouped by line; ``line`` is a line id or path (site/area/line)."""
+    groups: dict[str, list[MachineRef]] = {}
+    routed = {m for p in factory.products for op in p.routing for m in op.machines}
+    for ref in factory.machines():
+        if ref.machine.ideal_cycle_s is None and ref.machine.id not in routed:
+            continue
+        groups.setdefault(line_path(ref), []).append(ref)
+    if line is None:
+        return list(groups.values())
+    chosen = [refs for path, refs in groups.items() if line in (path, path.rsplit("/", 1)[-1])]
+    if not chosen:
+        known = ", ".join(groups) or "none"
+        raise NotFoundError(f"no production line '{line}' in the factory (lines: {known})")
+    if len(chosen) > 1:
+        paths = ", ".join(line_path(refs[0]) for refs in chosen)
+        raise NotFoundError(f"line id '{line}' is ambiguous; give its path: {paths}")
+    return chosen
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+@dataclass(slots=True)
+class _MachineHistory:
+    ref: MachineRef
+    spans: list[StateSpan]
+    counts: list[Count]
+    nameplate_s: float
+
+
+@dataclass(slots=True)
+class _LineHistory:
+    path: str
+    zone: zoneinfo.ZoneInfo
+    start: dt.datetime
+    end: dt.datetime
+    windows: list[Interval]
+    shift_windows: list[Window]
+    machines: list[_MachineHistory]
+
+
+def _histories(
+    store: EventStore,
+    factory: Factory,
+    line: str | None,
+    machine: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> list[_LineHistory]:
+    lines = select_lines(factory, line)
+    if machine is not None:
+        lines = [[r for r in refs if machine in (r.path, r.machine.id)] for refs in lines]
+        lines = [refs for refs in lines if refs]
+        if not lines:
+            raise NotFoundError(
+                f"no producing machine '{machine}' in the selection; "
+                "give a machine id or path from the factory file"
+            )
+    products = order_products(store)
+    histories: list[_LineHistory] = []
+    for refs in lines:
+        paths = [r.path for r in refs]
+        span = time_span(store, paths)
+        if span is None and (start is None or end is None):
+            continue
+        first = start or (span[0] if span else None)
+        last = end or (span[1] + dt.timedelta(milliseconds=1) if span else None)
+        assert first is not None and last is not None
+        if last <= first:
+            continue
+        site = refs[0].site
+        calendar = factory.calendar(refs[0].line.calendar)
+        shift_windows = working_windows(calendar, first, last, site.zone, site.holidays)
+        windows = [Interval(w.start, w.end) for w in shift_windows]
+        transitions = state_transitions(store, paths, first, last)
+        counts_by_machine: dict[str, list[CountRow]] = defaultdict(list)
+        for row in part_counts(store, paths, first, last):
+            counts_by_machine[row.machine].append(row)
+        machines = []
+        for ref in refs:
+            initial, changes = transitions[ref.path]
+            nameplate = _nameplate(factory, ref)
+            machines.append(
+                _MachineHistory(
+                    ref=ref,
+                    spans=state_spans(changes, first, last, initial),
+                    counts=[
+                        Count(c.ts, c.good, c.scrap, _ideal(factory, ref, c, products, nameplate))
+                        for c in counts_by_machine[ref.path]
+                    ],
+                    nameplate_s=nameplate,
+                )
+            )
+        histories.append(
+            _LineHistory(
+                line_path(refs[0]), site.zone, first, last, windows, shift_windows, machines
+            )
+        )
+    return histories
+
+
+def _nameplate(factory: Factory, ref: MachineRef) -> float:
+    if ref.machine.ideal_cycle_s is not None:
+        return ref.machine.ideal_cycle_s
+    times = [
+        op.machines[ref.machine.id]
+        for p in factory.products
+        for op in p.routing
+        if ref.machine.id in op.machines
+    ]
+    return min(times)
+
+
+def _ideal(
+    factory: Factory, ref: MachineRef, count: CountRow, products: dict[str, str], nameplate: float
+) -> float:
+    if count.order is None or count.operation is None or count.order not in products:
+        return nameplate
+    try:
+        product = factory.product(products[count.order])
+    except KeyError:
+        return nameplate
+    for op in product.routing:
+        if op.seq == count.operation and ref.machine.id in op.machines:
+            return op.machines[ref.machine.id]
+    return nameplate
+
+
+# ---------------------------------------------------------------------------- grouping
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    start: dt.datetime
+    end: dt.datetime
+    windows: list[Interval]
+    shift: str | None
+    day: dt.date | None
+
+
+def _periods(history: _LineHistory, by: By) -> list[_Period]:
+    if by == "machine":
+        return [_Period(history.start, history.end, history.windows, None, None)]
+    groups: dict[tuple[dt.date, str | None], list[Interval]] = {}
+    if by == "shift":
+        for w in history.shift_windows:
+            groups.setdefault((w.day, w.shift), []).append(Interval(w.start, w.end))
+    else:
+        for w in history.shift_windows:
+            for piece, day in _split_at_midnight(w, history.zone):
+                groups.setdefault((day, None), []).append(piece)
+    periods = []
+    for (day, shift), windows in groups.items():
+        if by == "day":
+            begin = dt.datetime.combine(day, dt.time(0), history.zone).astimezone(dt.UTC)
+            finish = begin + dt.timedelta(days=1)
+            begin, finish = max(begin, history.start), min(finish, history.end)
+        else:
+            begin, finish = windows[0].start, windows[-1].end
+        periods.append(_Period(begin, finish, windows, shift, day))
+    periods.sort(key=lambda p: (p.start, p.shift or ""))
+    return periods
+
+
+def _split_at_midnight(w: Window, zone: zoneinfo.ZoneInfo) -> list[tuple[Interval, dt.date]]:
+    pieces = []
+    start = w.start
+    while start < w.end:
+        local_day = start.astimezone(zone).date()
+        midnight = dt.datetime.combine(local_day + dt.timedelta(days=1), dt.time(0), zone)
+        stop = min(w.end, midnight.astimezone(dt.UTC))
+        pieces.append((Interval(start, stop), local_day))
+        start = stop
+    return pieces
+
+
+def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
+    rows: list[OeeRow] = []
+    bottleneck = max(enumerate(history.machines), key=lambda pair: (pair[1].nameplate_s, pair[0]))[
+        1
+    ]
+    for period in _periods(history, by):
+        per_machine: list[tuple[_MachineHistory, OeeFigures]] = []
+        for m in history.machines:
+            counts = [c for c in m.counts if period.start <= c.ts < period.end]
+            figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, counts)
+            per_machine.append((m, figures))
+        if level == "machine":
+            rows += [
+                OeeRow(
+                    m.ref.path,
+                    history.path,
+                    "machine",
+                    period.start,
+                    period.end,
+                    period.shift,
+                    period.day,
+                    figures,
+                )
+                for m, figures in per_machine
+            ]
+        else:
+            total = OeeFigures()
+            for _, figures in per_machine:
+                total.add(figures)
+            output = next(f.good for m, f in per_machine if m is bottleneck)
+            rows.append(
+                OeeRow(
+                    history.path,
+                    history.path,
+                    "line",
+                    period.start,
+                    period.end,
+                    period.shift,
+                    period.day,
+                    total,
+                    bottleneck=bottleneck.ref.path,
+                    output_good=output,
+                )
+            )
+    return rows
+
+
+def _category(factory: Factory, state: str, reason: str) -> str:
+    found = factory.downtime_reasons.category_of(reason)
+    if found is not None:
+        return found.value
+    return "planned" if state == PLANNED_STOP else "unplanned"
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
