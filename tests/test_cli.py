@@ -81,10 +81,11 @@ def export(db: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A SQLite store holding 2 h of the food line (seed 1), and its JSONL export."""
+    """A SQLite store holding 2 h of the food line (seed 1), and its JSONL export (stored
+    directly; test_demo_mqtt.py shows the MQTT path stores the same)."""
     folder = tmp_path_factory.mktemp("demo")
     db = sqlite(folder / "demo.db")
-    result = invoke("demo", *DEMO_2H, "--no-web", "--db", db)
+    result = invoke("demo", *DEMO_2H, "--no-web", "--direct", "--db", db)
     assert "finished" in result.stdout
     yield db, export(db)
 
@@ -182,8 +183,10 @@ def test_demo_export_shape(demo_db: tuple[str, str]) -> None:
 
 
 def test_same_seed_twice_gives_byte_identical_exports(db_url: str, tmp_path: Path) -> None:
-    """Acceptance: one seed, two stores (SQLite, or PostgreSQL vs SQLite), the same bytes."""
+    """Acceptance: one seed, two stores (SQLite, or PostgreSQL vs SQLite), the same bytes.
+    Stored directly: test_demo_mqtt.py shows the MQTT path stores the same events."""
     args = ["--scenario", "food-line", "--speed", "max", "--duration", "8h", "--seed", "1"]
+    args.append("--direct")
     other = sqlite(tmp_path / "second.db")
     outputs = []
     for i, db in enumerate((db_url, other)):
@@ -351,8 +354,30 @@ def test_company_name_is_printed_verbatim(tmp_path: Path) -> None:
         (["sim", "--duration", "10m", "--speed", "0", "--jsonl", "out.jsonl"], "--speed"),
         (["demo", "--no-web", "--start", "2026-11-23T08:00", "--db", "sqlite:///x.db"], "--start"),
         (["events", "export", "--format", "csv", "--db", "sqlite:///x.db"], "--format"),
+        (["sim", "--duration", "10m", "--spool", "s.db", "--db", "sqlite:///x.db"], "--spool"),
+        (["sim", "--broker", "mqtt://127.0.0.1:1", "--jsonl", "out.jsonl"], "--jsonl"),
+        (["sim", "--broker", "mqtt://127.0.0.1:1", "--db", "sqlite:///x.db"], "--db"),
+        (["sim", "--broker", "ftp://127.0.0.1", "--spool", "s.db"], "--broker"),
+        (["demo", "--no-web", "--direct", "--broker", "mqtt://127.0.0.1:1"], "--broker"),
+        (["demo", "--no-web", "--username", "plant", "--db", "sqlite:///x.db"], "--username"),
+        (
+            ["demo", "--no-web", "--broker", "mqtts://127.0.0.1:1", "--tls-ca", "missing.pem"],
+            "--tls-ca",
+        ),
     ],
-    ids=["duration", "speed", "naive-start", "format"],
+    ids=[
+        "duration",
+        "speed",
+        "naive-start",
+        "format",
+        "spool-without-broker",
+        "broker-and-jsonl",
+        "broker-and-db",
+        "bad-broker-url",
+        "direct-and-broker",
+        "username-without-broker",
+        "missing-ca",
+    ],
 )
 def test_bad_options_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
     proc = run_microfab(*args, cwd=tmp_path)
@@ -403,6 +428,12 @@ def test_sim_jsonl_matches_demo_store(tmp_path: Path) -> None:
     written = out.read_text(encoding="utf-8")
     assert written.count("\n") > 100
     assert written.splitlines() == export(db).splitlines()
+
+
+def test_sim_help_names_the_default_spool() -> None:
+    """Rich markup would swallow a bare "[default: …]"; the spool's default must stay visible."""
+    text = flat(invoke("sim", "--help").stdout.replace("│", " "))
+    assert "[default: microfab-spool.db in the working directory]" in text
 
 
 def test_sim_into_the_store_matches_jsonl(tmp_path: Path) -> None:
@@ -475,7 +506,9 @@ def test_events_import_counts_stores_csv_rows_once(tmp_path: Path) -> None:
     again = flat(invoke("events", "import-counts", str(DATA / "counts.csv"), "--db", db).stdout)
     assert "stored 0 new count events, skipped 4 already stored" in again
     counts = [json.loads(line) for line in export(db).splitlines()]
-    assert sum(event["good"] for event in counts if event["stream"] == "count") == 120 + 115 + 95 + 230
+    assert (
+        sum(event["good"] for event in counts if event["stream"] == "count") == 120 + 115 + 95 + 230
+    )
 
     bad = tmp_path / "bad.csv"
     bad.write_text("ts,machine,good\n2026-11-23T09:00:00+08:00,cnc-1,x\n", encoding="utf-8")

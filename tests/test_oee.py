@@ -212,7 +212,7 @@ def test_downtime_pareto_and_reliability(small: EventStore) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "2026-11-24", "--to", "2026-11-23"], "ends"),
+        (["--from", "2026-11-24", "--to", "2026-11-23"], "--to 2026-11-23 is not after --from"),
         (["--from", "yesterday"], "--from: 'yesterday' is not a time"),
         (["--line", "line9"], "no production line 'line9'"),
         (["--machine", "cnc-9"], "no producing machine 'cnc-9'"),

@@ -7,10 +7,15 @@ Every command that touches data takes ``--db URL`` (default: ``MICROFAB_DB``, el
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
+import socket
+import ssl
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,7 +35,16 @@ from microfab.model.factory_file import parse_factory
 if TYPE_CHECKING:
     from microfab.connect.connector import Connector
     from microfab.connect.mqtt_client import BrokerSettings
+    from microfab.connect.mqtt_ingest import IngestWorker
+    from microfab.connect.mqtt_publish import MqttPublisher
+    from microfab.connect.publisher import Publisher
+    from microfab.console import MqttPath
+    from microfab.sim.engine import FactorySimulation
+    from microfab.sim.scenario import Scenario
     from microfab.store.event_store import EventStore
+
+from microfab.commands.oee import downtime as downtime_command
+from microfab.commands.oee import oee as oee_command
 
 app = typer.Typer(
     name="microfab",
@@ -57,6 +71,8 @@ deadletters_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(connect_app, name="connect")
 app.add_typer(deadletters_app, name="deadletters")
+app.command()(oee_command)
+app.command()(downtime_command)
 
 out = Console(soft_wrap=True, markup=False)  # user text (names, ids) is never markup
 err = Console(stderr=True, soft_wrap=True, markup=False)
@@ -289,6 +305,245 @@ def _fresh_sqlite(url: str) -> None:
         Path(parsed.database + suffix).unlink(missing_ok=True)
 
 
+class _MqttWarnings(logging.Handler):
+    """Shows the MQTT adapters' warnings on stderr while a command runs, each only once in a row:
+    a broker that refuses the login is tried again every few seconds, and one line says so."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.muted = False
+        self._last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if self.muted or text == self._last:
+            return
+        self._last = text
+        err.print(f"warning: {text}", highlight=False)
+
+
+@contextlib.contextmanager
+def _mqtt_warnings() -> Iterator[_MqttWarnings]:
+    handler = _MqttWarnings()
+    logger = logging.getLogger("microfab.connect")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def _check_tls_ca(tls_ca: Path | None) -> None:
+    """Refuse an unreadable CA file before anything starts (paho would raise deep inside)."""
+    if tls_ca is None:
+        return
+    try:
+        ssl.create_default_context(cafile=str(tls_ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"--tls-ca {tls_ca}: not a readable CA certificate ({exc})") from None
+
+
+def _wait_for_broker(publisher: MqttPublisher, *, patience_s: float = 10.0) -> None:
+    """Wait while the broker takes what the publisher holds: until nothing is left, or nothing
+    has moved for ``patience_s`` (2 s when the broker is not even connected)."""
+    last = publisher.stats.delivered
+    moved = time.monotonic()
+    while publisher.pending():
+        now = time.monotonic()
+        if publisher.stats.delivered != last:
+            last, moved = publisher.stats.delivered, now
+        elif now - moved > (patience_s if publisher.connected else 2.0):
+            return
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _retire_session(settings: BrokerSettings, client_id: str) -> None:
+    """Connect once more as ``client_id`` with a clean session, so that an outside broker drops
+    the demo worker's persistent session instead of queueing messages for it for days."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from microfab.connect.mqtt_client import connect_blocking
+
+    if settings.protocol == 5:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+        options: dict[str, object] = {"clean_start": True}
+    else:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv311,
+            clean_session=True,
+        )
+        options = {}
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set_context(ssl.create_default_context(cafile=settings.tls_ca))
+    try:
+        connect_blocking(client, settings, timeout_s=5.0, **options)
+        client.disconnect()
+        client.loop_stop()
+    except MicrofabError as exc:
+        err.print(f"warning: could not end the demo's MQTT session: {exc.message}", highlight=False)
+
+
+class _MqttPipeline:
+    """The demo's way from the simulator to the store: MQTT publisher → broker → ingest worker.
+
+    ``settings`` None starts microfab's embedded broker (MQTT 3.1.1) on a free local port.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        factory: Factory,
+        settings: BrokerSettings | None,
+    ) -> None:
+        self.store = store
+        self.factory = factory
+        self.embedded = settings is None
+        self._settings = settings
+        self._stack = contextlib.ExitStack()
+        self._warnings: _MqttWarnings | None = None
+        self._worker: IngestWorker | None = None
+        self._publisher: MqttPublisher | None = None
+
+    @property
+    def settings(self) -> BrokerSettings:
+        assert self._settings is not None, "start() first"
+        return self._settings
+
+    @property
+    def worker(self) -> IngestWorker:
+        assert self._worker is not None, "start() first"
+        return self._worker
+
+    @property
+    def publisher(self) -> MqttPublisher:
+        assert self._publisher is not None, "start() first"
+        return self._publisher
+
+    def start(self) -> None:
+        """Start the broker (embedded), then the ingest worker (subscribed), then the publisher."""
+        from microfab.connect.mqtt_publish import MqttPublisher
+
+        try:
+            self._warnings = self._stack.enter_context(_mqtt_warnings())
+            if self._settings is None:
+                self._settings = self._start_embedded_broker()
+            self._worker = self._start_worker()
+            self._publisher = MqttPublisher(self.settings, client_id=f"microfab-demo-{_token()}")
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _start_embedded_broker(self) -> BrokerSettings:
+        from microfab.connect.broker import EmbeddedBroker
+        from microfab.connect.mqtt_client import BrokerError, parse_broker_url
+
+        # amqtt warns about acknowledgements that cross the worker's DISCONNECT at the end of a
+        # run; harmless here (the demo checks what was stored), and not for the live view.
+        amqtt_log = logging.getLogger("amqtt")
+        self._stack.callback(amqtt_log.setLevel, amqtt_log.level)
+        amqtt_log.setLevel(logging.ERROR)
+        for attempt in range(3):  # the free port may be taken again before the broker binds it
+            broker = EmbeddedBroker("127.0.0.1", _free_port())
+            try:
+                broker.start()
+            except BrokerError:
+                if attempt == 2:
+                    raise
+                continue
+            self._stack.callback(broker.stop)
+            return parse_broker_url(broker.url, protocol="3.1.1")
+        raise AssertionError("unreachable")
+
+    def _start_worker(self) -> IngestWorker:
+        from microfab.connect.mqtt_client import BrokerError
+        from microfab.connect.mqtt_ingest import IngestWorker
+
+        client_id = f"microfab-demo-ingest-{_token()}"
+        worker = IngestWorker(
+            self.store,
+            self.settings,
+            known_machines={ref.path for ref in self.factory.machines()},
+            shared=False,
+            client_id=client_id,
+        )
+        assert self._warnings is not None
+        self._warnings.muted = True  # a refused first connection is one error, raised below
+        worker.start()
+        self._warnings.muted = False
+        if not self.embedded:  # callbacks run last-in first-out: this one after worker.stop
+            self._stack.callback(_retire_session, self.settings, client_id)
+        self._stack.callback(worker.stop)
+        # Events published before the broker has the worker's subscription would go nowhere
+        # (its session is new), so the simulator starts only after the SUBACK.
+        if not worker.wait_subscribed(10.0):
+            raise BrokerError(
+                f"the MQTT broker at {self.settings.display} did not confirm the subscription "
+                f"to {worker.subscription} within 10 s"
+            )
+        return worker
+
+    def path(self, published: int) -> MqttPath:
+        from microfab.console import MqttPath
+
+        s = self.worker.stats
+        return MqttPath(
+            broker=self.settings.display,
+            embedded=self.embedded,
+            published=published,
+            waiting=self.publisher.pending(),
+            ingested=s.stored + s.duplicates,
+            dead_letters=s.dead_letters,
+        )
+
+    def everything_ingested(self) -> bool:
+        """The broker has every message and the worker has committed as many as were published
+        (one event per message: the demo publishes unbatched)."""
+        queued = self.publisher.stats.queued
+        return self.publisher.pending() == 0 and self.worker.stats.received >= queued
+
+    def drain(self, tick: Callable[[], None], *, patience_s: float = 15.0) -> bool:
+        """Flush the publisher, then wait until the worker has stored everything published or
+        nothing has moved for ``patience_s``; call ``tick`` meanwhile. True if all arrived."""
+        self.publisher.flush()
+        last = (-1, -1)
+        moved = time.monotonic()
+        while not self.everything_ingested():
+            now = time.monotonic()
+            progress = (self.publisher.stats.delivered, self.worker.stats.received)
+            if progress != last:
+                last, moved = progress, now
+            elif now - moved > patience_s:
+                return False
+            tick()
+            time.sleep(0.05)
+        return True
+
+    def stop(self) -> None:
+        """Stop the publisher, the worker (it commits what it holds) and the embedded broker."""
+        if self._warnings is not None:
+            self._warnings.muted = True  # the final totals say what did not arrive
+        if self._publisher is not None:
+            self._publisher.close(timeout_s=0)
+        self._stack.close()
+
+
+def _token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
 @app.command()
 def demo(
     scenario: ScenarioOption = "food-line",
@@ -311,8 +566,34 @@ def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Delete the SQLite database first")
     ] = False,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            help="Use this MQTT broker, e.g. mqtt://127.0.0.1:1883 (Mosquitto), instead of "
+            "starting the embedded one; the demo's ingest worker stores every event published "
+            "on microfab/v1/… there \\[default: the embedded broker on a free local port]",
+            show_default=False,
+        ),
+    ] = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    tls_ca: TlsCaOption = None,
+    mqtt_version: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt-version",
+            help="With --broker: MQTT protocol version, 5 or 3.1.1 \\[default: 5; the embedded "
+            "broker speaks 3.1.1]",
+            show_default=False,
+        ),
+    ] = None,
+    direct: Annotated[
+        bool,
+        typer.Option("--direct", help="Store the simulated events directly, without MQTT"),
+    ] = False,
 ) -> None:
-    """Run a simulated Hong Kong micro-factory into the store, with a live terminal view."""
+    """Run a simulated Hong Kong micro-factory: simulator → MQTT → ingest → store, with a live view."""
     from microfab.console import live_view, totals_table
     from microfab.sim.engine import FactorySimulation
     from microfab.sim.scenario import load_scenario
@@ -324,61 +605,149 @@ def demo(
     seconds = _duration(duration)
     factor = _speed(speed)
     begin = _start(start)
+    mqtt_options = {
+        "--broker": broker,
+        "--username": username,
+        "--password": password,
+        "--tls-ca": tls_ca,
+        "--mqtt-version": mqtt_version,
+    }
+    given = [name for name, value in mqtt_options.items() if value is not None]
+    if direct and given:
+        raise InputError(f"{given[0]} does not apply with --direct (no MQTT)")
+    if broker is None and given:
+        raise InputError(
+            f"{given[0]} only applies with --broker; the embedded broker takes anonymous "
+            "MQTT 3.1.1 clients"
+        )
+    _check_tls_ca(tls_ca)
+    settings = (
+        _broker(broker, username, password, tls_ca, mqtt_version or "5")
+        if broker is not None
+        else None
+    )
     url = resolve_url(db)
     if fresh:
         _fresh_sqlite(url)
-    store = open_store(url)
-    version, _ = store.apply_factory(chosen.factory, chosen.factory_source)
-    sink = StoreSink(store)
-    sim = FactorySimulation(chosen, sink, seed=seed, start=begin)
-    if web:
-        err.print("web dashboard: not in this release yet; showing the terminal view", style="dim")
-    out.print(
-        f"microfab demo: {chosen.name} ({chosen.description}) into {mask_url(url)}, "
-        f"factory version {version}",
-        highlight=False,
-    )
-    wall_start = time.perf_counter()
-    speed_label = "max" if factor is None else f"{factor:g}x"
-
-    def view() -> Panel:
-        return live_view(
-            chosen.factory,
-            store.machine_status(),
-            store.order_status(),
-            scenario=chosen.name,
-            sim_time=sim.now,
-            stored=sink.totals.inserted,
-            duplicates=sink.totals.duplicates,
-            speed=speed_label,
+    with contextlib.ExitStack() as cleanup:
+        store = open_store(url)
+        cleanup.callback(store.close)
+        version, _ = store.apply_factory(chosen.factory, chosen.factory_source)
+        sink: StoreSink | None = None
+        pipeline: _MqttPipeline | None = None
+        publisher: Publisher
+        if direct:
+            sink = publisher = StoreSink(store)
+        else:
+            pipeline = _MqttPipeline(store, chosen.factory, settings)
+            pipeline.start()
+            cleanup.callback(pipeline.stop)
+            publisher = pipeline.publisher
+        sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
+        if web:
+            err.print(
+                "web dashboard: not in this release yet; showing the terminal view", style="dim"
+            )
+        route = (
+            "directly"
+            if pipeline is None
+            else f"via MQTT {pipeline.settings.display}"
+            + (" (embedded broker)" if pipeline.embedded else "")
         )
+        out.print(
+            f"microfab demo: {chosen.name} ({chosen.description}) into {mask_url(url)} {route}, "
+            f"factory version {version}",
+            highlight=False,
+        )
+        wall_start = time.perf_counter()
+        speed_label = "max" if factor is None else f"{factor:g}x"
 
-    interrupted = False
-    try:
+        def view() -> Panel:
+            if pipeline is not None:
+                stored, duplicates = pipeline.worker.stats.stored, pipeline.worker.stats.duplicates
+            else:
+                assert sink is not None
+                stored, duplicates = sink.totals.inserted, sink.totals.duplicates
+            return live_view(
+                chosen.factory,
+                store.machine_status(),
+                store.order_status(),
+                scenario=chosen.name,
+                sim_time=sim.now,
+                stored=stored,
+                duplicates=duplicates,
+                speed=speed_label,
+                mqtt=pipeline.path(sim.published) if pipeline is not None else None,
+            )
+
+        interrupted = False
+        complete = True
         with Live(view(), console=out, refresh_per_second=4, transient=False) as live:
             last_draw = 0.0
-            for now in sim.paced(seconds, factor):
-                finished = seconds is not None and now >= seconds
-                if time.perf_counter() - last_draw >= 0.25 or finished:
+
+            def redraw(force: bool = False) -> None:
+                nonlocal last_draw
+                if force or time.perf_counter() - last_draw >= 0.25:
                     live.update(view())
                     last_draw = time.perf_counter()
-    except KeyboardInterrupt:
-        interrupted = True
-        sink.flush()
-    wall = time.perf_counter() - wall_start
-    status = store.machine_status()
-    out.print(totals_table(chosen.factory, status))
-    totals = sink.totals
-    good = sum(s.good for s in status)
-    scrap = sum(s.scrap for s in status)
-    out.print(
-        f"{'stopped' if interrupted else 'finished'}: simulated {sim.env.now / 3600:.2f} h in {wall:.1f} s; "
-        f"events stored {totals.inserted:,}, duplicates ignored {totals.duplicates:,}, "
-        f"conflicts {len(totals.conflicts):,}; good {good:,}, scrap {scrap:,}; "
-        f"orders released {sim.orders_released}, completed {sim.orders_completed}",
-        highlight=False,
-    )
-    store.close()
+
+            try:
+                for now in sim.paced(seconds, factor):
+                    redraw(force=seconds is not None and now >= seconds)
+            except KeyboardInterrupt:
+                interrupted = True
+            try:
+                if pipeline is not None:
+                    complete = pipeline.drain(redraw)
+                else:
+                    assert sink is not None
+                    sink.flush()
+            except KeyboardInterrupt:
+                interrupted, complete = True, False
+            if pipeline is not None:
+                pipeline.stop()  # the worker commits what it holds before the totals are read
+            redraw(force=True)
+        if not out.is_terminal:
+            out.line()  # Rich ends a live display with a newline on terminals only
+        wall = time.perf_counter() - wall_start
+        status = store.machine_status()
+        out.print(totals_table(chosen.factory, status))
+        good = sum(s.good for s in status)
+        scrap = sum(s.scrap for s in status)
+        if pipeline is not None:
+            w = pipeline.worker.stats
+            stored_text = (
+                f"events stored {w.stored:,}, duplicates ignored {w.duplicates:,}, "
+                f"dead letters {w.dead_letters:,}"
+            )
+        else:
+            assert sink is not None
+            t = sink.totals
+            stored_text = (
+                f"events stored {t.inserted:,}, duplicates ignored {t.duplicates:,}, "
+                f"conflicts {len(t.conflicts):,}"
+            )
+        out.print(
+            f"{'stopped' if interrupted else 'finished'}: simulated {sim.env.now / 3600:.2f} h "
+            f"in {wall:.1f} s; {stored_text}; good {good:,}, scrap {scrap:,}; "
+            f"orders released {sim.orders_released}, completed {sim.orders_completed}",
+            highlight=False,
+        )
+        if pipeline is not None:
+            w = pipeline.worker.stats
+            out.print(
+                f"MQTT: {sim.published:,} events published to {pipeline.settings.display}"
+                f"{' (embedded broker)' if pipeline.embedded else ''}, "
+                f"{w.stored + w.duplicates:,} ingested, {w.dead_letters:,} dead letters",
+                highlight=False,
+            )
+            if not complete:
+                missing = sim.published - w.stored - w.duplicates - w.dead_letters
+                err.print(
+                    f"warning: {max(missing, 0):,} published events had not reached the store "
+                    "when the demo stopped",
+                    highlight=False,
+                )
 
 
 @app.command()
@@ -395,8 +764,42 @@ def sim(
             "--jsonl", help="Write events to this JSONL file ('-' for stdout) instead of the store"
         ),
     ] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            help="Publish the events to this MQTT broker (mqtt://[USER@]HOST:PORT or mqtts://…) "
+            "on the microfab/v1/… topics, QoS 1, instead of storing them; `microfab ingest` "
+            "stores them",
+            show_default=False,
+        ),
+    ] = None,
+    spool: Annotated[
+        Path | None,
+        typer.Option(
+            "--spool",
+            help="With --broker: SQLite file holding the messages the broker has not "
+            "acknowledged (all of them while it is unreachable); they go first, in order, when "
+            "it is back or on the next run with this file \\[default: microfab-spool.db in the "
+            "working directory]",
+            show_default=False,
+        ),
+    ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            max=1000,
+            help="With --broker: up to N consecutive events of one topic per message (a JSON array)",
+        ),
+    ] = 1,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    tls_ca: TlsCaOption = None,
+    mqtt_version: MqttVersionOption = "5",
 ) -> None:
-    """Run the simulator headless: into the store, or to a JSONL file, with a progress bar."""
+    """Run the simulator headless: into the store, to a JSONL file or to an MQTT broker."""
     from microfab.connect.publisher import ListPublisher
     from microfab.model.events import event_to_dict
     from microfab.sim.engine import FactorySimulation
@@ -408,6 +811,39 @@ def sim(
     assert seconds is not None
     factor = _speed(speed)
     begin = _start(start)
+    if broker is None:
+        needs_broker = {
+            "--spool": spool,
+            "--batch": batch if batch != 1 else None,
+            "--username": username,
+            "--password": password,
+            "--tls-ca": tls_ca,
+            "--mqtt-version": mqtt_version if mqtt_version != "5" else None,
+        }
+        given = [name for name, value in needs_broker.items() if value is not None]
+        if given:
+            raise InputError(f"{given[0]} only applies with --broker")
+    else:
+        if jsonl is not None:
+            raise InputError("--jsonl and --broker exclude each other: write a file or publish")
+        if db is not None:
+            raise InputError(
+                "--db does not apply with --broker: the events go to the broker, and "
+                "`microfab ingest --db …` stores them"
+            )
+        _check_tls_ca(tls_ca)
+        settings = _broker(broker, username, password, tls_ca, mqtt_version)
+        _sim_over_mqtt(
+            chosen,
+            seconds,
+            factor,
+            seed=seed,
+            begin=begin,
+            settings=settings,
+            spool=spool or Path("microfab-spool.db"),
+            batch=batch,
+        )
+        return
     store = None
     publisher: ListPublisher | StoreSink
     if jsonl is not None and str(jsonl) != "-":
@@ -424,18 +860,10 @@ def sim(
     else:
         publisher = ListPublisher()
     simulation = FactorySimulation(chosen, publisher, seed=seed, start=begin)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task(f"simulating {chosen.name}", total=seconds)
-        for now in simulation.paced(seconds, factor):
-            progress.update(task, completed=now)
+    interrupted = _simulate_with_progress(simulation, seconds, factor)
+    publisher.flush()
+    if interrupted:
+        err.print(f"stopped after {simulation.env.now / 3600:.2f} simulated hours", highlight=False)
     if isinstance(publisher, ListPublisher):
         lines = (
             json.dumps(event_to_dict(e), ensure_ascii=False, separators=(",", ":"))
@@ -456,6 +884,92 @@ def sim(
             f"{len(totals.conflicts):,} conflicts)"
         )
         store.close()
+
+
+def _simulate_with_progress(
+    simulation: FactorySimulation, seconds: float, factor: float | None
+) -> bool:
+    """Run to ``seconds`` with a progress bar on stderr; True if Ctrl-C stopped it first."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # a pipe or a log file gets the summary only
+    )
+    try:
+        with progress:
+            task = progress.add_task(f"simulating {simulation.scenario.name}", total=seconds)
+            for now in simulation.paced(seconds, factor):
+                progress.update(task, completed=now)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _sim_over_mqtt(
+    chosen: Scenario,
+    seconds: float,
+    factor: float | None,
+    *,
+    seed: int,
+    begin: dt.datetime,
+    settings: BrokerSettings,
+    spool: Path,
+    batch: int,
+) -> None:
+    """``microfab sim --broker``: publish through a spool; say at the end what the broker took."""
+    from microfab.connect.mqtt_publish import MqttPublisher
+    from microfab.sim.engine import FactorySimulation
+
+    err.print(f"publishing to {settings.display}; spool {spool}", highlight=False)
+    with _mqtt_warnings() as warnings:
+        publisher = MqttPublisher(settings, spool_path=spool, batch=batch)
+        try:
+            backlog = publisher.pending()
+            if backlog:
+                err.print(
+                    f"{backlog:,} messages from an earlier run wait in the spool; they go first",
+                    highlight=False,
+                )
+            simulation = FactorySimulation(chosen, publisher, seed=seed, start=begin)
+            interrupted = _simulate_with_progress(simulation, seconds, factor)
+            publisher.flush()
+            if interrupted:
+                err.print(
+                    f"stopped after {simulation.env.now / 3600:.2f} simulated hours",
+                    highlight=False,
+                )
+            else:
+                with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop waiting
+                    _wait_for_broker(publisher)
+        finally:
+            warnings.muted = True  # the summary below says what stays in the spool
+            publisher.close(timeout_s=0)
+    stats = publisher.stats
+    left = publisher.pending()
+    total = stats.queued + backlog
+    summary = f"published {simulation.published:,} events to {settings.display}"
+    if batch > 1:
+        summary += f" in {stats.queued:,} messages"
+    if stats.delivered == total:
+        summary += f"; the broker acknowledged all {total:,} messages"
+    else:
+        summary += f"; the broker acknowledged {stats.delivered:,} of {total:,} messages"
+    if backlog:
+        summary += f" (with {backlog:,} spooled by an earlier run)"
+    if stats.rejected:
+        summary += f" and refused {stats.rejected:,}"
+    if left:
+        summary += (
+            f"; {left:,} wait in the spool {spool} and go first the next time "
+            "microfab sim publishes with it"
+        )
+    else:
+        summary += f"; the spool {spool} is empty"
+    err.print(summary, highlight=False)
 
 
 # ---------------------------------------------------------------------------- events
@@ -524,9 +1038,7 @@ def events_import(
 
 @events_app.command("import-counts")
 def events_import_counts(
-    file: Annotated[
-        Path, typer.Argument(help="CSV file: ts,machine,good[,scrap,order,operation]")
-    ],
+    file: Annotated[Path, typer.Argument(help="CSV file: ts,machine,good[,scrap,order,operation]")],
     db: DbOption = None,
 ) -> None:
     """Load part counts from a CSV file (machines with no connection); re-imports store nothing new."""

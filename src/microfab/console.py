@@ -6,6 +6,7 @@ Both read the store's read models (never the simulator), so what they show is wh
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from rich.console import Group
 from rich.panel import Panel
@@ -78,13 +79,52 @@ def _line_title(factory: Factory) -> str:
 
 
 def order_summary(orders: list[OrderStatus]) -> Text:
-    counts = {"released": 0, "in_progress": 0, "completed": 0}
+    counts = {"created": 0, "released": 0, "in_progress": 0, "completed": 0, "cancelled": 0}
     for o in orders:
         counts[o.status] = counts.get(o.status, 0) + 1
+    waiting = counts["created"] + counts["released"]
     return Text(
-        f"Orders 工單: {counts['released']} waiting · {counts['in_progress']} in progress · "
+        f"Orders 工單: {waiting} waiting · {counts['in_progress']} in progress · "
         f"{counts['completed']} completed"
+        + (f" · {counts['cancelled']} cancelled" if counts["cancelled"] else "")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MqttPath:
+    """How far the demo's events have come: simulator → MQTT broker → ingest worker → store."""
+
+    broker: str
+    """The broker's URL (password masked)."""
+    embedded: bool
+    """Whether it is microfab's own broker, started for this run."""
+    published: int
+    """Events the simulator handed to the MQTT publisher."""
+    waiting: int
+    """Messages the broker has not acknowledged yet."""
+    ingested: int
+    """Events the ingest worker has committed to the store (new ones and duplicates)."""
+    dead_letters: int
+    """Messages (or batch elements) the ingest worker could not store as events."""
+
+
+def mqtt_line(path: MqttPath) -> Text:
+    """One line: the MQTT path and how many events have passed each point of it."""
+    line = Text.assemble(
+        ("MQTT", "bold"),
+        f"  simulator → {path.broker}{' (embedded broker)' if path.embedded else ''}"
+        " → ingest → store  ·  ",
+        f"published {path.published:,}  ·  ingested {path.ingested:,}",
+        no_wrap=False,  # wrap even on a soft-wrapping console: the counts must stay visible
+        overflow="fold",
+    )
+    if path.waiting:
+        line.append(f"  ·  waiting for the broker {path.waiting:,}", style="yellow")
+    line.append("  ·  ")
+    line.append(
+        f"dead letters {path.dead_letters:,}", style="bold red" if path.dead_letters else ""
+    )
+    return line
 
 
 def live_view(
@@ -97,7 +137,9 @@ def live_view(
     stored: int,
     duplicates: int,
     speed: str,
+    mqtt: MqttPath | None = None,
 ) -> Panel:
+    """The demo's live panel; ``mqtt`` adds the line about the MQTT path (absent with --direct)."""
     zone = factory.sites[0].zone
     header = Text.assemble(
         (f"{factory.company.name}", "bold"),
@@ -105,13 +147,15 @@ def live_view(
         (sim_time.astimezone(zone).strftime("%a %Y-%m-%d %H:%M:%S %Z"), "bold"),
         f"  ·  speed {speed}  ·  events stored {stored:,}",
         f" ({duplicates:,} duplicates ignored)" if duplicates else "",
+        no_wrap=False,
+        overflow="fold",
     )
+    parts: list[Text | Table] = [header]
+    if mqtt is not None:
+        parts.append(mqtt_line(mqtt))
+    parts += [machine_table(factory, status, title=_line_title(factory)), order_summary(orders)]
     return Panel(
-        Group(
-            header,
-            machine_table(factory, status, title=_line_title(factory)),
-            order_summary(orders),
-        ),
+        Group(*parts),
         title="microfab demo 智能微工廠",
         subtitle="Ctrl-C to stop",
     )

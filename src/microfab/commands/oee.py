@@ -20,6 +20,7 @@ from microfab.commands.common import (
     print_json,
     stored_factory,
 )
+from microfab.errors import TimeRangeError
 from microfab.model.factory import Factory
 from microfab.model.timerange import parse_time
 from microfab.track.oee import (
@@ -158,7 +159,7 @@ def downtime(
         rel.add_column(name)
     for r in reliability:
         rel.add_row(
-            r.machine,
+            r.machine.rsplit("/", 1)[-1],
             str(r.failures),
             _duration(r.run_s),
             _duration(r.mtbf_s) if r.mtbf_s is not None else "—",
@@ -185,6 +186,8 @@ def _range(
         zone = select_lines(factory, line)[0][0].site.zone
     first = parse_time(start, zone, field="--from") if start else None
     last = parse_time(end, zone, field="--to") if end else None
+    if first is not None and last is not None and last <= first:
+        raise TimeRangeError(f"--to {end} is not after --from {start}; give a later --to")
     return first, last
 
 
@@ -194,11 +197,13 @@ def _oee_table(documents: list[dict[str, Any]], factory: Factory, by: str) -> Ta
     columns = ["machine"]
     if by != "machine":
         columns += ["day", "shift"] if by == "shift" else ["day"]
-    columns += ["planned busy", "run", "total", "good", "A", "P", "Q", "OEE"]
+    columns += ["busy", "run", "total", "good", "A", "P", "Q", "OEE"]
     for name in columns:
-        table.add_column(name, justify="left" if name in ("machine", "day", "shift") else "right")
+        text = name in ("machine", "day", "shift")
+        table.add_column(name, justify="left" if text else "right", no_wrap=True)
     for d in documents:
-        cells = [d["machine"] + (" (line)" if d["level"] == "line" else "")]
+        name = d["machine"].rsplit("/", 1)[-1]  # the id; paths are in --json and --csv
+        cells = [f"{name} (line)" if d["level"] == "line" else name]
         if by != "machine":
             cells.append(d["day"] or "")
             if by == "shift":
@@ -214,7 +219,17 @@ def _oee_table(documents: list[dict[str, Any]], factory: Factory, by: str) -> Ta
     if documents:
         first = dt.datetime.fromisoformat(documents[0]["from"]).astimezone(zone)
         last = dt.datetime.fromisoformat(documents[-1]["to"]).astimezone(zone)
-        table.caption = f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} site time"
+        table.caption = (
+            f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} site time; "
+            "busy = planned busy time, A/P/Q = availability/performance/quality"
+        )
+        for d in documents:
+            if d["level"] == "line" and d["bottleneck"]:
+                table.caption += (
+                    f"\n{d['machine'].rsplit('/', 1)[-1]} {d['day'] or ''} {d['shift'] or ''}: "
+                    f"bottleneck {d['bottleneck'].rsplit('/', 1)[-1]}, "
+                    f"line output {d['output_good']:,} good"
+                ).replace("  ", " ")
     return table
 
 

@@ -177,6 +177,7 @@ class FactorySimulation:
         self.start = start.astimezone(dt.UTC)
         self.env = simpy.Environment()
         self.sequence = 0
+        self.published = 0  # events handed to the publisher so far
         self.id_prefix = f"{scenario.name}-{self.start:%Y%m%dT%H%M%SZ}-s{seed}-"
         self.orders_released = 0
         self.orders_completed = 0
@@ -248,6 +249,7 @@ class FactorySimulation:
 
     def _emit(self, event: Event) -> None:
         self.publisher.publish(event)
+        self.published += 1
 
     def _set_state(self, m: SimMachine, state: MachineState, reason: str | None = None) -> None:
         if m.state == state.value and m.reason == reason:

@@ -17,6 +17,7 @@ longest ideal cycle time (the slowest step sets the line's pace; the later one o
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,9 +41,8 @@ from microfab.model.oee import (
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
 from microfab.store.production import (
-    CountRow,
+    count_sums,
     order_products,
-    part_counts,
     state_transitions,
     time_span,
 )
@@ -301,22 +301,25 @@ def _histories(
         shift_windows = working_windows(calendar, first, last, site.zone, site.holidays)
         windows = [Interval(w.start, w.end) for w in shift_windows]
         transitions = state_transitions(store, paths, first, last)
-        counts_by_machine: dict[str, list[CountRow]] = defaultdict(list)
-        for row in part_counts(store, paths, first, last):
-            counts_by_machine[row.machine].append(row)
+        intervals = _count_intervals(first, last, windows, site.zone)
+        counts_by_machine: dict[str, list[Count]] = defaultdict(list)
+        nameplates = {ref.path: _nameplate(factory, ref) for ref in refs}
+        by_path = {ref.path: ref for ref in refs}
+        for row in count_sums(store, paths, intervals):
+            ref = by_path[row.machine]
+            ideal = _ideal(factory, ref, row.order, row.operation, products, nameplates[ref.path])
+            counts_by_machine[ref.path].append(
+                Count(intervals[row.interval][0], row.good, row.scrap, ideal)
+            )
         machines = []
         for ref in refs:
             initial, changes = transitions[ref.path]
-            nameplate = _nameplate(factory, ref)
             machines.append(
                 _MachineHistory(
                     ref=ref,
                     spans=state_spans(changes, first, last, initial),
-                    counts=[
-                        Count(c.ts, c.good, c.scrap, _ideal(factory, ref, c, products, nameplate))
-                        for c in counts_by_machine[ref.path]
-                    ],
-                    nameplate_s=nameplate,
+                    counts=counts_by_machine[ref.path],
+                    nameplate_s=nameplates[ref.path],
                 )
             )
         histories.append(
@@ -340,18 +343,39 @@ def _nameplate(factory: Factory, ref: MachineRef) -> float:
 
 
 def _ideal(
-    factory: Factory, ref: MachineRef, count: CountRow, products: dict[str, str], nameplate: float
+    factory: Factory,
+    ref: MachineRef,
+    order: str | None,
+    operation: int | None,
+    products: dict[str, str],
+    nameplate: float,
 ) -> float:
-    if count.order is None or count.operation is None or count.order not in products:
+    if order is None or operation is None or order not in products:
         return nameplate
     try:
-        product = factory.product(products[count.order])
+        product = factory.product(products[order])
     except KeyError:
         return nameplate
     for op in product.routing:
-        if op.seq == count.operation and ref.machine.id in op.machines:
+        if op.seq == operation and ref.machine.id in op.machines:
             return op.machines[ref.machine.id]
     return nameplate
+
+
+def _count_intervals(
+    start: dt.datetime, end: dt.datetime, windows: list[Interval], zone: zoneinfo.ZoneInfo
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """``[start, end)`` cut at every window edge and local midnight: counts are summed per piece,
+    so each sum lies wholly inside or outside working time and within one day and one shift."""
+    cuts = {start, end}
+    for w in windows:
+        cuts.update((w.start, w.end))
+    day = start.astimezone(zone).date() + dt.timedelta(days=1)
+    while (midnight := dt.datetime.combine(day, dt.time(0), zone)) < end:
+        cuts.add(midnight.astimezone(dt.UTC))
+        day += dt.timedelta(days=1)
+    edges = sorted(c for c in cuts if start <= c <= end)
+    return list(itertools.pairwise(edges))
 
 
 # ---------------------------------------------------------------------------- grouping

@@ -1,0 +1,192 @@
+"""Benchmark: OEE over 30 days × 21 machines of simulated events.
+
+Run with ``microfab bench oee [--db URL] [--repeat N]``.
+
+Data: the food-line scenario copied into three lines (7 producing machines each, 21 in all; orders
+arrive three times as often), simulated for 30 days at full speed (``--speed max``) into the store
+(a temporary SQLite file unless ``--db``). Telemetry and meter readings are thinned out (one an
+hour): OEE reads only state changes and counts, and the other streams only make the build slower.
+
+Timed, median of ``repeat`` runs, all in one session:
+
+- ``oee --by machine`` for all lines over the whole 30 days (the goal: ≤ 1 s);
+- ``oee --by shift --level line`` and the downtime Pareto;
+- baseline: reading the same state changes and counts from the store and nothing else, so
+  ``ratio`` says what the OEE arithmetic adds to the reads it cannot avoid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NAME = "oee"
+TITLE = "OEE over 30 days × 21 machines"
+DAYS = 30
+LINES = 3
+START = "2026-11-02T00:00:00+08:00"
+
+
+def _scenario(folder: Path) -> Path:
+    from microfab.sim.scenario import SCENARIO_DIR
+
+    source = SCENARIO_DIR / "food-line"
+    factory = yaml.safe_load((source / "factory.yaml").read_text(encoding="utf-8"))
+    behaviour = yaml.safe_load((source / "behaviour.yaml").read_text(encoding="utf-8"))
+    area = factory["sites"][0]["areas"][0]
+    (template,) = area["lines"]
+
+    def renamed(machine_id: str, k: int) -> str:
+        return f"{machine_id.rsplit('-', 1)[0]}-{k}"
+
+    lines = []
+    for k in range(1, LINES + 1):
+        line = yaml.safe_load(yaml.safe_dump(template))
+        line["id"] = f"meal-{k}"
+        for cell in line["cells"]:
+            for machine in cell["machines"]:
+                machine["id"] = renamed(machine["id"], k)
+        lines.append(line)
+    area["lines"] = lines
+    for product in factory["products"]:
+        for op in product["routing"]:
+            op["machines"] = {
+                renamed(m, k): seconds
+                for m, seconds in op["machines"].items()
+                for k in range(1, LINES + 1)
+            }
+    behaviour["machines"] = {
+        renamed(m, k): spec
+        for m, spec in behaviour["machines"].items()
+        for k in range(1, LINES + 1)
+    }
+    behaviour["facility"] = {
+        renamed(m, k): spec
+        for m, spec in behaviour.get("facility", {}).items()
+        for k in range(1, LINES + 1)
+    }
+    behaviour["orders"]["mean_interarrival_min"] /= LINES
+    behaviour["orders"]["initial"] *= LINES
+    behaviour["telemetry_every_s"] = 3600
+    behaviour["meter_every_s"] = 3600
+    (folder / "factory.yaml").write_text(yaml.safe_dump(factory, allow_unicode=True))
+    (folder / "behaviour.yaml").write_text(yaml.safe_dump(behaviour, allow_unicode=True))
+    return folder
+
+
+def _build(db: str, folder: Path) -> tuple[float, int]:
+    from microfab.sim.engine import FactorySimulation
+    from microfab.sim.scenario import load_scenario
+    from microfab.store import open_store
+    from microfab.store.sink import StoreSink
+
+    scenario = load_scenario(str(_scenario(folder)))
+    with open_store(db) as store:
+        store.apply_factory(scenario.factory, "bench-oee")
+        sink = StoreSink(store, batch_size=5000)
+        start = time.perf_counter()
+        sim = FactorySimulation(scenario, sink, seed=1, start=dt.datetime.fromisoformat(START))
+        seconds = DAYS * 86400
+        while sim.env.now < seconds:
+            sim.run_until(min(seconds, sim.env.now + 6 * 3600))
+            sink.flush()
+        return time.perf_counter() - start, store.count()
+
+
+def _median(repeat: int, work: Callable[[], object]) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def run(repeat: int = 5, db: str | None = None) -> dict[str, Any]:
+    from microfab.store import open_store
+    from microfab.store.production import part_counts, state_transitions
+    from microfab.track.oee import downtime_pareto, oee_rows, select_lines
+
+    folder = Path(tempfile.mkdtemp(prefix="microfab-bench-oee-"))
+    database = db or f"sqlite:///{folder}/oee.db"
+    try:
+        build_s, events = _build(database, folder)
+        with open_store(database) as store:
+            found = store.factory()
+            assert found is not None
+            factory = found[1]
+            machines = [r.path for refs in select_lines(factory, None) for r in refs]
+            start = dt.datetime.fromisoformat(START)
+            end = start + dt.timedelta(days=DAYS)
+
+            def reads() -> int:
+                states = state_transitions(store, machines, start, end)
+                counts = part_counts(store, machines, start, end)
+                return sum(len(changes) for _, changes in states.values()) + len(counts)
+
+            baseline_s, rows_read = _median(repeat, reads)
+            by_machine_s, rows = _median(
+                repeat, lambda: oee_rows(store, factory, start=start, end=end)
+            )
+            by_shift_s, shift_rows = _median(
+                repeat,
+                lambda: oee_rows(store, factory, start=start, end=end, by="shift", level="line"),
+            )
+            pareto_s, _ = _median(
+                repeat, lambda: downtime_pareto(store, factory, start=start, end=end)
+            )
+        assert isinstance(rows, list) and isinstance(shift_rows, list)
+        return {
+            "days": DAYS,
+            "machines": len(machines),
+            "events": events,
+            "state_and_count_rows": rows_read,
+            "build_s": round(build_s, 1),
+            "db": "temporary SQLite file" if db is None else _mask(db),
+            "repeat": repeat,
+            "oee_by_machine_s": round(by_machine_s, 3),
+            "oee_by_shift_line_s": round(by_shift_s, 3),
+            "downtime_pareto_s": round(pareto_s, 3),
+            "baseline_reads_s": round(baseline_s, 3),
+            "ratio": round(by_machine_s / baseline_s, 2),
+            "mean_oee": round(
+                statistics.fmean(r.figures.oee for r in rows if r.figures.oee is not None), 4
+            ),
+            "shift_rows": len(shift_rows),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _mask(url: str) -> str:
+    from microfab.store.url import mask_url
+
+    return mask_url(url)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    r = result
+    return "\n".join(
+        [
+            f"{r['days']} days × {r['machines']} producing machines (food-line scenario copied into "
+            f"three lines, `--speed max`), {r['events']:,} events of which "
+            f"{r['state_and_count_rows']:,} state changes and counts; store: {r['db']}; "
+            f"built in {r['build_s']} s. Medians of {r['repeat']} runs in one session.",
+            "",
+            "| measure | seconds |",
+            "|---|---:|",
+            f"| baseline: read the state changes and counts, nothing else | {r['baseline_reads_s']} |",
+            f"| `oee --by machine`, 30 days, all machines (goal ≤ 1 s) | {r['oee_by_machine_s']} |",
+            f"| `oee --by shift --level line` ({r['shift_rows']} rows) | {r['oee_by_shift_line_s']} |",
+            f"| downtime Pareto | {r['downtime_pareto_s']} |",
+            f"| ratio OEE by machine / baseline reads | {r['ratio']} |",
+        ]
+    )
