@@ -126,6 +126,7 @@ def run(
             duration,
             "--seed",
             str(seed),
+            "--direct",
             "--no-web",
             "--db",
             f"sqlite:///{folder}/demo.db",
@@ -137,7 +138,7 @@ def run(
         "demo_command": "microfab demo --scenario "
         + scenario
         + f" --speed max --duration {duration} "
-        f"--seed {seed} --no-web --db sqlite:///X.db",
+        f"--seed {seed} --direct --no-web --db sqlite:///X.db",
         "demo_median_s": round(statistics.median(demo_walls), 3),
         "scenario": scenario,
         "duration": duration,

@@ -82,7 +82,7 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         help="Database URL: sqlite:///FILE.db or postgresql://USER@HOST:PORT/DB "
-        "[default: $MICROFAB_DB or sqlite:///microfab.db]",
+        "\\[default: $MICROFAB_DB or sqlite:///microfab.db]",
         show_default=False,
     ),
 ]
@@ -94,7 +94,7 @@ StartOption = Annotated[
     str | None,
     typer.Option(
         "--start",
-        help="Simulated start time, ISO-8601 with offset [default: 2026-11-23T08:00:00+08:00]",
+        help="Simulated start time, ISO-8601 with offset \\[default: 2026-11-23T08:00:00+08:00]",
         show_default=False,
     ),
 ]
@@ -104,7 +104,7 @@ BrokerOption = Annotated[
     str | None,
     typer.Option(
         "--broker",
-        help="MQTT broker URL mqtt://[USER@]HOST:PORT or mqtts://… [default: $MICROFAB_BROKER or "
+        help="MQTT broker URL mqtt://\\[USER@]HOST:PORT or mqtts://… \\[default: $MICROFAB_BROKER or "
         "mqtt://127.0.0.1:1883]",
         show_default=False,
     ),
@@ -113,7 +113,7 @@ UsernameOption = Annotated[str | None, typer.Option("--username", help="MQTT use
 PasswordOption = Annotated[
     str | None,
     typer.Option(
-        "--password", help="MQTT password [default: $MICROFAB_MQTT_PASSWORD]", show_default=False
+        "--password", help="MQTT password \\[default: $MICROFAB_MQTT_PASSWORD]", show_default=False
     ),
 ]
 TlsCaOption = Annotated[
@@ -768,7 +768,7 @@ def sim(
         str | None,
         typer.Option(
             "--broker",
-            help="Publish the events to this MQTT broker (mqtt://[USER@]HOST:PORT or mqtts://…) "
+            help="Publish the events to this MQTT broker (mqtt://\\[USER@]HOST:PORT or mqtts://…) "
             "on the microfab/v1/… topics, QoS 1, instead of storing them; `microfab ingest` "
             "stores them",
             show_default=False,
@@ -980,7 +980,9 @@ def events_export(
     format: Annotated[str, typer.Option("--format", help="Output format (jsonl)")] = "jsonl",
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="File to write [default: stdout]", show_default=False),
+        typer.Option(
+            "--output", "-o", help="File to write \\[default: stdout]", show_default=False
+        ),
     ] = None,
     with_ingest_time: Annotated[
         bool, typer.Option("--with-ingest-time", help="Add ingest_ts to each line")
@@ -1122,13 +1124,13 @@ def bench(
     broker: Annotated[
         str | None,
         typer.Option(
-            help="MQTT broker URL (ingest) [default: a private Mosquitto]", show_default=False
+            help="MQTT broker URL (ingest) \\[default: a private Mosquitto]", show_default=False
         ),
     ] = None,
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", help="Database URL [default: a temporary SQLite file]", show_default=False
+            "--db", help="Database URL \\[default: a temporary SQLite file]", show_default=False
         ),
     ] = None,
 ) -> None:
