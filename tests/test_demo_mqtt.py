@@ -268,3 +268,53 @@ def test_sim_refused_by_the_broker_spools_and_says_so_once(tmp_path: Path) -> No
     assert proc.stderr.count("refused us: Not authorized") == 1, proc.stderr
     published = number(r"published ([\d,]+) events", proc.stderr)
     assert f"{published:,} wait in the spool" in flat(proc.stderr)
+
+
+def test_ingest_refused_by_the_broker_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
+    server = MosquittoServer()
+    server.config.write_text(
+        server.config.read_text().replace("allow_anonymous true", "allow_anonymous false")
+    )
+    server.start()
+    try:
+        proc = run_microfab(
+            "ingest", "--broker", f"mqtt://plant:wrong@127.0.0.1:{server.port}",
+            "--db", f"sqlite:///{tmp_path}/ingest.db",
+            cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        server.cleanup()
+    assert_one_error(proc, "refused")
+    assert "wrong" not in proc.stderr
+
+
+def test_ingest_with_an_untrusted_broker_certificate_is_one_sentence_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    server = MosquittoServer()  # its folder is readable by the user Mosquitto drops to
+    key, cert = server.dir / "broker.key", server.dir / "broker.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for path in (key, cert):
+        path.chmod(0o644)
+    server.config.write_text(server.config.read_text() + f"certfile {cert}\nkeyfile {key}\n")
+    server.start()
+    try:
+        proc = run_microfab(
+            "ingest", "--broker", f"mqtts://127.0.0.1:{server.port}",
+            "--db", f"sqlite:///{tmp_path}/ingest.db",
+            cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        server.cleanup()
+    assert_one_error(proc, "TLS with the broker")
+
+
+def assert_one_error(proc: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr

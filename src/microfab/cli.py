@@ -1168,6 +1168,7 @@ def _broker(
 ) -> BrokerSettings:
     from microfab.connect.mqtt_client import parse_broker_url
 
+    _check_tls_ca(tls_ca)
     return parse_broker_url(
         broker,
         username=username,
