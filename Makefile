@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.microfab-installed
 
-.PHONY: demo test lint typecheck services docs-schemas clean
+.PHONY: demo test lint typecheck services docs-schemas proto clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ services:
 docs-schemas: $(STAMP)
 	$(BIN)/microfab factory schema > docs/factory.schema.json
 	$(BIN)/microfab events schema > docs/events.schema.json
+
+## Regenerate the Sparkplug B protobuf module from connect/proto/sparkplug_b.proto (protoc 31 =
+## protobuf 6.31 gencode; grpcio-tools is fetched into a throw-away venv, not a project dependency).
+proto:
+	$(PYTHON) -m venv /tmp/microfab-protoc && /tmp/microfab-protoc/bin/pip install --quiet 'grpcio-tools==1.74.*'
+	cd src/microfab/connect && /tmp/microfab-protoc/bin/python -m grpc_tools.protoc -Iproto \
+	  --python_out=. --pyi_out=. proto/sparkplug_b.proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo.db demo.db-wal demo.db-shm
