@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+from google.protobuf.message import DecodeError
 from paho.mqtt.enums import CallbackAPIVersion
-from tahutils.tahu import sparkplug_b_pb2  # type: ignore[import-untyped]
 
+from microfab.connect import sparkplug_b_pb2
 from microfab.connect.connector import LINK_DOWN, Health, LinkStatus
 from microfab.connect.mapping import PointMapper
 from microfab.connect.mqtt_client import BrokerSettings, new_client
