@@ -310,3 +310,70 @@ def test_point_states_accept_yaml_int_and_bool_keys() -> None:
         {"point": "Run", "stream": "state", "states": {True: "running", False: "idle"}}
     )
     assert flag.states == {"true": "running", "false": "idle"}
+
+
+# ------------------------------------------------------------------------------ connect blocks
+
+
+def _with_connect(text: str, connect: str) -> str:
+    """``text`` with cnc-1 given the connect block ``connect`` (YAML flow style, one line)."""
+    return replace_once(text, "- {id: cnc-1,", f"- {{connect: {connect}, id: cnc-1,")
+
+
+def test_a_pattern_mismatch_says_what_the_field_expects(small_factory_text: str) -> None:
+    text = _with_connect(
+        small_factory_text,
+        '{opcua: {endpoint: "10.0.0.5:4840", points: [{point: "ns=2;s=A", stream: telemetry}]}}',
+    )
+    text = replace_once(text, 'start: "08:00"', 'start: "8am"')
+    text = replace_once(text, "{code: PB,", "{code: pb,")
+    text = replace_once(text, "id: cnc-2", "id: CNC-2")
+    problems = problems_of(text)
+    messages = [p.split(": ", 1)[1] for p in problems]
+    assert (
+        "sites[0].areas[0].lines[0].cells[0].machines[0].connect.opcua.endpoint: '10.0.0.5:4840' "
+        "is not an OPC UA endpoint: it must start with opc.tcp:// (e.g. opc.tcp://10.0.0.5:4840)"
+    ) in [p.split(" ", 1)[1] for p in problems]
+    assert "'8am' is not a time of day: write HH:MM, 00:00 to 24:00" in messages
+    assert (
+        "'pb' is not a reason code: use upper-case letters, digits, '_', '.' or '-' (at most 32)"
+    ) in messages
+    assert "'CNC-2' is not a valid id: use lower-case letters, digits, '-' or '_'" in messages
+    assert sum("valid id" in m for m in messages) == 1  # only the id field gets the id message
+
+
+def test_modbus_pulse_counts_and_4xxxx_addresses_are_refused(small_factory_text: str) -> None:
+    points = (
+        '[{point: "2", stream: count, field: good, cumulative: false},'
+        ' {point: "40007", stream: telemetry},'
+        ' {point: "400010", stream: energy},'
+        ' {point: "0x9c47", stream: telemetry},'
+        ' {point: "40007", table: coil, stream: telemetry},'
+        ' {point: "4", stream: energy, deadband: 1}]'
+    )
+    text = _with_connect(small_factory_text, f"{{modbus: {{host: plc, points: {points}}}}}")
+    problems = problems_of(text)
+    line = line_of(text, "id: cnc-1")
+    where = f"factory.yaml:{line} sites[0].areas[0].lines[0].cells[0].machines[0].connect.modbus"
+    assert problems == [
+        f"{where}.points[0]: cumulative: false cannot be used with Modbus: a register is read "
+        "again at every poll, so the same parts would be counted again; map the PLC's running "
+        "total (cumulative: true, the default)",
+        f"{where}.points[1]: point '40007' looks like a 4xxxx reference; write the 0-based address "
+        "6 (if the device really uses address 40007, write it in hex: '0x9c47')",
+        f"{where}.points[2]: point '400010' looks like a 4xxxx reference; write the 0-based "
+        "address 9",
+        f"{where}.points[5]: deadband is for telemetry points only",
+    ]
+
+
+def test_modbus_heartbeat_and_deadband_defaults(small_factory_text: str) -> None:
+    text = _with_connect(
+        small_factory_text,
+        '{modbus: {host: plc, points: [{point: "6", stream: telemetry, deadband: 0.2}]}}',
+    )
+    factory = parse_factory(text)
+    connect = factory.machine("kt/plant/line1/machining/cnc-1").machine.connect
+    assert connect is not None and connect.modbus is not None
+    assert connect.modbus.heartbeat_s == 60.0
+    assert connect.modbus.points[0].deadband == 0.2

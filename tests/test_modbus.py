@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
+import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +15,14 @@ from typing import Any
 import pytest
 import yaml
 
-from microfab.connect.connector import LINK_DOWN, LinkStatus
+from microfab.connect.connector import (
+    CONNECTOR_STOPPED,
+    LINK_DOWN,
+    Health,
+    LinkStatus,
+    configure_connector_logging,
+    run_until_interrupted,
+)
 from microfab.connect.modbus import ModbusConnector, decode_registers, parse_address
 from microfab.connect.publisher import ListPublisher
 from microfab.errors import InputError
@@ -37,11 +48,14 @@ CNC2 = "kt/plant/line1/utility/cnc-2"
 DEADLINE_S = 15.0
 
 
-def factory_with_modbus(port: int, extra_cnc2: list[dict[str, Any]] | None = None) -> Factory:
+def factory_with_modbus(
+    port: int, extra_cnc2: list[dict[str, Any]] | None = None, heartbeat_s: float = 60.0
+) -> Factory:
     """The small test factory with cnc-1 (and optionally cnc-2) read from 127.0.0.1:port."""
     data = yaml.safe_load((DATA / "factory-small.yaml").read_text(encoding="utf-8"))
     cells = data["sites"][0]["areas"][0]["lines"][0]["cells"]
-    source = {"host": "127.0.0.1", "port": port, "unit": 1, "poll_s": 0.1}
+    source = {"host": "127.0.0.1", "port": port, "unit": 1, "poll_s": 0.1,
+              "heartbeat_s": heartbeat_s}  # fmt: skip
     cells[0]["machines"][0]["connect"] = {"modbus": {**source, "points": modbus_machine_points()}}
     if extra_cnc2:
         cells[1]["machines"][0]["connect"] = {"modbus": {**source, "points": extra_cnc2}}
@@ -95,6 +109,18 @@ def test_addresses_are_plain_register_numbers() -> None:
         parse_address("HR1")
     with pytest.raises(ValueError, match="0-65535"):
         parse_address("70000")
+
+
+def test_link_failures_are_described_in_plain_words() -> None:
+    from pymodbus.exceptions import ConnectionException
+
+    from microfab.connect.modbus import _describe
+
+    assert _describe(ConnectionException("Connection unexpectedly closed")) == (
+        "Connection unexpectedly closed"  # not "Modbus Error: [Connection] Connection …"
+    )
+    assert _describe(ConnectionRefusedError(111, "Connection refused")) == "connection refused"
+    assert _describe(TimeoutError()) == "no answer (timed out)"
 
 
 def test_bad_mappings_are_input_errors() -> None:
@@ -167,8 +193,9 @@ def test_registers_become_events_of_the_mapped_machine() -> None:
         return publisher.events
 
     events = asyncio.run(scenario())
-    assert states(events) == [("running", None), ("unplanned_stop", None)]
-    assert states(events, CNC2) == [("idle", None), ("running", None)]
+    stopped = ("offline", CONNECTOR_STOPPED)
+    assert states(events) == [("running", None), ("unplanned_stop", None), stopped]
+    assert states(events, CNC2) == [("idle", None), ("running", None), stopped]
     temperatures = {e.metrics["temperature_c"] for e in of_machine(events, CNC1, TelemetrySample)}
     assert temperatures == {21.3}
     pressures = [e.metrics for e in of_machine(events, CNC2, TelemetrySample)]
@@ -182,7 +209,10 @@ def test_registers_become_events_of_the_mapped_machine() -> None:
 
 def test_link_loss_marks_machines_offline_and_recovers_by_itself() -> None:
     port = free_port()
-    factory = factory_with_modbus(port)
+    # cnc-2 has no state point: nothing would end an offline, so it gets none
+    factory = factory_with_modbus(
+        port, [{"point": "6", "stream": "telemetry", "data_type": "float32"}]
+    )
 
     async def scenario() -> list[Event]:
         machine = SimulatedModbusMachine(port)
@@ -219,9 +249,16 @@ def test_link_loss_marks_machines_offline_and_recovers_by_itself() -> None:
         return publisher.events
 
     events = asyncio.run(scenario())
-    assert states(events) == [("running", None), ("offline", LINK_DOWN), ("running", None)]
+    assert states(events) == [
+        ("running", None),
+        ("offline", LINK_DOWN),
+        ("running", None),
+        ("offline", CONNECTOR_STOPPED),
+    ]
     offline = [e for e in of_machine(events, CNC1, StateChange) if e.state is MachineState.OFFLINE]
     assert offline[0].id.startswith("modbus-")
+    assert states(events, CNC2) == []
+    assert of_machine(events, CNC2, TelemetrySample)  # read, stored, but never offline
 
 
 def test_a_device_that_never_answers_is_down_not_fatal() -> None:
@@ -242,4 +279,188 @@ def test_a_device_that_never_answers_is_down_not_fatal() -> None:
 
     status, events = asyncio.run(scenario())
     assert status is LinkStatus.DOWN
-    assert states(events) == [("offline", LINK_DOWN)]
+    assert states(events) == [("offline", LINK_DOWN)]  # and none on stopping: already offline
+
+
+def test_a_failing_device_is_reported_once_in_plain_words(caplog: pytest.LogCaptureFixture) -> None:
+    """No "Failed to connect [Errno 111] … Repeating...." from pymodbus, no WARNING per retry:
+    the link change is logged once, at INFO (the status line shows it)."""
+    caplog.set_level(logging.DEBUG, logger="microfab")
+    port = free_port()  # nothing listens here
+
+    async def scenario() -> str:
+        connector = ModbusConnector(factory_with_modbus(port), ListPublisher(), reconnect_s=0.1)
+        await connector.start()
+        try:
+            await until(lambda: connector.health().status is LinkStatus.DOWN, "link down")
+            await asyncio.sleep(0.5)  # a few more failed connects
+            return connector.health().detail
+        finally:
+            await connector.stop()
+
+    detail = asyncio.run(scenario())
+    device = f"127.0.0.1:{port} unit 1"
+    assert detail == f"{device}: cannot connect to 127.0.0.1:{port}"
+    assert not [r for r in caplog.records if r.name.startswith("pymodbus")]
+    downs = [r for r in caplog.records if ": down: " in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in downs] == [
+        (logging.INFO, f"Modbus device {device}: down: cannot connect to 127.0.0.1:{port}")
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_telemetry_and_energy_are_stored_on_change_and_at_the_heartbeat() -> None:
+    port = free_port()
+    pressure = {"point": "62", "stream": "telemetry", "metric": "pressure_bar",
+                "data_type": "float32", "deadband": 0.5}  # fmt: skip
+    factory = factory_with_modbus(port, [pressure], heartbeat_s=3600)
+
+    def pressures(events: list[Event]) -> list[float]:
+        return [e.metrics["pressure_bar"] for e in of_machine(events, CNC2, TelemetrySample)]
+
+    async def scenario() -> list[Event]:
+        machine = SimulatedModbusMachine(port)
+        machine.set_register(62, 6.5, "float32")
+        publisher = ListPublisher()
+        events = publisher.events
+        connector = ModbusConnector(factory, publisher, reconnect_s=0.3, timeout_s=1.0)
+        async with machine:
+            await connector.start()
+            try:
+                await until(lambda: pressures(events) == [6.5], "the first pressure")
+                # every change below is read in the same poll as the state set after it, so
+                # once that state is stored, the register was polled (and not stored)
+                for code, value in ((1, 6.5), (3, 6.9), (1, 6.2)):
+                    machine.set_register(62, value, "float32")
+                    machine.set_state(code)
+                    await until(lambda c=code: states(events)[-1][0] == STATE[c], f"state {code}")
+                assert pressures(events) == [6.5]  # unchanged, or within the 0.5 bar deadband
+                machine.set_register(62, 7.25, "float32")
+                await until(lambda: pressures(events) == [6.5, 7.25], "a change past the deadband")
+                machine.set_energy(12.5)
+                await until(
+                    lambda: [e.kwh for e in of_machine(events, CNC1, EnergyReading)] == [0.0, 12.5],
+                    "a new meter reading",
+                )
+            finally:
+                await connector.stop()
+        return events
+
+    events = asyncio.run(scenario())
+    assert {e.metrics["temperature_c"] for e in of_machine(events, CNC1, TelemetrySample)} == {21.0}
+    assert len(of_machine(events, CNC1, TelemetrySample)) == 1  # unchanged: stored once
+
+
+STATE = {1: "running", 2: "idle", 3: "unplanned_stop"}
+
+
+def test_an_unchanged_reading_is_stored_again_at_the_heartbeat() -> None:
+    port = free_port()
+    factory = factory_with_modbus(port, heartbeat_s=0.3)
+
+    async def scenario() -> list[TelemetrySample]:
+        publisher = ListPublisher()
+        connector = ModbusConnector(factory, publisher, reconnect_s=0.3, timeout_s=1.0)
+        async with SimulatedModbusMachine(port):
+            await connector.start()
+            try:
+                await until(
+                    lambda: len(of_machine(publisher.events, CNC1, TelemetrySample)) >= 3,
+                    "three heartbeats of the same temperature",
+                )
+            finally:
+                await connector.stop()
+        return of_machine(publisher.events, CNC1, TelemetrySample)
+
+    readings = asyncio.run(scenario())
+    assert {r.metrics["temperature_c"] for r in readings} == {21.0}
+    gaps = [(b.ts - a.ts).total_seconds() for a, b in itertools.pairwise(readings)]
+    assert all(gap >= 0.3 for gap in gaps), gaps  # not at every 0.1 s poll
+
+
+def test_run_until_interrupted_prints_each_change_and_a_summary() -> None:
+    port = free_port()
+    factory = factory_with_modbus(port)
+    lines: list[str] = []
+
+    async def scenario() -> tuple[str, list[Event]]:
+        machine = SimulatedModbusMachine(port)
+        publisher = ListPublisher()
+        connector = ModbusConnector(factory, publisher, reconnect_s=0.2, timeout_s=1.0)
+        stop = asyncio.Event()
+        await machine.start()
+        runner = asyncio.create_task(run_until_interrupted(connector, lines.append, stop))
+        try:
+            await until(lambda: any(": connected" in line for line in lines), "connected")
+            await until(lambda: states(publisher.events) == [("idle", None)], "the state")
+            await machine.stop()
+            await until(lambda: any(": down - " in line for line in lines), "a down line")
+        finally:
+            stop.set()
+            summary = await runner
+            await machine.stop()
+        return summary, publisher.events
+
+    summary, events = asyncio.run(scenario())
+    stamp = r"\d\d:\d\d:\d\d "
+    assert all(re.match(stamp, line) for line in lines), lines
+    assert [line[9:] for line in lines[:2]] == ["modbus: connecting", "modbus: connected"]
+    down = [line for line in lines if ": down - " in line]
+    assert down[0].endswith(f"127.0.0.1:{port} unit 1: the device closed the connection")
+    assert len(lines) == len(set(line[9:] for line in lines))  # no line printed twice in a row
+    assert summary == lines[-1]
+    assert re.fullmatch(rf"{stamp}modbus: stopped after \d+ s; {len(events)} events sent to the "
+                        "store", summary)  # fmt: skip
+    # the link was down when it stopped: the machine is already offline, nothing more to store
+    assert states(events)[-1] == ("offline", LINK_DOWN)
+
+
+def test_connector_logging_shows_warnings_with_the_time_and_quiets_libraries() -> None:
+    names = ("microfab.connect", "asyncua", "pymodbus")
+    saved = [
+        (logging.getLogger(n), logging.getLogger(n).level, logging.getLogger(n).propagate,
+         list(logging.getLogger(n).handlers))
+        for n in names
+    ]  # fmt: skip
+    out = io.StringIO()
+    try:
+        configure_connector_logging(verbose=False, stream=out)
+        logging.getLogger("microfab.connect.modbus").info("Modbus device x: down: refused")
+        logging.getLogger("microfab.connect.opcua").warning("OPC UA x: value skipped")
+        logging.getLogger("pymodbus.logging").warning("Failed to connect [Errno 111]")
+        logging.getLogger("pymodbus.logging").error("Repeating....")
+        quiet = out.getvalue().splitlines()
+        configure_connector_logging(verbose=True, stream=out)  # replaces, does not add
+        logging.getLogger("microfab.connect.modbus").info("Modbus device x: connected")
+        logging.getLogger("pymodbus.logging").warning("Failed to connect [Errno 111]")
+        verbose = out.getvalue().splitlines()[len(quiet) :]
+    finally:
+        for logger, level, propagate, handlers in saved:
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.handlers[:] = handlers
+    assert [line[9:] for line in quiet] == ["OPC UA x: value skipped"]
+    assert re.match(r"\d\d:\d\d:\d\d OPC UA", quiet[0])
+    assert [line[9:] for line in verbose] == [
+        "Modbus device x: connected",
+        "pymodbus.logging: Failed to connect [Errno 111]",
+    ]
+
+
+def test_a_summary_counts_the_events_a_connector_sent() -> None:
+    class Idle:
+        name = "idle"
+
+        async def start(self) -> None:
+            return None
+
+        async def stop(self) -> None:
+            return None
+
+        def health(self) -> Health:
+            return Health("idle", LinkStatus.CONNECTED, events=1)
+
+    stop = asyncio.Event()
+    stop.set()
+    summary = asyncio.run(run_until_interrupted(Idle(), stop=stop))
+    assert summary.endswith("idle: stopped after 0 s; 1 event sent to the store")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 import yaml
 
 from conftest import DATA
-from microfab.connect.connector import LINK_DOWN, LinkStatus
+from microfab.connect.connector import CONNECTOR_STOPPED, LINK_DOWN, LinkStatus
+from microfab.connect.mapping import PointMapper
 from microfab.connect.opcua import OpcUaConnector
 from microfab.connect.publisher import ListPublisher
 from microfab.errors import InputError
@@ -22,7 +24,7 @@ from microfab.model.events import (
     StateChange,
     TelemetrySample,
 )
-from microfab.model.factory import Factory
+from microfab.model.factory import Factory, PointMap
 from microfab.sim.opcua_server import SimulatedOpcUaMachine, opcua_machine_points
 from services import free_port
 
@@ -74,6 +76,10 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
 
 
+def reasons(events: list[Event], machine: str = CNC) -> list[str | None]:
+    return [e.reason for e in of(events, StateChange, machine)]
+
+
 # ---------------------------------------------------------------------------- mapping
 
 
@@ -122,8 +128,15 @@ def test_values_arrive_as_events_of_the_mapped_machines() -> None:
             finally:
                 await connector.stop()
 
-        assert states(events) == [MachineState.IDLE, MachineState.RUNNING]
-        assert states(events, ROBOT) == [MachineState.UNPLANNED_STOP, MachineState.RUNNING]
+        # stopping the connector marks both machines offline: their state is no longer read
+        assert states(events) == [MachineState.IDLE, MachineState.RUNNING, MachineState.OFFLINE]
+        assert states(events, ROBOT) == [
+            MachineState.UNPLANNED_STOP,
+            MachineState.RUNNING,
+            MachineState.OFFLINE,
+        ]
+        assert reasons(events)[-1] == reasons(events, ROBOT)[-1] == CONNECTOR_STOPPED
+        assert connector.health().events == len(events)
         assert sum(e.scrap for e in of(events, PartCount)) == 2
         assert [e.kwh for e in of(events, EnergyReading)] == [100.0, 101.25]
         assert {e.machine for e in events} == {CNC, ROBOT}
@@ -178,8 +191,10 @@ def test_server_restart_marks_offline_then_reconnects_by_itself() -> None:
             MachineState.RUNNING,
             MachineState.OFFLINE,
             MachineState.RUNNING,
-        ]  # one offline however many retries failed
-        back = of(events, StateChange)[-1]
+            MachineState.OFFLINE,
+        ]  # one offline however many retries failed; the last: the connector stopping
+        assert reasons(events)[2:] == [LINK_DOWN, None, CONNECTOR_STOPPED]
+        back = of(events, StateChange)[-2]
         assert back.ts >= offline[0].ts
         assert len({e.id for e in events}) == len(events)
 
@@ -196,7 +211,10 @@ def test_unreachable_endpoint_at_start_is_down_not_an_error() -> None:
             await connector.start()  # nothing listens yet
             health = connector.health()
             assert health.status is LinkStatus.DOWN
-            assert f"{machine.endpoint} down: connection refused" in health.detail
+            assert health.detail == (
+                f"{machine.endpoint}: connection refused (is the OPC UA server running?); "
+                "retrying every 0.3 s"
+            )
             assert states(events) == [MachineState.OFFLINE]
             assert of(events, StateChange)[0].reason == LINK_DOWN
 
@@ -213,9 +231,86 @@ def test_unreachable_endpoint_at_start_is_down_not_an_error() -> None:
             MachineState.OFFLINE,
             MachineState.IDLE,
             MachineState.UNPLANNED_STOP,
+            MachineState.OFFLINE,
         ]
+        assert reasons(events) == [LINK_DOWN, None, None, CONNECTOR_STOPPED]
 
     run(scenario)
+
+
+def test_a_pulse_count_is_not_counted_again_when_the_server_resends_it() -> None:
+    """``cumulative: false``: OPC UA sends every node's value again on subscribing (at start and
+    after each reconnect); that value is the one already reported, not new parts."""
+    pulse = {"point": "ns=2;s=Machine.GoodCount", "stream": "count", "field": "good",
+             "cumulative": False}  # fmt: skip
+
+    def robot_good(events: list[Event]) -> int:
+        return sum(e.good for e in of(events, PartCount, ROBOT))
+
+    async def scenario() -> None:
+        machine = SimulatedOpcUaMachine(free_port())
+        await machine.set_value("GoodCount", 3)  # reported before the connector ran
+        await machine.start()
+        published = ListPublisher()
+        events = published.events
+        factory = factory_with_opcua(machine.endpoint, robot_points=[pulse])
+        connector = OpcUaConnector(factory, published, reconnect_s=0.3)
+        try:
+            await connector.start()
+            await until(lambda: bool(of(events, EnergyReading)), "the values held at start")
+            await machine.set_value("GoodCount", 5)  # a report of 5 parts
+            await until(lambda: robot_good(events) >= 5, "the 5 parts")
+
+            await machine.stop()
+            await until(lambda: connector.health().status is LinkStatus.DOWN, "link down")
+            await until(lambda: MachineState.OFFLINE in states(events), "cnc-1 offline")
+            await machine.start()  # serves GoodCount = 5 again
+            await until(lambda: connector.health().status is LinkStatus.CONNECTED, "reconnected")
+            await until(lambda: states(events)[-1] is MachineState.IDLE, "state re-reported")
+            await machine.set_value("GoodCount", 4)  # the next report: 4 parts
+            await until(lambda: robot_good(events) >= 9, "the 4 parts after the reconnect")
+        finally:
+            await connector.stop()
+            await machine.stop()
+        assert [e.good for e in of(events, PartCount, ROBOT)] == [5, 4]  # 3 and 5 were held
+        assert not of(events, StateChange, ROBOT)  # no state point: never marked offline
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------------------- the point mapper
+
+T0 = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
+
+
+def _mapper(*points: dict[str, Any]) -> PointMapper:
+    return PointMapper("test", CNC, [PointMap.model_validate(p) for p in points])
+
+
+def test_held_values_are_not_new_parts() -> None:
+    mapper = _mapper(
+        {"point": "pulse", "stream": "count", "field": "good", "cumulative": False},
+        {"point": "total", "stream": "count", "field": "scrap"},
+    )
+    second = dt.timedelta(seconds=1)
+    assert mapper.map("pulse", 4, T0, held=True) is None  # restated: counted when reported
+    event = mapper.map("pulse", 4, T0 + second)
+    assert isinstance(event, PartCount) and event.good == 4  # a report, even of the same number
+    assert mapper.map("total", 10, T0, held=True) is None  # a running total: the baseline
+    event = mapper.map("total", 12, T0 + second, held=True)  # a birth after a seq gap
+    assert isinstance(event, PartCount) and event.scrap == 2
+
+
+def test_only_machines_with_a_state_point_go_offline() -> None:
+    meter = _mapper({"point": "kwh", "stream": "energy"})
+    assert meter.offline(T0, LINK_DOWN) is None  # nothing would bring it back from offline
+    machine = _mapper({"point": "s", "stream": "state", "states": {"1": "running"}})
+    assert not machine.live
+    assert machine.map("s", 1, T0) is not None
+    assert machine.live
+    event = machine.offline(T0, CONNECTOR_STOPPED)
+    assert isinstance(event, StateChange) and event.reason == CONNECTOR_STOPPED
+    assert not machine.live
 
 
 # ---------------------------------------------------------------------------- configuration

@@ -17,7 +17,8 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 
-from microfab.connect.connector import LINK_DOWN, LinkStatus
+from microfab.connect.broker import EmbeddedBroker
+from microfab.connect.connector import CONNECTOR_STOPPED, LINK_DOWN, LinkStatus
 from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
 from microfab.connect.publisher import ListPublisher
 from microfab.connect.sparkplug import (
@@ -42,7 +43,7 @@ from microfab.model.events import (
 )
 from microfab.model.factory import Factory
 from microfab.sim.sparkplug_edge import SimulatedEdgeNode, sparkplug_machine_points
-from services import MosquittoServer
+from services import MosquittoServer, free_port
 
 DATA = Path(__file__).parent / "data"
 CNC1 = "kt/plant/line1/machining/cnc-1"
@@ -52,7 +53,9 @@ DEVICE = "cnc1"
 DEADLINE_S = 15.0
 
 
-def factory_with_sparkplug(device: str | None = DEVICE) -> Factory:
+def factory_with_sparkplug(
+    device: str | None = DEVICE, points: list[dict[str, Any]] | None = None
+) -> Factory:
     """The small test factory with cnc-1 read from GROUP/NODE[/DEVICE]."""
     data = yaml.safe_load((DATA / "factory-small.yaml").read_text(encoding="utf-8"))
     cnc1 = data["sites"][0]["areas"][0]["lines"][0]["cells"][0]["machines"][0]
@@ -61,7 +64,7 @@ def factory_with_sparkplug(device: str | None = DEVICE) -> Factory:
             "group": GROUP,
             "edge_node": NODE,
             "device": device,
-            "points": sparkplug_machine_points(),
+            "points": points or sparkplug_machine_points(),
         }
     }
     return Factory.model_validate(data)
@@ -152,14 +155,17 @@ def run(
     scenario: Callable[[Rig], Coroutine[Any, Any, None]],
     *,
     device: str | None = DEVICE,
+    points: list[dict[str, Any]] | None = None,
+    values: dict[str, Any] | None = None,
     **host_options: Any,
 ) -> Rig:
     """Start a host, wait for its rebirth request on connecting (so the edge node, started next,
     cannot receive it late), start the edge node, run ``scenario``; stop both."""
     settings = BrokerSettings("127.0.0.1", mosquitto.port)
     published = ListPublisher()
-    host = SparkplugHost(factory_with_sparkplug(device), published, settings, **host_options)
-    edge = SimulatedEdgeNode(settings, GROUP, NODE, device)
+    factory = factory_with_sparkplug(device, points)
+    host = SparkplugHost(factory, published, settings, **host_options)
+    edge = SimulatedEdgeNode(settings, GROUP, NODE, device, values=values)
     with watching(settings, f"spBv1.0/{GROUP}/NCMD/#") as ncmd:
         rig = Rig(host, edge, published, ncmd)
 
@@ -421,6 +427,118 @@ def test_unreachable_broker_at_start_is_down_not_an_error() -> None:
 
     asyncio.run(main())
     assert states(published.events) == [MachineState.OFFLINE]
+
+
+def test_a_pulse_count_in_a_birth_is_not_counted_again(mosquitto: MosquittoServer) -> None:
+    """``cumulative: false``: a birth restates the node's current values, it reports no parts."""
+    points = [
+        {"point": "State", "stream": "state", "states": {"1": "running"}},
+        {"point": "Good", "stream": "count", "field": "good", "cumulative": False},
+    ]
+
+    async def scenario(rig: Rig) -> None:
+        await until(lambda: len(states(rig.events)) == 1, "the birth")  # Good = 3 in it
+        rig.edge.publish_data({"Good": 5})  # a report of 5 parts
+        await until(lambda: good(rig.events) >= 5, "5 good parts")
+        rig.edge.rebirth()  # Good = 5 again, in the birth
+        rig.edge.publish_data({"Good": 2})  # the next report
+        await until(lambda: good(rig.events) >= 7, "2 more good parts")
+
+    rig = run(mosquitto, scenario, points=points, values={"Good": 3})
+    assert [e.good for e in of_kind(rig.events, PartCount)] == [5, 2]
+
+
+def test_stopping_the_host_marks_its_machines_offline(mosquitto: MosquittoServer) -> None:
+    settings = BrokerSettings("127.0.0.1", mosquitto.port)
+    published = ListPublisher()
+    edge = SimulatedEdgeNode(settings, GROUP, NODE, DEVICE)
+    host = SparkplugHost(factory_with_sparkplug(), published, settings)
+
+    async def main() -> None:
+        edge.start()
+        try:
+            await host.start()
+            await until(lambda: len(states(published.events)) == 1, "the state of a rebirth")
+            await host.stop()
+        finally:
+            edge.stop()
+
+    asyncio.run(main())
+    stopped = of_kind(published.events, StateChange)[-1]
+    assert (stopped.state, stopped.reason) == (MachineState.OFFLINE, CONNECTOR_STOPPED)
+    assert host.health().events == len(published.events)
+
+
+def test_a_3_1_1_broker_is_down_with_the_reason_and_retried_then_read_with_3_1_1() -> None:
+    """The embedded broker speaks only MQTT 3.1.1 and leaves an MQTT 5 CONNECT unanswered."""
+    broker = EmbeddedBroker("127.0.0.1", free_port())
+    broker.start()
+    settings = BrokerSettings("127.0.0.1", broker.port)
+    try:
+        published = ListPublisher()
+        host = SparkplugHost(factory_with_sparkplug(), published, settings, timeout_s=1.0)
+
+        async def refused() -> str:
+            await host.start()
+            try:
+                await until(lambda: host.health().status is LinkStatus.DOWN, "down")
+                await until(lambda: host.connect_attempts >= 2, "a second attempt")
+                return host.health().detail
+            finally:
+                await host.stop()
+
+        detail = asyncio.run(refused())
+        assert detail.startswith(
+            "the broker did not answer the MQTT 5 CONNECT within 1 s (a broker that speaks only "
+            "MQTT 3.1.1, such as 'microfab broker', needs --mqtt-version 3.1.1); reconnecting"
+        )
+        assert states(published.events) == [MachineState.OFFLINE]
+
+        host = SparkplugHost(
+            factory_with_sparkplug(), ListPublisher(), settings, mqtt_version="3.1.1"
+        )
+        assert host.mqtt_version == "3.1.1"
+
+        async def accepted() -> LinkStatus:
+            await host.start()
+            try:
+                await until(lambda: host.health().status is LinkStatus.CONNECTED, "connected")
+                return host.health().status
+            finally:
+                await host.stop()
+
+        assert asyncio.run(accepted()) is LinkStatus.CONNECTED
+    finally:
+        broker.stop()
+    with pytest.raises(InputError, match=r"--mqtt-version: '4\.0' is not 5 or 3\.1\.1"):
+        SparkplugHost(factory_with_sparkplug(), ListPublisher(), settings, mqtt_version="4.0")
+
+
+def test_two_hosts_with_their_own_ids_share_a_broker(mosquitto: MosquittoServer) -> None:
+    settings = BrokerSettings("127.0.0.1", mosquitto.port)
+    outs = [ListPublisher(), ListPublisher()]
+    hosts = [
+        SparkplugHost(factory_with_sparkplug(), out, settings, host_id=name)
+        for out, name in zip(outs, ("line-a", "line-b"), strict=True)
+    ]
+    edge = SimulatedEdgeNode(settings, GROUP, NODE, DEVICE)
+
+    async def main() -> None:
+        for host in hosts:
+            await host.start()
+        try:
+            edge.start()
+            for out in outs:
+                await until(lambda o=out: len(states(o.events)) >= 1, "a state at each host")
+            assert [h.health().status for h in hosts] == [LinkStatus.CONNECTED] * 2
+            assert [h.health().reconnects for h in hosts] == [0, 0]  # neither pushed the other off
+        finally:
+            edge.stop()
+            for host in hosts:
+                await host.stop()
+
+    asyncio.run(main())
+    assert [h.state_topic for h in hosts] == ["spBv1.0/STATE/line-a", "spBv1.0/STATE/line-b"]
 
 
 def test_a_factory_without_sparkplug_machines_is_refused() -> None:

@@ -10,6 +10,7 @@ fits either back end: no NaN or infinite numbers (``bad_json``), no NUL characte
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Collection
@@ -38,6 +39,10 @@ def _finite(text: str) -> float:
     return value
 
 
+_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+"""JSON text to Python, refusing what no store can keep (NaN, Infinity, numbers out of range)."""
+
+
 def _safe(text: str) -> str:
     """Text any database stores: NUL characters and lone surrogates written as escapes."""
     text = text.replace("\x00", "\\u0000")
@@ -53,6 +58,12 @@ def _has_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_topic(topic: str) -> tuple[str, str]:
+    """:func:`parse_topic`, remembered: a plant publishes on a bounded set of topics."""
+    return parse_topic(topic)
 
 
 @dataclass
@@ -84,7 +95,7 @@ def decode_message(
         reject(f"oversize: {len(payload)} bytes, at most {max_payload} accepted")
         return out
     try:
-        machine, stream = parse_topic(topic)
+        machine, stream = _parse_topic(topic)
     except ValueError as exc:
         reject(f"bad_topic: {exc}")
         return out
@@ -94,7 +105,10 @@ def decode_message(
         return out
     out.unknown_machine = unknown
     try:
-        body = json.loads(payload.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+        text = payload.decode("utf-8")
+        # json.loads with these hooks, less building a decoder per call (which costs more than
+        # decoding a small payload); json.loads itself only for the error it gives a BOM
+        body = _json.decode(text) if not text.startswith("\ufeff") else json.loads(text)
     except UnicodeDecodeError:
         reject("bad_json: payload is not UTF-8 text")
         return out
@@ -107,37 +121,64 @@ def decode_message(
     except ValueError as exc:  # _BadNumber, or an integer of more than 4300 digits
         reject(f"bad_json: {exc}")
         return out
-    items = body if isinstance(body, list) else [body]
+    is_batch = isinstance(body, list)
+    items = body if is_batch else [body]
     may_hold_nul = b"\\u0000" in payload  # JSON text carries NUL only as this escape
-    if isinstance(body, list) and not body:
+    if is_batch and not body:
         reject("bad_batch: empty array")
         return out
     if len(items) > MAX_BATCH:
         reject(f"bad_batch: {len(items)} elements, at most {MAX_BATCH}")
         return out
     for index, item in enumerate(items):
-        where = f"[{index}] " if isinstance(body, list) else ""
-        try:
-            raw: bytes | str = (
-                json.dumps(item, ensure_ascii=False) if isinstance(body, list) else payload
-            )
-        except RecursionError:
-            raw = f"(element {index}: nested too deeply to show)"
         if not isinstance(item, dict):
-            reject(f"invalid_event: {where}expected a JSON object, got {type(item).__name__}", raw)
+            reject(
+                f"invalid_event: {_where(is_batch, index)}expected a JSON object, "
+                f"got {type(item).__name__}",
+                _element(payload, is_batch, index, item),
+            )
             continue
-        for key in ("machine", "stream"):
-            if key in item and item[key] != (machine if key == "machine" else stream):
-                reject(f"invalid_event: {where}'{key}' in the payload differs from the topic", raw)
-                break
-        else:
-            try:
-                event = event_from_dict({**item, "machine": machine, "stream": stream})
-            except Exception as exc:  # ValueError; OverflowError for times beyond year 1..9999
-                reject(f"invalid_event: {where}{exc or type(exc).__name__}", raw)
-                continue
-            if may_hold_nul and _has_nul(event_to_dict(event)):
-                reject(f"invalid_event: {where}text holds a NUL character (U+0000)", raw)
-                continue
-            out.events.append(event)
+        clash = (
+            "machine"
+            if "machine" in item and item["machine"] != machine
+            else "stream"
+            if "stream" in item and item["stream"] != stream
+            else None
+        )
+        if clash is not None:
+            reject(
+                f"invalid_event: {_where(is_batch, index)}'{clash}' in the payload differs from "
+                "the topic",
+                _element(payload, is_batch, index, item),
+            )
+            continue
+        try:
+            event = event_from_dict({**item, "machine": machine, "stream": stream})
+        except Exception as exc:  # ValueError; OverflowError for times beyond year 1..9999
+            reject(
+                f"invalid_event: {_where(is_batch, index)}{exc or type(exc).__name__}",
+                _element(payload, is_batch, index, item),
+            )
+            continue
+        if may_hold_nul and _has_nul(event_to_dict(event)):
+            reject(
+                f"invalid_event: {_where(is_batch, index)}text holds a NUL character (U+0000)",
+                _element(payload, is_batch, index, item),
+            )
+            continue
+        out.events.append(event)
     return out
+
+
+def _where(is_batch: bool, index: int) -> str:
+    return f"[{index}] " if is_batch else ""
+
+
+def _element(payload: bytes, is_batch: bool, index: int, item: object) -> bytes | str:
+    """What a dead letter keeps of a rejected element: the payload, or the element's JSON."""
+    if not is_batch:
+        return payload
+    try:
+        return json.dumps(item, ensure_ascii=False)
+    except RecursionError:
+        return f"(element {index}: nested too deeply to show)"

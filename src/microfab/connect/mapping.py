@@ -4,9 +4,18 @@ One :class:`PointMapper` per machine and source keeps what it needs between valu
 state (so repeats make no event) and the last counter reading (so running totals become the
 increments the event contract wants, with a counter reset taken as a restart from zero).
 
+A connector tells the mapper which values the device only *restates* (``held=True``): the value
+OPC UA sends for every node when a subscription is made (at start and after every reconnect) and
+the values of a Sparkplug birth. Such a value is the point's current value, not a report of new
+parts: a non-cumulative count in it is not counted (it was counted when it was first reported, or
+it was reported before the connector could see it), while a running total only takes it as the
+baseline, as any first reading.
+
+Only a machine with a ``state`` point gets ``offline`` events: a machine without one (an energy
+meter) would have nothing to bring it back from ``offline`` when its link returns.
+
 Event ids are derived from source, machine, point and the value's timestamp, so a value delivered
-twice (a reconnect replaying the last value, a Sparkplug rebirth) maps to the same id and is
-stored once.
+twice with the same timestamp maps to the same id and is stored once.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ class PointMapper:
     _by_point: dict[str, PointMap] = field(init=False, default_factory=dict)
     _last_state: str | None = field(init=False, default=None)
     _last_count: dict[str, float] = field(init=False, default_factory=dict)
+    _live: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self._by_point = {p.point: p for p in self.points}
@@ -53,14 +63,30 @@ class PointMapper:
     def knows(self, point: str) -> bool:
         return point in self._by_point
 
+    @property
+    def has_state(self) -> bool:
+        """Whether a point of this machine feeds the ``state`` stream."""
+        return any(p.stream is PointStream.STATE for p in self.points)
+
+    @property
+    def live(self) -> bool:
+        """A state of the machine was reported and no ``offline`` since."""
+        return self._live
+
     def forget_link(self) -> None:
         """After a link loss: the next state is reported even if unchanged; counters re-baseline."""
         self._last_state = None
         self._last_count.clear()
 
-    def offline(self, ts: dt.datetime, reason: str) -> StateChange:
-        """The ``offline`` event for this machine when its link is lost."""
+    def offline(self, ts: dt.datetime, reason: str) -> StateChange | None:
+        """The ``offline`` event for this machine (its link is lost, its connector stops).
+
+        None for a machine without a ``state`` point: no later value would end its ``offline``.
+        """
         self._last_state = None
+        self._live = False
+        if not self.has_state:
+            return None
         return StateChange(
             id=point_event_id(self.source, self.machine, "@link", ts, reason),
             ts=ts,
@@ -69,8 +95,13 @@ class PointMapper:
             reason=reason,
         )
 
-    def map(self, point: str, value: object, ts: dt.datetime) -> Event | None:
-        """The event for a new value of ``point`` at ``ts``, or None (unmapped, unchanged, bad)."""
+    def map(
+        self, point: str, value: object, ts: dt.datetime, *, held: bool = False
+    ) -> Event | None:
+        """The event for a new value of ``point`` at ``ts``, or None (unmapped, unchanged, bad).
+
+        ``held``: the device only restates the value it holds (see the module docstring).
+        """
         spec = self._by_point.get(point)
         if spec is None or value is None:
             return None
@@ -80,6 +111,7 @@ class PointMapper:
             if raw == self._last_state:
                 return None
             self._last_state = raw
+            self._live = True
             state = spec.states.get(raw)
             if state is None:
                 return StateChange(
@@ -110,6 +142,8 @@ class PointMapper:
             if previous is None:
                 return None  # first reading only sets the baseline
             increment = number - previous if number >= previous else number  # reset: from zero
+        elif held:
+            return None  # a restated value of a non-cumulative count: not new parts
         units = round(increment)
         if units <= 0:
             return None

@@ -4,7 +4,10 @@ Every machine with ``connect.modbus`` in the factory model is read by one pollin
 device, that is per ``(host, port, unit)``. Each poll reads every mapped register (neighbouring
 registers of one table in one request, at most 125 registers or 2000 bits), decodes it by
 ``data_type`` and ``word_order``, and hands the values to the machine's
-:class:`~microfab.connect.mapping.PointMapper` with the poll time as event time (UTC, ms). The
+:class:`~microfab.connect.mapping.PointMapper` with the poll time as event time (UTC, ms). A state
+is stored when it changes and a count when the running total rises; a telemetry or energy reading
+is stored when it changes (telemetry: by more than the point's ``deadband``) and otherwise at most
+every ``heartbeat_s`` seconds of its machine's source, so that a steady value is still seen. The
 events go to the publisher, which is flushed after every poll.
 
 A register address is the ``point`` of a mapping, 0-based as on the wire: ``"0"``, ``"2"``
@@ -12,12 +15,16 @@ A register address is the ``point`` of a mapping, 0-based as on the wire: ``"0"`
 
 When a device cannot be reached (refused, timed out, connection dropped, or a gateway reporting
 its target silent) the connector reports the link ``down``, publishes one ``offline`` event with
-reason ``LINK-DOWN`` per machine on that device, and tries again every ``reconnect_s`` seconds.
-Once the device answers again the mappers forget their last state and counter readings, so the
-current state is reported at once and counters re-baseline instead of counting across the gap.
-A register the device refuses (an exception response such as "illegal data address") makes only
-that value unavailable; it is named in :meth:`ModbusConnector.health`. No exception leaves a
-polling task.
+reason ``LINK-DOWN`` per machine with a state point on that device, and tries again every
+``reconnect_s`` seconds. Once the device answers again the mappers forget their last state and
+counter readings, so the current state is reported at once and counters re-baseline instead of
+counting across the gap; the first telemetry and energy readings are stored again. A register the
+device refuses (an exception response such as "illegal data address") makes only that value
+unavailable; it is named in :meth:`ModbusConnector.health`. No exception leaves a polling task.
+
+Link changes are logged at INFO (the status line shows them); pymodbus's own log of the same
+failures ("Failed to connect …", "Repeating....") is silenced unless the ``pymodbus`` logger has
+been given a level (see :func:`~microfab.connect.connector.configure_connector_logging`).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import re
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,11 +43,17 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from microfab.connect.connector import LINK_DOWN, Health, LinkStatus
+from microfab.connect.connector import (
+    CONNECTOR_STOPPED,
+    LINK_DOWN,
+    CountingPublisher,
+    Health,
+    LinkStatus,
+)
 from microfab.connect.mapping import PointMapper
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
-from microfab.model.events import Event
+from microfab.model.events import EnergyReading, Event, TelemetrySample
 from microfab.model.factory import Factory, ModbusRegister, ModbusSource
 
 logger = logging.getLogger(__name__)
@@ -131,6 +145,7 @@ class _Point:
     width: int
     data_type: str
     word_order: Literal["big", "little"]
+    deadband: float = 0.0
 
 
 @dataclass
@@ -152,6 +167,8 @@ class _Device:
     unit: int
     poll_s: float
     machines: list[PointMapper] = field(default_factory=list)
+    heartbeats: list[float] = field(default_factory=list)
+    """``heartbeat_s`` of each machine (same index as ``machines``)."""
     points: list[_Point] = field(default_factory=list)
     blocks: list[_Block] = field(default_factory=list)
     status: LinkStatus = LinkStatus.CONNECTING
@@ -160,6 +177,8 @@ class _Device:
     ever_connected: bool = False
     offline_sent: bool = False
     reconnects: int = 0
+    stored: dict[tuple[int, str], tuple[float, dt.datetime]] = field(default_factory=dict)
+    """Last telemetry/energy value stored per (machine, point), and when (the poll time)."""
 
     @property
     def label(self) -> str:
@@ -199,6 +218,7 @@ def _devices_of(factory: Factory, poll_s: float | None) -> list[_Device]:
             device.poll_s = min(device.poll_s, poll_s or source.poll_s)
         index = len(device.machines)
         device.machines.append(PointMapper(SOURCE, ref.path, list(source.points)))
+        device.heartbeats.append(source.heartbeat_s)
         seen: set[str] = set()
         for i, register in enumerate(source.points):
             where = f"machine {ref.path}: connect.modbus.points[{i}]"
@@ -229,6 +249,7 @@ def _point(machine: int, register: ModbusRegister, where: str) -> _Point:
         width,
         register.data_type,
         register.word_order,
+        register.deadband,
     )
 
 
@@ -259,7 +280,7 @@ class ModbusConnector:
         Raises :class:`~microfab.errors.InputError` when no machine has ``connect.modbus`` or a
         mapped point is not a register address.
         """
-        self.publisher = publisher
+        self.publisher = CountingPublisher(publisher)
         self.reconnect_s = reconnect_s
         self.timeout_s = timeout_s
         self._devices = _devices_of(factory, poll_s)
@@ -274,6 +295,7 @@ class ModbusConnector:
         self._stopped = False
         self._last_event: dt.datetime | None = None
         self._publish_error = ""
+        _quiet_pymodbus()
 
     # ------------------------------------------------------------------ Connector
 
@@ -289,7 +311,8 @@ class ModbusConnector:
             self._tasks.append(task)
 
     async def stop(self) -> None:
-        """Stop polling, close every connection and flush the publisher."""
+        """Stop polling, close every connection, mark the machines whose state was reported
+        ``offline`` (``CONNECTOR-STOPPED``) and flush the publisher."""
         self._stopped = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
@@ -298,10 +321,16 @@ class ModbusConnector:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        now = _now()
+        events: list[Event] = []
         for device in self._devices:
             device.status = LinkStatus.STOPPED
+            for mapper in device.machines:
+                event = mapper.offline(now, CONNECTOR_STOPPED) if mapper.live else None
+                if event is not None:
+                    events.append(event)
         self._started = False
-        self._deliver([])
+        self._deliver(events)
 
     def health(self) -> Health:
         """``connected`` when every device answers, ``down`` when any does not (named in detail)."""
@@ -324,6 +353,7 @@ class ModbusConnector:
             detail="; ".join(notes),
             last_event=self._last_event,
             reconnects=sum(d.reconnects for d in self._devices),
+            events=self.publisher.count,
         )
 
     # ------------------------------------------------------------------ one device
@@ -367,19 +397,27 @@ class ModbusConnector:
                 mapper.forget_link()
         device.ever_connected = True
         device.offline_sent = False
+        device.stored.clear()  # the first readings after (re)connecting are stored
         device.status = LinkStatus.CONNECTED
         device.detail = ""
-        logger.info("Modbus device %s connected", device.label)
+        logger.info(
+            "Modbus device %s: %s",
+            device.label,
+            "reconnected" if device.reconnects else "connected",
+        )
 
     def _link_down(self, device: _Device, reason: str) -> None:
-        if device.status is not LinkStatus.DOWN or device.detail != reason:
-            logger.info("Modbus device %s is down: %s", device.label, reason)  # health says it too
+        if device.status is not LinkStatus.DOWN:
+            logger.info("Modbus device %s: down: %s", device.label, reason)
+        elif device.detail != reason:
+            logger.debug("Modbus device %s: still down: %s", device.label, reason)
         device.status = LinkStatus.DOWN
         device.detail = reason
         if not device.offline_sent:
             device.offline_sent = True
             now = _now()
-            self._deliver([mapper.offline(now, LINK_DOWN) for mapper in device.machines])
+            offline = [mapper.offline(now, LINK_DOWN) for mapper in device.machines]
+            self._deliver([event for event in offline if event is not None])
 
     async def _poll(self, device: _Device, client: AsyncModbusTcpClient) -> None:
         loop = asyncio.get_running_loop()
@@ -392,7 +430,7 @@ class ModbusConnector:
             events: list[Event] = []
             for point, value in values:
                 event = device.machines[point.machine].map(point.point, value, ts)
-                if event is not None:
+                if event is not None and self._worth_storing(device, point, event, ts):
                     events.append(event)
             self._deliver(events)
             due += device.poll_s
@@ -401,6 +439,30 @@ class ModbusConnector:
                 due = loop.time()
                 delay = 0.0
             await asyncio.sleep(delay)
+
+    @staticmethod
+    def _worth_storing(device: _Device, point: _Point, event: Event, ts: dt.datetime) -> bool:
+        """A state or count event always; a telemetry or energy reading when it changed (beyond
+        the deadband) or the machine's heartbeat has passed since the last one stored."""
+        value: float | None = None
+        if isinstance(event, TelemetrySample):
+            value = next(iter(event.metrics.values()))
+        elif isinstance(event, EnergyReading):
+            value = event.kwh
+        if value is None:
+            return True
+        key = (point.machine, point.point)
+        last = device.stored.get(key)
+        if last is not None:
+            last_value, last_ts = last
+            changed = abs(value - last_value) > point.deadband or (
+                point.deadband == 0 and value != last_value
+            )
+            due = (ts - last_ts).total_seconds() >= device.heartbeats[point.machine]
+            if not changed and not due:
+                return False
+        device.stored[key] = (value, ts)
+        return True
 
     async def _read(
         self, device: _Device, client: AsyncModbusTcpClient
@@ -467,8 +529,8 @@ class ModbusConnector:
         key = f"{point.table} {point.address}"
         what = _EXCEPTION_NAMES.get(code, f"exception {code}")
         problem = f"{key} (point '{point.point}') refused: {what}"
-        if device.problems.get(key) != problem:
-            logger.warning("Modbus device %s: %s", device.label, problem)
+        if device.problems.get(key) != problem:  # the status line shows it too
+            logger.info("Modbus device %s: %s", device.label, problem)
         device.problems[key] = problem
 
     # ------------------------------------------------------------------ publishing
@@ -491,7 +553,23 @@ class ModbusConnector:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line on why the link failed, in plain words (no "Modbus Error: [Connection]")."""
     if isinstance(exc, TimeoutError):
         return "no answer (timed out)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
     text = str(exc).strip()
+    if isinstance(exc, ModbusException):
+        text = re.sub(r"^Modbus Error:\s*(\[[^\]]*\]\s*)?", "", text).strip()
     return text or type(exc).__name__
+
+
+def _quiet_pymodbus() -> None:
+    """pymodbus logs every failed connect ("Failed to connect [Errno 111] …", "Repeating....") and
+    lost answer: the connector reports the same once, in plain words. Unless the application set
+    a level for the ``pymodbus`` logger, only its critical messages are let through."""
+    library = logging.getLogger("pymodbus")
+    if library.level == logging.NOTSET:
+        library.setLevel(logging.CRITICAL)

@@ -8,12 +8,15 @@ server timestamp, else the time they arrived).
 
 One supervising task per endpoint owns the link. When the link is lost (the socket drops, the
 keep-alive probe fails, the server restarts) it publishes ``offline`` with reason ``LINK-DOWN`` for
-each machine of the endpoint, once, reports the endpoint down in :meth:`OpcUaConnector.health`, and
-tries again every ``reconnect_s`` seconds. Once back it subscribes afresh: counters re-baseline and
-the current state is reported again. A value the server still holds from before the loss is
-stamped with the time the link came back, so the machine is not left ``offline``. No asyncua or
-socket error leaves the supervising task; asyncua's own log lines about the same closed connection
-(a publish traceback, "connection is closed" warnings) are filtered out, the loss is logged once.
+each machine of the endpoint that has a state point, once, reports the endpoint down in
+:meth:`OpcUaConnector.health`, and tries again every ``reconnect_s`` seconds. Once back it
+subscribes afresh: counters re-baseline and the current state is reported again. The first value
+of each node after subscribing is the value the server holds (``held``): a non-cumulative count in
+it is not counted again. A value the server still holds from before the loss is stamped with the
+time the link came back, so the machine is not left ``offline``. No asyncua or socket error leaves
+the supervising task; asyncua's own log lines about the same closed connection (a publish
+traceback, "connection is closed" warnings) are filtered out, the loss is logged once (INFO: the
+status line of :func:`~microfab.connect.connector.run_until_interrupted` shows it).
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from microfab.connect.connector import LINK_DOWN, Health, LinkStatus
+from microfab.connect.connector import (
+    CONNECTOR_STOPPED,
+    LINK_DOWN,
+    CountingPublisher,
+    Health,
+    LinkStatus,
+)
 from microfab.connect.mapping import PointMapper
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
@@ -70,6 +79,8 @@ class _Link:
     publishing_interval_ms: int
     mappers: list[PointMapper]
     bindings: dict[ua.NodeId, list[_Binding]]
+    initial: set[ua.NodeId] = field(default_factory=set)
+    """Nodes whose first value since subscribing has not arrived yet (it will be a held value)."""
     status: LinkStatus = LinkStatus.CONNECTING
     detail: str = ""
     connects: int = 0
@@ -95,7 +106,7 @@ class OpcUaConnector:
     ) -> None:
         if reconnect_s <= 0 or timeout_s <= 0 or watchdog_s <= 0:
             raise ValueError("reconnect_s, timeout_s and watchdog_s must be positive")
-        self._publisher = publisher
+        self._publisher = CountingPublisher(publisher)
         self._reconnect_s = reconnect_s
         self._timeout_s = timeout_s
         self._watchdog_s = watchdog_s
@@ -130,15 +141,21 @@ class OpcUaConnector:
             waiter.cancel()
 
     async def stop(self) -> None:
-        """Cancel the supervising tasks, close every session, flush the publisher."""
+        """Cancel the supervising tasks, close every session, mark the machines whose state was
+        reported ``offline`` (``CONNECTOR-STOPPED``), flush the publisher."""
         self._stopped = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._flush()
+        now = _now()
         for link in self._links:
             link.status = LinkStatus.STOPPED
+            for mapper in link.mappers:
+                event = mapper.offline(now, CONNECTOR_STOPPED) if mapper.live else None
+                if event is not None:
+                    self._publisher.publish(event)
+        self._flush()
 
     def health(self) -> Health:
         """One status for all endpoints: down if any is down, naming which and why."""
@@ -147,14 +164,21 @@ class OpcUaConnector:
         last_event = max(seen) if seen else None
 
         def report(status: LinkStatus, detail: str) -> Health:
-            return Health(SOURCE, status, detail, last_event=last_event, reconnects=reconnects)
+            return Health(
+                SOURCE,
+                status,
+                detail,
+                last_event=last_event,
+                reconnects=reconnects,
+                events=self._publisher.count,
+            )
 
         if self._stopped:
             return report(LinkStatus.STOPPED, "")
         down = [link for link in self._links if link.status is LinkStatus.DOWN]
         if down:
             return report(
-                LinkStatus.DOWN, "; ".join(f"{link.endpoint} down: {link.detail}" for link in down)
+                LinkStatus.DOWN, "; ".join(f"{link.endpoint}: {link.detail}" for link in down)
             )
         connecting = [link for link in self._links if link.status is LinkStatus.CONNECTING]
         if connecting:
@@ -215,6 +239,7 @@ class OpcUaConnector:
             subscription = await client.create_subscription(link.publishing_interval_ms, None)
             for mapper in link.mappers:
                 mapper.forget_link()
+            link.initial = set(link.bindings)
             nodes = [client.get_node(node_id) for node_id in link.bindings]
             results = await subscription.subscribe_data_change(nodes)
             self._link_up(link, _refused(nodes, results))
@@ -251,7 +276,10 @@ class OpcUaConnector:
 
     def _on_change(self, link: _Link, item: DataChangeEvent) -> int:
         """Map one data change for every machine bound to the node; return events published."""
-        bindings = link.bindings.get(item.node.nodeid)
+        node_id = item.node.nodeid
+        held = node_id in link.initial  # the value held at subscribing, not a change
+        link.initial.discard(node_id)
+        bindings = link.bindings.get(node_id)
         value = item.data.monitored_item.Value
         if not bindings or value is None:
             return 0
@@ -270,7 +298,7 @@ class OpcUaConnector:
         events: list[Event] = []
         for binding in bindings:
             try:
-                event = binding.mapper.map(binding.point, item.value, ts)
+                event = binding.mapper.map(binding.point, item.value, ts, held=held)
             except ValueError as exc:  # the value does not make a valid event: skip it, keep going
                 logger.warning(
                     "OPC UA %s: %s of %s: value %r skipped (%s)",
@@ -295,13 +323,12 @@ class OpcUaConnector:
         link.detail = f"{len(refused)} node(s) refused: {', '.join(refused)}" if refused else ""
         link.settled.set()
         logger.info(
-            "OPC UA %s: %s, %d node(s) subscribed",
+            "OPC UA %s: %s, %d node(s) subscribed%s",
             link.endpoint,
             "reconnected" if link.connects > 1 else "connected",
             len(link.bindings) - len(refused),
+            f"; {link.detail}" if refused else "",
         )
-        if refused:
-            logger.warning("OPC UA %s: %s", link.endpoint, link.detail)
 
     def _link_down(self, link: _Link, reason: str) -> None:
         was = link.status
@@ -309,14 +336,16 @@ class OpcUaConnector:
         link.detail = f"{reason}; retrying every {self._reconnect_s:g} s"
         link.settled.set()
         if was is LinkStatus.DOWN:
-            logger.debug("OPC UA %s: still down (%s)", link.endpoint, reason)
+            logger.debug("OPC UA %s: still down: %s", link.endpoint, reason)
             return
-        logger.warning("OPC UA %s: link down (%s)", link.endpoint, reason)
+        logger.info("OPC UA %s: down: %s", link.endpoint, reason)
         now = _now()
         link.offline_at = now
         try:
             for mapper in link.mappers:
-                self._publisher.publish(mapper.offline(now, LINK_DOWN))
+                event = mapper.offline(now, LINK_DOWN)
+                if event is not None:
+                    self._publisher.publish(event)
             self._publisher.flush()
         except Exception:
             logger.exception("OPC UA %s: could not publish the offline events", link.endpoint)

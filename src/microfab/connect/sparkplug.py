@@ -19,17 +19,21 @@ Per edge node it keeps what the Sparkplug B specification asks a host to keep:
 Data that arrives before a birth, with an unknown alias, or after a gap in ``seq`` is not used:
 the host publishes an NCMD with ``Node Control/Rebirth = true`` to the node and ignores its data
 until the fresh NBIRTH (requests are repeated at most every ``rebirth_retry_s`` seconds). Birth
-metrics are current values and are mapped like data.
+metrics are current values and are mapped like data, as values the node only restates
+(``held``): a non-cumulative count in a birth is not counted again.
 
 NDEATH (or the loss of the broker) makes every metric of the node and its devices *stale*, DDEATH
 those of one device: :meth:`SparkplugHost.stale_metrics` lists them, :meth:`SparkplugHost.health`
 names the nodes, and each machine mapped to them gets one ``offline`` event with reason
-``LINK-DOWN``. The next birth makes them current again. A payload that is not a Sparkplug B
-protobuf is logged and counted (:attr:`SparkplugHost.malformed`), never fatal.
+``LINK-DOWN`` (if it has a state point). The next birth makes them current again. A payload that
+is not a Sparkplug B protobuf is logged and counted (:attr:`SparkplugHost.malformed`), never fatal.
 
 The host announces itself as Sparkplug 3.0 asks: ``spBv1.0/STATE/HOST_ID`` retained, JSON
 ``{"online": true, "timestamp": MS}``, with the matching ``online: false`` as its MQTT will. It
-reconnects by itself (paho's reconnect delay, 1 to 10 s) and subscribes again.
+reconnects by itself (paho's reconnect delay, 1 to 10 s) and subscribes again. A broker that
+refuses the CONNECT, or accepts the TCP connection but never answers it (an MQTT 3.1.1-only
+broker given an MQTT 5 CONNECT), makes the link ``down`` with the reason, and the host keeps
+trying.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ import enum
 import json
 import logging
 import re
+import socket
 import ssl
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -52,7 +57,13 @@ from google.protobuf.message import DecodeError
 from paho.mqtt.enums import CallbackAPIVersion
 
 from microfab.connect import sparkplug_b_pb2
-from microfab.connect.connector import LINK_DOWN, Health, LinkStatus
+from microfab.connect.connector import (
+    CONNECTOR_STOPPED,
+    LINK_DOWN,
+    CountingPublisher,
+    Health,
+    LinkStatus,
+)
 from microfab.connect.mapping import PointMapper
 from microfab.connect.mqtt_client import BrokerSettings, new_client
 from microfab.connect.publisher import Publisher
@@ -75,6 +86,8 @@ _FLUSH_EVERY = 200
 """Hand events on to the publisher after this many messages, or when no more are waiting."""
 
 _TOPIC_LEVEL = re.compile(r"^[^/+#]+$")
+
+_MQTT_VERSIONS = {"5": 5, "5.0": 5, "3.1.1": 4, "311": 4, "4": 4}
 
 Scope = tuple[str, str, str | None]
 """(group, edge node, device or None for the node's own metrics)."""
@@ -300,8 +313,11 @@ _Item = _Message | _LinkUp | _LinkDown
 class SparkplugHost:
     """A Sparkplug B host application for the machines mapped in a factory model.
 
-    See the module docstring. ``host_id`` names the host in its STATE topic; ``rebirth_retry_s``
-    is the least time between two rebirth requests to one edge node.
+    See the module docstring. ``host_id`` names the host in its STATE topic
+    (``spBv1.0/STATE/HOST_ID``) and MQTT client id: two hosts on one broker need different ids.
+    ``mqtt_version`` (``"5"`` or ``"3.1.1"``; default: ``settings.protocol``) is the MQTT protocol
+    spoken to the broker. ``rebirth_retry_s`` is the least time between two rebirth requests to
+    one edge node; ``timeout_s`` bounds the wait for the broker's answer to a CONNECT.
     """
 
     name = SOURCE
@@ -313,6 +329,7 @@ class SparkplugHost:
         settings: BrokerSettings,
         *,
         host_id: str = "microfab",
+        mqtt_version: str | None = None,
         rebirth_retry_s: float = 5.0,
         timeout_s: float = 5.0,
     ) -> None:
@@ -320,13 +337,18 @@ class SparkplugHost:
             raise InputError(f"Sparkplug host id '{host_id}' must not contain '/', '+' or '#'")
         if rebirth_retry_s <= 0 or timeout_s <= 0:
             raise ValueError("rebirth_retry_s and timeout_s must be positive")
+        if mqtt_version is not None:
+            protocol = _MQTT_VERSIONS.get(mqtt_version.strip())
+            if protocol is None:
+                raise InputError(f"--mqtt-version: '{mqtt_version}' is not 5 or 3.1.1")
+            settings = replace(settings, protocol=protocol)
         self.settings = settings
         self.host_id = host_id
         self.malformed = 0
         """Payloads of mapped edge nodes that were not Sparkplug B protobuf (or had a bad topic)."""
         self.rebirth_requests = 0
         """NCMD ``Node Control/Rebirth`` messages sent."""
-        self._publisher = publisher
+        self._publisher = CountingPublisher(publisher)
         self._rebirth_retry_s = rebirth_retry_s
         self._timeout_s = timeout_s
         self._bindings, self._nodes = _bindings_of(factory)
@@ -344,8 +366,18 @@ class SparkplugHost:
         self._settled: asyncio.Event | None = None
         self._state_ts = now_ms()
         self._subscribe_mid: int | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._attempt_started: float | None = None
+        """When the CONNECT now waiting for the broker's answer went out (monotonic), if any."""
+        self.connect_attempts = 0
+        """Connections tried (TCP connect and MQTT CONNECT), including the first."""
 
     # ------------------------------------------------------------------ public views
+
+    @property
+    def mqtt_version(self) -> str:
+        """The MQTT protocol spoken to the broker: ``"5"`` or ``"3.1.1"``."""
+        return "5" if self.settings.protocol == 5 else "3.1.1"
 
     @property
     def state_topic(self) -> str:
@@ -379,6 +411,8 @@ class SparkplugHost:
         self._pump = asyncio.create_task(self._run_pump(), name="sparkplug host")
         client = sparkplug_client(self.settings, f"microfab-spb-{self.host_id}")
         client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_pre_connect = self._on_pre_connect
+        client.on_socket_open = self._on_socket_open
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -396,11 +430,16 @@ class SparkplugHost:
         except ValueError as exc:  # a host name paho refuses outright
             raise InputError(f"--broker: {exc}") from None
         client.loop_start()
+        self._watchdog = asyncio.create_task(self._watch_connect(), name="sparkplug connect")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._settled.wait(), timeout=self._timeout_s)
+            await asyncio.wait_for(self._settled.wait(), timeout=self._timeout_s + 1)
 
     async def stop(self) -> None:
         """Announce the host offline, disconnect, hand on what is queued, flush the publisher."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
         self._stopping = True
         client, self._client = self._client, None
         if client is not None:
@@ -412,6 +451,11 @@ class SparkplugHost:
         if self._inbox is not None:
             while not self._inbox.empty():
                 self._handle(self._inbox.get_nowait())
+        now = _now()
+        for bindings in self._bindings.values():
+            for binding in bindings:
+                if binding.mapper.live:
+                    self._emit([binding.mapper.offline(now, CONNECTOR_STOPPED)])
         self._flush()
         self._status = LinkStatus.STOPPED
         self._detail = ""
@@ -436,15 +480,27 @@ class SparkplugHost:
             "; ".join(notes),
             last_event=self._last_event,
             reconnects=max(self._connects - 1, 0),
+            events=self._publisher.count,
         )
 
     # ------------------------------------------------------------------ paho callbacks (network thread)
 
+    def _on_pre_connect(self, client: paho.Client, userdata: Any) -> None:
+        self.connect_attempts += 1
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._attempt_started = time.monotonic()  # connected; the CONNECT goes out now
+
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
+        self._attempt_started = None
         if reason.is_failure:
-            self._post(_LinkDown(f"the broker refused the connection: {reason}"))
+            why = f"the broker refused the connection: {str(reason).lower()}"
+            if "protocol" in str(reason).lower():
+                other = "3.1.1" if self.settings.protocol == 5 else "5"
+                why += f" (it does not speak MQTT {self.mqtt_version}: try --mqtt-version {other})"
+            self._post(_LinkDown(why))
             return
         topics = [(f"{NAMESPACE}/{group}/#", 1) for group in self._groups]
         topics.append((self.state_topic, 1))
@@ -465,14 +521,49 @@ class SparkplugHost:
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
+        self._attempt_started = None
         if self._stopping:
             return
         self._set_will(client)  # a fresh STATE will (and timestamp) for the next connection
-        self._post(_LinkDown(f"lost the broker ({reason})"))
+        if getattr(flags, "is_disconnect_packet_from_server", False):
+            why = f"the broker closed the connection: {str(reason).lower()}"
+        elif "keep alive" in str(reason).lower():
+            why = "the broker stopped answering (keep-alive)"
+        else:
+            why = "the connection to the broker was lost"
+        self._post(_LinkDown(why))
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._attempt_started = None
         if not self._stopping:
             self._post(_LinkDown(f"cannot reach the broker at {self.settings.display}"))
+
+    async def _watch_connect(self) -> None:
+        """A CONNECT the broker does not answer within ``timeout_s`` makes the link ``down``, and
+        the connection is dropped so that paho tries again (an MQTT 3.1.1-only broker such as
+        amqtt keeps an MQTT 5 CONNECT waiting without a word)."""
+        while True:
+            await asyncio.sleep(min(0.5, self._timeout_s / 4))
+            started, client = self._attempt_started, self._client
+            if started is None or client is None:
+                continue
+            if time.monotonic() - started < self._timeout_s:
+                continue
+            self._attempt_started = None
+            why = (
+                f"the broker did not answer the MQTT {self.mqtt_version} CONNECT within "
+                f"{self._timeout_s:g} s"
+            )
+            if self.settings.protocol == 5:
+                why += (
+                    " (a broker that speaks only MQTT 3.1.1, such as 'microfab broker', "
+                    "needs --mqtt-version 3.1.1)"
+                )
+            self._link_down(why)
+            sock = client.socket()
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # paho sees the connection end, reconnects
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self._post(_Message(message.topic, bytes(message.payload), _now()))
@@ -554,11 +645,11 @@ class SparkplugHost:
         if self._settled is not None:
             self._settled.set()
         if self._status is LinkStatus.DOWN:  # keep the first reason: it says the most
-            logger.debug("Sparkplug: still down (%s)", reason)
+            logger.debug("Sparkplug: still down: %s", reason)
             return
         self._status = LinkStatus.DOWN
         self._detail = f"{reason}; reconnecting"
-        logger.warning("Sparkplug: link to %s down (%s)", self.settings.display, reason)
+        logger.info("Sparkplug: %s down: %s", self.settings.display, reason)
         now = _now()
         for node in self._nodes.values():
             self._node_died(node, now)
@@ -625,7 +716,7 @@ class SparkplugHost:
             and client is not None
             and self._status is LinkStatus.CONNECTED
         ):
-            logger.warning("Sparkplug: %s said offline; announcing online", self.state_topic)
+            logger.info("Sparkplug: %s said offline; announcing online", self.state_topic)
             client.publish(self.state_topic, self._state_json(online=True), qos=1, retain=True)
 
     def _on_nbirth(self, node: _Node, payload: Payload, received: dt.datetime) -> None:
@@ -641,7 +732,7 @@ class SparkplugHost:
         self._learn(node, None, payload)
         logger.info("Sparkplug: NBIRTH of %s (bdSeq %s)", node.label, node.bd_seq)
         self._revive(node, None)
-        self._map(node, None, payload, received)
+        self._map(node, None, payload, received, held=True)
 
     def _on_dbirth(self, node: _Node, device: str, payload: Payload, received: dt.datetime) -> None:
         for key in [k for k in node.aliases if k[0] == device]:
@@ -652,7 +743,7 @@ class SparkplugHost:
         self._learn(node, device, payload)
         logger.info("Sparkplug: DBIRTH of %s/%s", node.label, device)
         self._revive(node, device)
-        self._map(node, device, payload, received)
+        self._map(node, device, payload, received, held=True)
 
     def _on_data(
         self, node: _Node, device: str | None, payload: Payload, received: dt.datetime
@@ -673,7 +764,7 @@ class SparkplugHost:
                 node.bd_seq,
             )
             return
-        logger.warning("Sparkplug: NDEATH of %s (bdSeq %s)", node.label, bd_seq)
+        logger.info("Sparkplug: NDEATH of %s (bdSeq %s)", node.label, bd_seq)
         node.bd_seq = None
         node.rebirth_sent = None
         # The will was registered when the node connected: its timestamp is not the time of death.
@@ -683,7 +774,7 @@ class SparkplugHost:
         if node.born:
             self._in_sequence(node, payload, "DDEATH")  # a gap asks for a rebirth; still honoured
         node.devices.discard(device)
-        logger.warning("Sparkplug: DDEATH of %s/%s", node.label, device)
+        logger.info("Sparkplug: DDEATH of %s/%s", node.label, device)
         ts = _ms_to_datetime(payload.timestamp) if payload.HasField("timestamp") else None
         self._scope_died(node, device, ts or received)
 
@@ -760,7 +851,13 @@ class SparkplugHost:
             self._emit([binding.mapper.offline(ts, LINK_DOWN)])
 
     def _map(
-        self, node: _Node, device: str | None, payload: Payload, received: dt.datetime
+        self,
+        node: _Node,
+        device: str | None,
+        payload: Payload,
+        received: dt.datetime,
+        *,
+        held: bool = False,
     ) -> None:
         bindings = self._bindings.get((node.group, node.edge_node, device), [])
         if not bindings:
@@ -788,7 +885,7 @@ class SparkplugHost:
             ) or default_ts
             for binding in bindings:
                 try:
-                    event = binding.mapper.map(name, value, ts)
+                    event = binding.mapper.map(name, value, ts, held=held)
                 except ValueError as exc:
                     logger.warning(
                         "Sparkplug %s: %s of %s: value %r skipped (%s)",
@@ -803,9 +900,11 @@ class SparkplugHost:
                     events.append(event)
         self._emit(events)
 
-    def _emit(self, events: Iterable[Event]) -> None:
+    def _emit(self, events: Iterable[Event | None]) -> None:
         published = False
         for event in events:
+            if event is None:
+                continue
             self._publisher.publish(event)
             published = True
         if published:

@@ -166,11 +166,54 @@ class SparkplugSource(_Frozen):
 
 
 class ModbusRegister(PointMap):
-    """A Modbus register (or register pair) polled over Modbus TCP; point = register address."""
+    """A Modbus register (or register pair) polled over Modbus TCP; point = register address.
+
+    The address is 0-based, as on the wire (holding register 40001 of a PLC manual is ``"0"``); a
+    decimal holding address 40001-49999 or input address 30001-39999 is refused as the 4xxxx/3xxxx
+    convention (write a register that really has such an address in hex, ``"0x9c47"``). A count
+    register must be a running total: a polled register is read again at every poll, so
+    ``cumulative: false`` would count the same parts again.
+    """
 
     table: Literal["holding", "input", "coil", "discrete"] = "holding"
     data_type: Literal["uint16", "int16", "uint32", "int32", "float32", "bool"] = "uint16"
     word_order: Literal["big", "little"] = "big"
+    deadband: float = Field(
+        default=0.0,
+        ge=0,
+        description="telemetry: store a new reading only when it differs from the last stored "
+        "one by more than this (after scale); 0 = on any change",
+    )
+
+    @model_validator(mode="after")
+    def _pollable(self) -> ModbusRegister:
+        if self.stream is PointStream.COUNT and not self.cumulative:
+            raise ValueError(
+                "cumulative: false cannot be used with Modbus: a register is read again at every "
+                "poll, so the same parts would be counted again; map the PLC's running total "
+                "(cumulative: true, the default)"
+            )
+        if self.deadband and self.stream is not PointStream.TELEMETRY:
+            raise ValueError("deadband is for telemetry points only")
+        text = self.point.strip()
+        digit = {"holding": 4, "input": 3}.get(self.table)
+        if digit is not None and text.isdigit():
+            address = int(text)
+            # 4xxxx: 40001-49999 are registers 0-9998; 6 digits: 400001-465536 are 0-65535
+            for first, last in ((digit * 10_000 + 1, digit * 10_000 + 9_999),
+                                (digit * 100_000 + 1, digit * 100_000 + 65_536)):  # fmt: skip
+                if first <= address <= last:
+                    real = (
+                        f" (if the device really uses address {address}, write it in hex: "
+                        f"'{address:#x}')"
+                        if address <= 0xFFFF
+                        else ""
+                    )
+                    raise ValueError(
+                        f"point '{self.point}' looks like a {digit}xxxx reference; write the "
+                        f"0-based address {address - first}{real}"
+                    )
+        return self
 
 
 class ModbusSource(_Frozen):
@@ -180,6 +223,12 @@ class ModbusSource(_Frozen):
     port: int = Field(default=502, ge=1, le=65535)
     unit: int = Field(default=1, ge=0, le=255, description="Modbus unit (slave) id")
     poll_s: float = Field(default=1.0, gt=0)
+    heartbeat_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="telemetry and energy are stored when they change, and at least this often "
+        "while unchanged",
+    )
     points: list[ModbusRegister] = Field(min_length=1)
 
 

@@ -6,10 +6,12 @@ Pure: it takes text and a display name, never opens files. Every fault is report
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from microfab.errors import FactoryFileError
 from microfab.model.factory import Factory, _LocatedError
@@ -36,7 +38,7 @@ def parse_factory(text: str, filename: str = "factory.yaml") -> Factory:
         problems = []
         for err in exc.errors(include_url=False):
             loc: Loc = tuple(err["loc"])
-            message = _message(err)
+            message = _message(err, loc)
             cause = (err.get("ctx") or {}).get("error")
             if isinstance(cause, _LocatedError):
                 loc, message = loc + cause.loc, cause.message
@@ -55,7 +57,21 @@ def format_loc(loc: Loc) -> str:
     return out or "(file)"
 
 
-def _message(err: Any) -> str:
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+"""The pattern of every id (``Slug``) field."""
+
+_PATTERN_HINTS: dict[str, str] = {
+    _ID_PATTERN: "is not a valid id: use lower-case letters, digits, '-' or '_'",
+    r"^opc\.tcp://": "is not an OPC UA endpoint: it must start with opc.tcp://",
+    r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$": "is not a time of day: write HH:MM, 00:00 to 24:00",
+    r"^[A-Z0-9][A-Z0-9_.-]{0,31}$": (
+        "is not a reason code: use upper-case letters, digits, '_', '.' or '-' (at most 32)"
+    ),
+}
+"""What a field with each pattern of the factory model expects, in words."""
+
+
+def _message(err: Any, loc: Loc = ()) -> str:
     ctx = err.get("ctx") or {}
     value = err.get("input")
     if err["type"] == "enum" and "expected" in ctx:
@@ -68,9 +84,47 @@ def _message(err: Any) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field (check the spelling; see docs/factory.schema.json)"
     if err["type"] == "string_pattern_mismatch":
-        return f"{value!r} is not a valid id: use lower-case letters, digits, '-' or '_'"
+        pattern = str(ctx.get("pattern", ""))
+        if pattern == _ID_PATTERN:
+            return f"{value!r} {_PATTERN_HINTS[pattern]}"
+        hint = _PATTERN_HINTS.get(pattern, "does not have the form this field expects")
+        description = _field_description(loc)
+        if description:
+            hint += f" ({description})"
+        elif pattern not in _PATTERN_HINTS:
+            hint += f" (pattern {pattern})"
+        return f"{value!r} {hint}"
     msg: str = err["msg"]
     return msg.removeprefix("Value error, ")
+
+
+def _field_description(loc: Loc) -> str | None:
+    """The ``description`` of the factory-model field at ``loc``, if it has one."""
+    model: type[BaseModel] | None = Factory
+    description: str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list item: the list's item model is already current
+        if model is None or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        description = info.description
+        model = _model_in(info.annotation)
+    return description
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model inside ``list[X]``, ``X | None``, ``Annotated[X, …]``, or X itself."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return None
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _line_index(node: yaml.Node | None) -> dict[Loc, int]:

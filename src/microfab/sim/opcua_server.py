@@ -155,6 +155,13 @@ class SimulatedOpcUaMachine:
         """Set the cumulative meter reading ``Machine.EnergyKwh``."""
         await self._write("EnergyKwh", float(kwh))
 
+    async def set_value(self, name: str, value: int | float) -> None:
+        """Set any variable to ``value``, e.g. ``set_value("GoodCount", 3)`` for a counter that the
+        PLC sets to the parts of each report (``cumulative: false``) instead of a running total."""
+        if name not in self._values:
+            raise ValueError(f"no variable {name!r}; the machine has {', '.join(self._values)}")
+        await self._write(name, value)
+
     def value(self, name: str) -> int | float:
         """The current value of a variable, e.g. ``value("GoodCount")``."""
         return self._values[name]

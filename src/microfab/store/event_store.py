@@ -13,20 +13,31 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    String,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
 from microfab.errors import StoreError, StoreSchemaError, StoreUnavailableError
 from microfab.model.dead_letter import DeadLetter
@@ -40,6 +51,7 @@ from microfab.model.events import (
     StateChange,
     digest_of,
     event_to_dict,
+    json_encoder,
     split_body,
 )
 from microfab.model.factory import Factory
@@ -47,7 +59,33 @@ from microfab.store import schema
 from microfab.store.url import engine_url, mask_url, resolve_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_CHUNK = 500
+
+_Pending = tuple[Event, str, dict[str, Any]]
+"""An event to store, its digest and its export dict."""
+
+_body_json = json_encoder()
+"""``json.dumps``: the text SQLAlchemy's JSON type writes for the ``body`` column."""
+_EVENT_COLUMNS = "id, ts, ingest_ts, machine, stream, schema_version, body, digest"
+_SQLITE_IDS = 500
+"""Ids per ``IN (…)`` look-up on SQLite (well inside its limit on bound parameters)."""
+_SQLITE_INSERT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_PG_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS microfab_events_in (n integer, id text, "
+    "ts timestamptz, machine text, stream text, body text, digest text) ON COMMIT DELETE ROWS"
+)
+"""Session-private staging table for PostgreSQL appends; emptied by every commit."""
+_PG_COPY = (
+    "COPY microfab_events_in (n, id, ts, machine, stream, body, digest) FROM STDIN (FORMAT BINARY)"
+)
+_PG_COPY_TYPES = ["int4", "text", "timestamptz", "text", "text", "text", "text"]
+_PG_INSERT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) "
+    "SELECT id, ts, %(now)s, machine, stream, %(version)s, body::json, digest "
+    "FROM microfab_events_in ORDER BY n ON CONFLICT (id) DO NOTHING RETURNING id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +158,48 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ORDER_RANK = {"created": 0, "released": 1, "in_progress": 2, "completed": 3, "cancelled": 4}
 
 
+def _sqlite_time(value: dt.datetime) -> str:
+    """A time as SQLAlchemy's SQLite DateTime stores it (its zone dropped, not converted; every
+    stored time is UTC): ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy binds it on SQLite (times as text, all else as it is)."""
+    return _sqlite_time(value) if isinstance(value, dt.datetime) else value
+
+
+def _pg_array_type(column: Any, dialect: Any) -> str:
+    """The PostgreSQL array type that carries values of ``column`` (text for any string type:
+    an explicit cast to varchar(n) would cut long values where the column refuses them)."""
+    if isinstance(column.type, String):
+        return "text[]"
+    return f"{column.type.compile(dialect=dialect)}[]"
+
+
+def _stored_time(value: Any) -> dt.datetime | None:
+    """A time column's value as read without SQLAlchemy: SQLite hands back the text SQLAlchemy
+    wrote (parsed here as SQLAlchemy parses it), PostgreSQL a datetime."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _driver_error(conn: Connection, exc: Exception, statement: str) -> StatementError:
+    """A driver exception raised outside SQLAlchemy, wrapped as SQLAlchemy would have wrapped it
+    (and the connection invalidated when it is lost), so callers see one kind of error."""
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(cast(Any, exc), conn.connection.dbapi_connection, None)
+    if lost:
+        conn.invalidate(exc)
+    return DBAPIError.instance(
+        statement,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+
+
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands datetimes back naive; every stored time is UTC."""
     if value is None:
@@ -142,6 +222,8 @@ class EventStore:
         self.url = url
         self.dialect = engine.dialect.name
         self._write_lock = threading.Lock()
+        self._pg_staging_ready: weakref.WeakSet[Any] = weakref.WeakSet()
+        """Driver connections known to have the staging table (see _insert_postgresql)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,87 +245,144 @@ class EventStore:
         if not batch:
             return result
         now = dt.datetime.now(dt.UTC)
-        # Duplicates inside the batch: keep the first of each id, judge the rest by content.
-        unique: dict[str, tuple[Event, str, dict[str, Any]]] = {}
+        # Duplicates inside the batch: keep the first of each id, judge the rest by content. Each
+        # event is serialised once: its export dict gives both the digest and the stored body.
+        unique: dict[str, _Pending] = {}
         for ev in batch:
             data = event_to_dict(ev)
             digest = digest_of(data)
             seen = unique.get(ev.id)
             if seen is None:
-                unique[ev.id] = (ev, digest, split_body(data))
+                unique[ev.id] = (ev, digest, data)
             elif seen[1] == digest:
                 result.duplicates += 1
             else:
                 result.conflicts.append(IdConflict(ev.id, seen[1], digest))
         items = list(unique.values())
-        with self._write_lock, self._begin() as conn:
-            for start in range(0, len(items), _CHUNK):
-                result.merge(self._append_chunk(conn, items[start : start + _CHUNK], now))
+        try:
+            with self._write_lock, self._begin() as conn:
+                if self.dialect == "postgresql":
+                    inserted, stored = self._insert_postgresql(conn, items, now)
+                else:
+                    inserted, stored = self._insert_sqlite(conn, items, now)
+                new: list[Event] = []
+                for ev, digest, _ in items:
+                    if ev.id in inserted:
+                        new.append(ev)
+                    elif stored.get(ev.id) == digest:
+                        result.duplicates += 1
+                    else:
+                        result.conflicts.append(IdConflict(ev.id, stored.get(ev.id, ""), digest))
+                result.inserted = len(new)
+                result.inserted_ids = [ev.id for ev in new]
+                self._update_machine_status(conn, new)
+                self._update_order_status(conn, new)
+        except BaseException:
+            self._pg_staging_ready.clear()  # a rolled-back transaction may have created it
+            raise
         return result
 
-    def _append_chunk(
-        self, conn: Connection, items: list[tuple[Event, str, dict[str, Any]]], now: dt.datetime
-    ) -> AppendResult:
-        result = AppendResult()
-        rows = [
-            {
-                "id": ev.id,
-                "ts": ev.ts,
-                "ingest_ts": now,
-                "machine": ev.machine,
-                "stream": ev.stream,
-                "schema_version": EVENT_SCHEMA_VERSION,
-                "body": body,
-                "digest": digest,
-            }
-            for ev, digest, body in items
-        ]
-        table = schema.events
-        # Fast path: look the ids up first, insert the new ones with one executemany. The
-        # ON CONFLICT guard covers a concurrent writer inserting the same id in between; then the
-        # row count falls short and the losers are found and judged like any stored id.
+    # The insert bypasses SQLAlchemy's per-row parameter processing (the bulk of an append's
+    # cost) and hands the driver plain values in the very form SQLAlchemy stores them: the body
+    # as ``json.dumps`` text (what its JSON type writes on both back ends) and, on SQLite, times
+    # as its DateTime text (``YYYY-MM-DD HH:MM:SS.ffffff``). Reads go through SQLAlchemy as ever,
+    # so rows written either way read back the same.
+
+    def _insert_sqlite(
+        self, conn: Connection, items: list[_Pending], now: dt.datetime
+    ) -> tuple[set[str], dict[str, str]]:
+        """Insert the events whose ids are not stored yet; returns (ids inserted, stored digests
+        of the other ids)."""
         stored = self._stored_digests(conn, [ev.id for ev, _, _ in items])
-        fresh = [row for row in rows if row["id"] not in stored]
-        inserted: set[str] = {str(row["id"]) for row in fresh}
-        if fresh:
-            stmt = self._insert(table).on_conflict_do_nothing(index_elements=["id"])
-            count = conn.execute(stmt, fresh).rowcount
-            if count != len(fresh):
-                mine: set[str] = set(
-                    conn.scalars(
-                        select(table.c.id).where(
-                            table.c.id.in_(inserted),
-                            table.c.ingest_ts == now,
-                            table.c.digest.in_([row["digest"] for row in fresh]),
+        now_text = _sqlite_time(now)
+        fresh = [
+            (
+                ev.id,
+                _sqlite_time(ev.ts),
+                now_text,
+                ev.machine,
+                ev.stream,
+                EVENT_SCHEMA_VERSION,
+                _body_json(split_body(data)),
+                digest,
+            )
+            for ev, digest, data in items
+            if ev.id not in stored
+        ]
+        inserted = {row[0] for row in fresh}
+        if not fresh:
+            return inserted, stored
+        count = conn.exec_driver_sql(_SQLITE_INSERT, fresh).rowcount
+        if count != len(fresh):
+            # Another process stored some of these ids between the look-up and the insert (ON
+            # CONFLICT skipped them): ours are the rows with this append's ingest time and digest.
+            offered = {row[0]: row[7] for row in fresh}
+            mine: set[str] = set()
+            for start in range(0, len(fresh), _SQLITE_IDS):
+                ids = [row[0] for row in fresh[start : start + _SQLITE_IDS]]
+                marks = ", ".join("?" * len(ids))
+                for id_, digest, ingest in conn.exec_driver_sql(
+                    f"SELECT id, digest, ingest_ts FROM events WHERE id IN ({marks})", tuple(ids)
+                ):
+                    if ingest == now_text and digest == offered[id_]:
+                        mine.add(id_)
+                    else:
+                        stored[id_] = digest
+            inserted = mine
+        return inserted, stored
+
+    def _insert_postgresql(
+        self, conn: Connection, items: list[_Pending], now: dt.datetime
+    ) -> tuple[set[str], dict[str, str]]:
+        """COPY the batch into a session-private staging table, then INSERT … SELECT … ON CONFLICT
+        DO NOTHING RETURNING id: one round of statements whatever the batch size, and exactly the
+        ids this transaction inserted; the stored digests of the rest are looked up."""
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        if dbapi not in self._pg_staging_ready:
+            conn.exec_driver_sql(_PG_STAGING)
+            self._pg_staging_ready.add(dbapi)
+        try:
+            with dbapi.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+                copy.set_types(_PG_COPY_TYPES)
+                for n, (ev, digest, data) in enumerate(items):
+                    copy.write_row(
+                        (
+                            n,
+                            ev.id,
+                            ev.ts,
+                            ev.machine,
+                            ev.stream,
+                            _body_json(split_body(data)),
+                            digest,
                         )
-                    ).all()
-                )
-                stored.update(self._stored_digests(conn, list(inserted - mine)))
-                inserted = mine
-        for ev, digest, _ in items:
-            if ev.id in inserted:
-                continue
-            if stored.get(ev.id) == digest:
-                result.duplicates += 1
-            else:
-                result.conflicts.append(IdConflict(ev.id, stored.get(ev.id, ""), digest))
-        new = [ev for ev, _, _ in items if ev.id in inserted]
-        result.inserted = len(new)
-        result.inserted_ids = [ev.id for ev in new]
-        self._update_machine_status(conn, new)
-        self._update_order_status(conn, new)
-        return result
+                    )
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raise _driver_error(conn, exc, _PG_COPY) from exc
+        inserted = set(
+            conn.exec_driver_sql(
+                _PG_INSERT, {"now": now, "version": EVENT_SCHEMA_VERSION}
+            ).scalars()
+        )
+        stored: dict[str, str] = {}
+        rest = [ev.id for ev, _, _ in items if ev.id not in inserted]
+        if rest:
+            rows = conn.exec_driver_sql(
+                "SELECT id, digest FROM events WHERE id = ANY(%(ids)s)", {"ids": rest}
+            )
+            stored.update((id_, digest) for id_, digest in rows)
+        return inserted, stored
 
     def _stored_digests(self, conn: Connection, ids: list[str]) -> dict[str, str]:
-        table = schema.events
+        """Digests of those of ``ids`` already stored (SQLite)."""
         found: dict[str, str] = {}
-        for start in range(0, len(ids), _CHUNK):
-            rows = conn.execute(
-                select(table.c.id, table.c.digest).where(
-                    table.c.id.in_(ids[start : start + _CHUNK])
-                )
-            ).tuples()
-            found.update(rows.all())
+        for start in range(0, len(ids), _SQLITE_IDS):
+            part = ids[start : start + _SQLITE_IDS]
+            marks = ", ".join("?" * len(part))
+            rows = conn.exec_driver_sql(
+                f"SELECT id, digest FROM events WHERE id IN ({marks})", tuple(part)
+            )
+            found.update((id_, digest) for id_, digest in rows)
         return found
 
     def _insert(self, table: Any) -> Any:
@@ -256,15 +395,75 @@ class EventStore:
     def _locked_rows(
         self, conn: Connection, table: Any, key: str, keys: list[str], blank: dict[str, Any]
     ) -> dict[str, dict[str, Any]]:
-        """Create missing rows, then read them locked (PostgreSQL) in key order."""
-        conn.execute(
-            self._insert(table).on_conflict_do_nothing(index_elements=[key]),
-            [{key: k, **blank} for k in keys],
+        """Create missing rows, then read them locked (PostgreSQL) in key order; times come back
+        as aware UTC datetimes.
+
+        Read models are read and written with plain SQL: SQLAlchemy cannot cache an ON CONFLICT
+        insert (it compiles it anew each time), and its statement building and row processing
+        cost more than the statements themselves for these few rows per append.
+        """
+        sqlite = self.dialect == "sqlite"
+        defaults = tuple(self._sql_value(v) for v in blank.values())
+        insert = f"INSERT INTO {table.name} ({', '.join([key, *blank])}) "
+        if sqlite:
+            marks = ", ".join("?" * (1 + len(blank)))
+            conn.exec_driver_sql(
+                f"{insert}VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING",
+                [(k, *defaults) for k in keys],
+            )
+        else:  # one statement, not an executemany (a pipeline of them): fewer round trips
+            marks = "".join(", %s" for _ in blank)
+            conn.exec_driver_sql(
+                f"{insert}SELECT k{marks} FROM unnest(%s::text[]) AS k "
+                f"ON CONFLICT ({key}) DO NOTHING",
+                (*defaults, keys),
+            )
+        columns = [column.name for column in table.columns]
+        times = [column.name for column in table.columns if isinstance(column.type, DateTime)]
+        query = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} "
+        found: list[Any] = []
+        if sqlite:
+            for start in range(0, len(keys), _SQLITE_IDS):
+                part = tuple(keys[start : start + _SQLITE_IDS])
+                found += conn.exec_driver_sql(f"{query}IN ({', '.join('?' * len(part))})", part)
+        else:
+            found += conn.exec_driver_sql(f"{query}= ANY(%s) ORDER BY {key} FOR UPDATE", (keys,))
+        rows: dict[str, dict[str, Any]] = {}
+        at = columns.index(key)
+        for values in sorted(found, key=lambda values: values[at]) if sqlite else found:
+            row = dict(zip(columns, values, strict=True))
+            for name in times:
+                row[name] = _utc(_stored_time(row[name]))
+            rows[row[key]] = row
+        return rows
+
+    def _update_rows(
+        self, conn: Connection, table: Any, key: str, rows: dict[str, dict[str, Any]]
+    ) -> None:
+        """Write read-model rows (keyed by ``key``) back with one executemany."""
+        if not rows:
+            return
+        columns = [name for name in next(iter(rows.values())) if name != key]
+        if self.dialect == "sqlite":
+            conn.exec_driver_sql(
+                f"UPDATE {table.name} SET {', '.join(f'{name} = ?' for name in columns)} "
+                f"WHERE {key} = ?",
+                [(*(_sqlite_value(row[name]) for name in columns), k) for k, row in rows.items()],
+            )
+            return
+        # PostgreSQL: one statement over arrays, one per column, not an executemany
+        arrays = ", ".join(
+            f"%s::{_pg_array_type(table.c[name], conn.dialect)}" for name in [key, *columns]
         )
-        stmt = select(table).where(table.c[key].in_(keys)).order_by(table.c[key])
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        return {row[key]: dict(row) for row in conn.execute(stmt).mappings()}
+        conn.exec_driver_sql(
+            f"UPDATE {table.name} AS t SET {', '.join(f'{name} = v.{name}' for name in columns)} "
+            f"FROM unnest({arrays}) AS v({', '.join([key, *columns])}) WHERE t.{key} = v.{key}",
+            (list(rows), *([row[name] for row in rows.values()] for name in columns)),
+        )
+
+    def _sql_value(self, value: Any) -> Any:
+        """A value as the driver takes it for a column SQLAlchemy would have bound it to."""
+        return _sqlite_value(value) if self.dialect == "sqlite" else value
 
     def _update_machine_status(self, conn: Connection, new: Sequence[Event]) -> None:
         if not new:
@@ -272,9 +471,6 @@ class EventStore:
         table = schema.machine_status
         keys = sorted({ev.machine for ev in new})
         rows = self._locked_rows(conn, table, "machine", keys, {"good": 0, "scrap": 0, "events": 0})
-        for row in rows.values():
-            for col in ("state_ts", "kwh_ts", "order_ts", "last_ts"):
-                row[col] = _utc(row[col])
         for ev in new:
             row = rows[ev.machine]
             row["events"] += 1
@@ -303,8 +499,7 @@ class EventStore:
                 )
             ):
                 row.update(order_id=ev.order, order_ts=ev.ts)
-        for machine, row in rows.items():
-            conn.execute(update(table).where(table.c.machine == machine).values(**row))
+        self._update_rows(conn, table, "machine", rows)
 
     def _update_order_status(self, conn: Connection, new: Sequence[Event]) -> None:
         relevant = [
@@ -322,9 +517,6 @@ class EventStore:
             keys,
             {"status": "created", "last_ts": epoch, "good": 0, "scrap": 0},
         )
-        for row in rows.values():
-            for col in ("released_ts", "release_ts", "completed_ts", "operation_ts", "last_ts"):
-                row[col] = _utc(row[col])
         for ev in relevant:
             assert ev.order is not None
             row = rows[ev.order]
@@ -363,8 +555,7 @@ class EventStore:
                 row["status"] = next(k for k, v in _ORDER_RANK.items() if v == rank)
             if ev.ts > row["last_ts"]:
                 row["last_ts"] = ev.ts
-        for order_id, row in rows.items():
-            conn.execute(update(table).where(table.c.order_id == order_id).values(**row))
+        self._update_rows(conn, table, "order_id", rows)
 
     def machine_status(self) -> list[MachineStatus]:
         with self.engine.connect() as conn:
