@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/microfab demo --scenario food-line --speed 600 --db sqlite:///demo.db --fresh
 
 ## Set up and run the whole test suite (lint, strict types, tests on SQLite and PostgreSQL).
-test: $(STAMP) services
+test: $(STAMP) services chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/microfab
@@ -25,6 +25,10 @@ test: $(STAMP) services
 
 services:
 	@bash .ci/services
+
+## Debian chromium (and a CJK font) for the browser test; installed when missing.
+chromium:
+	@bash .ci/chromium
 
 ## Regenerate docs/factory.schema.json and docs/events.schema.json from the models.
 docs-schemas: $(STAMP)

@@ -1,0 +1,100 @@
+"""The web app: the REST API (``/api/v1``, OpenAPI at ``/openapi.json``, docs at ``/docs``) and the
+dashboard pages, served by one FastAPI application over one event store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from microfab import __version__
+from microfab.api.errors import install_error_handlers
+from microfab.api.plant import Plant
+from microfab.api.routes import operator, orders, plant, tracking
+from microfab.store import EventStore, open_store
+
+DESCRIPTION = """\
+The shop floor as microfab stores it: the factory tree, machines and their live state, events,
+OEE and downtime, operator input. Times are UTC (`2026-11-23T08:00:00.000Z`); `from`/`to` also
+take site time (`2026-11-23T16:00`) or a date. Every error has one shape:
+`{"error": {"status", "key", "message", "details"}}`.
+"""
+
+
+def create_app(
+    store: str | EventStore | None = None,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    poll_s: float = 0.5,
+    min_refresh_s: float = 1.0,
+) -> FastAPI:
+    """The app over ``store``: an opened :class:`EventStore` (the caller closes it) or a database
+    URL (opened now, closed when the app shuts down; ``None`` = ``$MICROFAB_DB`` or the default).
+
+    ``clock`` replaces the plant clock (the newest event time); ``poll_s`` and ``min_refresh_s``
+    pace the dashboard's live updates (see :mod:`microfab.web.live`)."""
+    from microfab.web.live import LiveFeed
+    from microfab.web.pages import STATIC, html_error, render_panels
+    from microfab.web.pages import router as pages_router
+
+    owned = not isinstance(store, EventStore)
+    opened = store if isinstance(store, EventStore) else open_store(store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                opened.close()
+
+    app = FastAPI(
+        title="microfab",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served below from the vendored Swagger UI: the plant has no internet
+        redoc_url=None,
+        openapi_tags=[
+            {"name": "plant", "description": "Factory tree, machines and their live state"},
+            {"name": "events", "description": "Stored events by machine, stream and time"},
+            {"name": "orders", "description": "Work orders: create, release, cancel, trace"},
+            {"name": "OEE and downtime", "description": "ISO 22400-2 OEE, Pareto, MTBF/MTTR"},
+            {"name": "operator input", "description": "Reasons, counts typed in, corrections"},
+            {"name": "dashboard", "description": "What the dashboard shows"},
+            {"name": "exports", "description": "Printable and PDF reports"},
+        ],
+    )
+    app.state.plant = Plant(opened, clock=clock)
+    app.state.feed = LiveFeed(
+        app.state.plant, render_panels, poll_s=poll_s, min_refresh_s=min_refresh_s
+    )
+    install_error_handlers(app, html_error)
+    app.include_router(operator.router)  # before plant: its /machines/…/stops must win
+    app.include_router(plant.router)
+    app.include_router(tracking.router)
+    app.include_router(orders.router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="microfab API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None},  # no call to validator.swagger.io
+        )
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg", status_code=308)
+
+    return app

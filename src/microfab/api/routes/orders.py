@@ -1,0 +1,120 @@
+"""Routes for work orders: list, read, create, release, cancel, work in progress, genealogy.
+
+The work is :mod:`microfab.track.orders` and :mod:`microfab.track.genealogy`'s, as ``microfab
+orders …`` and ``microfab trace`` do it. An order is its events, so nothing is ever edited or
+deleted: *cancel* withdraws an order; a changed order is a new one. Create, release and cancel are
+safe to retry: work already done stores nothing (``stored`` 0) and answers 200 instead of 201.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from microfab.api.deps import PlantDep
+from microfab.api.errors import ERROR_RESPONSES
+from microfab.model.orders import DEFAULT_PRIORITY, WorkOrderRequest, parse_due
+from microfab.track.genealogy import trace_order
+from microfab.track.orders import (
+    OrderChange,
+    cancel_order,
+    create_order,
+    get_order,
+    list_orders,
+    release_order,
+    wip,
+)
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["orders"])
+
+Status = Literal["created", "released", "in_progress", "completed", "cancelled"]
+
+
+class OrderInput(BaseModel):
+    """A new work order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order: str | None = Field(
+        default=None, description="Order id; none = the next WOyymmdd-nnn of the day"
+    )
+    product: str = Field(description="Product SKU, as in the factory file")
+    quantity: int = Field(description="Units to make, 1 or more")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Variant option name -> choice code, one per option"
+    )
+    due: str | None = Field(
+        default=None,
+        description="Due: ISO-8601 with an offset, site time (2026-11-24T17:00), or a date (the "
+        "end of that day)",
+    )
+    priority: int = Field(default=DEFAULT_PRIORITY, description="1 (most urgent) to 9")
+    release: bool = Field(default=False, description="Release it to the floor at once")
+
+
+def _changed(change: OrderChange, response: Response) -> dict[str, Any]:
+    response.status_code = 201 if change.stored else 200
+    return change.to_json()
+
+
+@router.get("/orders", summary="Work orders")
+def orders(
+    plant: PlantDep,
+    status: Annotated[Status | None, Query(description="Only orders of this status")] = None,
+    late: Annotated[bool | None, Query(description="Only late (true) or on-time orders")] = None,
+) -> list[dict[str, Any]]:
+    """Every work order, by id: details, status, progress, WIP, expected completion, lateness
+    and each routing step, as of the plant clock."""
+    factory = plant.factory()
+    views = list_orders(plant.store, factory, now=plant.now(), status=status, late=late)
+    return [v.to_json() for v in views]
+
+
+@router.post("/orders", summary="Create a work order", status_code=201)
+def create(body: OrderInput, plant: PlantDep, response: Response) -> dict[str, Any]:
+    """Checks the order against the factory (product, options, quantity, priority, due) and
+    stores its ``created`` event (and ``released`` with ``release``)."""
+    factory = plant.factory()
+    due = parse_due(body.due, plant.zone(factory)) if body.due else None
+    request = WorkOrderRequest(
+        order=body.order,
+        product=body.product,
+        options=body.options,
+        quantity=body.quantity,
+        due=due,
+        priority=body.priority,
+    )
+    change = create_order(plant.store, factory, request, release=body.release)
+    return _changed(change, response)
+
+
+@router.get("/orders/{order}", summary="One work order")
+def order(order: str, plant: PlantDep) -> dict[str, Any]:
+    return get_order(plant.store, plant.factory(), order, now=plant.now()).to_json()
+
+
+@router.post("/orders/{order}/release", summary="Release an order to the floor", status_code=201)
+def release(order: str, plant: PlantDep, response: Response) -> dict[str, Any]:
+    """Stores the ``released`` event; an order already on the floor stores nothing."""
+    return _changed(release_order(plant.store, plant.factory(), order), response)
+
+
+@router.post("/orders/{order}/cancel", summary="Cancel an order", status_code=201)
+def cancel(order: str, plant: PlantDep, response: Response) -> dict[str, Any]:
+    """Stores the ``cancelled`` event; a completed order cannot be cancelled."""
+    return _changed(cancel_order(plant.store, plant.factory(), order), response)
+
+
+@router.get("/orders/{order}/trace", summary="Genealogy of an order")
+def trace(order: str, plant: PlantDep) -> dict[str, Any]:
+    """The order along its route, count batch by count batch (machine, times, good, scrap),
+    with the material lots each batch used (``microfab trace``)."""
+    return trace_order(plant.store, plant.factory(), order).to_json()
+
+
+@router.get("/wip", summary="Work in progress")
+def work_in_progress(plant: PlantDep) -> dict[str, Any]:
+    """Units of the open orders by order step, by machine and by routing step."""
+    return wip(plant.store, plant.factory(), now=plant.now()).to_json()

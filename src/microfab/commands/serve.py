@@ -1,0 +1,49 @@
+"""``microfab serve``: the REST API and the live dashboard over one store, until Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated
+
+import typer
+
+from microfab.commands.common import DbOption, err, out
+
+
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on; 0.0.0.0 lets tablets on the plant network connect",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TCP port; 0 picks a free one")
+    ] = 8000,
+    db: DbOption = None,
+) -> None:
+    """Serve the dashboard 儀表板 and the REST API (docs at /docs) until Ctrl-C."""
+    from microfab.api import bind, create_app, serve_forever, url_of
+    from microfab.store import open_store
+
+    store = open_store(db)  # an unreachable database is one sentence, before anything listens
+    try:
+        sock = bind(host, port)
+        app = create_app(store)
+        url = url_of(sock, host)
+        out.print(
+            f"microfab: dashboard {url} · API docs {url}docs · store {store.display_url}",
+            highlight=False,
+        )
+        if host in ("0.0.0.0", "::"):
+            out.print(
+                f"listening on every network interface, port {sock.getsockname()[1]}",
+                highlight=False,
+            )
+        err.print("Ctrl-C stops", style="dim")
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops, then re-raises Ctrl-C
+            serve_forever(app, sock)
+        out.print("microfab: stopped", highlight=False)
+    finally:
+        store.close()

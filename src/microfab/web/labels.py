@@ -1,0 +1,169 @@
+"""Every word the dashboard shows, in English and Traditional Chinese (Hong Kong).
+
+Pages carry both: ``t("good")`` renders ``<span class="en">Good</span><span class="zh"
+lang="zh-Hant-HK">良品</span>`` and the language toggle shows one of them (no reload). Charts
+get the same pairs as JSON (:func:`chart_labels`).
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from microfab.console import STATE_ZH
+
+STATE_EN = {
+    "running": "Running",
+    "idle": "Idle",
+    "setup": "Setup",
+    "planned_stop": "Planned stop",
+    "unplanned_stop": "Breakdown",
+    "micro_stop": "Micro-stop",
+    "offline": "Offline",
+    "nodata": "No data",
+}
+
+LABELS: dict[str, tuple[str, str]] = {
+    "title": ("Shop floor", "車間"),
+    "overview": ("Line overview", "生產線總覽"),
+    "orders": ("Orders", "工單"),
+    "oee": ("OEE", "設備綜合效率"),
+    "downtime": ("Downtime", "停機"),
+    "trends": ("Trends", "趨勢"),
+    "operator": ("Operator", "操作員"),
+    "report": ("Shift report", "班次報告"),
+    "api": ("API", "API"),
+    "queued": ("Queued", "排隊中"),
+    "in_progress": ("In progress", "生產中"),
+    "done": ("Done", "已完成"),
+    "late": ("Late", "逾期"),
+    "due": ("Due", "交期"),
+    "good": ("Good", "良品"),
+    "scrap": ("Scrap", "廢品"),
+    "today": ("today", "今日"),
+    "since": ("since", "自"),
+    "order": ("Order", "工單"),
+    "no_order": ("no order", "無工單"),
+    "product": ("Product", "產品"),
+    "quantity": ("Qty", "數量"),
+    "machine": ("Machine", "機器"),
+    "line": ("Line", "生產線"),
+    "availability": ("Availability", "可用率"),
+    "performance": ("Performance", "表現指數"),
+    "quality": ("Quality", "質量指數"),
+    "output": ("Output", "產量"),
+    "output_per_hour": ("Output per hour (line)", "每小時產量（生產線）"),
+    "oee_per_shift": ("OEE per shift (line)", "每班次設備綜合效率（生產線）"),
+    "pareto": ("Downtime Pareto, today", "今日停機柏拉圖"),
+    "lost": ("Lost", "損失"),
+    "stops": ("Stops", "次數"),
+    "share": ("Share", "佔比"),
+    "cumulative": ("Cumulative", "累計"),
+    "reason": ("Reason", "原因"),
+    "state": ("State", "狀態"),
+    "minutes": ("minutes", "分鐘"),
+    "units": ("units", "件"),
+    "live": ("live", "即時"),
+    "offline_conn": ("reconnecting…", "重新連線中…"),
+    "clock": ("Plant clock", "工廠時間"),
+    "no_stops": ("No downtime in working time today.", "今日工作時間內沒有停機。"),
+    "no_orders": ("none", "沒有"),
+    "no_data": ("No data yet", "暫無數據"),
+    "period_today": ("Today so far", "今日至今"),
+    "operator_pick": ("Choose a machine", "選擇機器"),
+    "unexplained": ("Stops without a reason", "未說明原因的停機"),
+    "all_explained": ("Every stop has a reason.", "所有停機均已說明原因。"),
+    "give_reason": ("Save reason", "儲存原因"),
+    "enter_counts": ("Enter counts", "輸入數量"),
+    "enter_counts_help": (
+        "For a machine with no connection, or units it missed.",
+        "適用於未連線的機器，或機器漏計的數量。",
+    ),
+    "save_counts": ("Save counts", "儲存數量"),
+    "correct_count": ("Correct a count", "更正數量"),
+    "correct_help": (
+        "Type what the count should have been; the original stays and a correction is added.",
+        "輸入正確數量；原紀錄保留，另加一筆更正紀錄。",
+    ),
+    "save_correction": ("Save correction", "儲存更正"),
+    "reported": ("reported", "原報"),
+    "now_counts": ("now", "現為"),
+    "by": ("Your name", "你的名字"),
+    "entered_by": ("by", "輸入者"),
+    "time": ("Time", "時間"),
+    "operation": ("Step", "工序"),
+    "recent_entries": ("Recent entries by people", "最近的人手輸入"),
+    "no_entries": ("No entries yet.", "暫無紀錄。"),
+    "saved": ("Saved.", "已儲存。"),
+    "saved_again": ("Already saved (sent twice).", "已儲存（重複提交）。"),
+    "error": ("Not saved", "未能儲存"),
+    "back": ("Back", "返回"),
+    "dashboard": ("Dashboard", "儀表板"),
+    "shift": ("Shift", "班次"),
+    "day": ("Day", "日期"),
+    "period": ("Period", "時段"),
+    "print": ("Print", "列印"),
+    "pdf": ("PDF", "PDF"),
+    "line_total": ("line", "生產線"),
+    "planned_busy": ("Planned busy", "計劃運作時間"),
+    "run": ("Run", "運行時間"),
+    "total": ("Total", "總數"),
+    "orders_in_shift": ("Orders worked on", "本班次處理的工單"),
+    "operator_entries": ("Operator entries", "人手輸入紀錄"),
+    "signature": ("Shift leader", "班組長"),
+    "what": ("What", "內容"),
+    "correction": ("correction", "更正"),
+    "manual_count": ("counts entered", "人手計數"),
+    "reason_given": ("reason given", "補填原因"),
+    "duration": ("Duration", "持續"),
+    "ongoing": ("ongoing", "進行中"),
+    "language": ("中文", "English"),
+    "no_factory": ("No factory model yet", "尚未設定工廠模型"),
+    "error_title": ("Something went wrong", "發生錯誤"),
+    "reliability": ("Reliability", "可靠性"),
+    "failures": ("Failures", "故障次數"),
+}
+
+
+def pair(en: str, zh: str) -> Markup:
+    """Both languages; the page shows one."""
+    if not zh or zh == en:
+        return Markup('<span class="both">{}</span>').format(en)
+    return Markup('<span class="en">{}</span><span class="zh" lang="zh-Hant-HK">{}</span>').format(
+        en, zh
+    )
+
+
+def t(key: str) -> Markup:
+    en, zh = LABELS[key]
+    return pair(en, zh)
+
+
+def state_label(state: str | None) -> Markup:
+    key = state or "nodata"
+    return pair(STATE_EN.get(key, key), STATE_ZH.get(key, "暫無數據" if key == "nodata" else ""))
+
+
+def text(key: str) -> str:
+    """Both languages as plain text, for attributes and <option>s: ``Good 良品``."""
+    en, zh = LABELS[key]
+    return en if en == zh else f"{en} {zh}"
+
+
+def chart_labels() -> dict[str, dict[str, str]]:
+    keys = (
+        "availability",
+        "performance",
+        "quality",
+        "oee",
+        "lost",
+        "cumulative",
+        "minutes",
+        "output",
+        "units",
+        "no_data",
+        "good",
+    )
+    return {k: {"en": LABELS[k][0], "zh": LABELS[k][1]} for k in keys}
+
+
+__all__ = ["LABELS", "STATE_EN", "chart_labels", "pair", "state_label", "t", "text"]

@@ -1,0 +1,387 @@
+"""The browser pages: the live dashboard, the operator pages and the printable shift report.
+
+All pages are rendered on the server (Jinja2); the dashboard then follows ``/live`` (SSE) and
+swaps in re-rendered panels. Forms post ordinary form fields, so the operator pages work on any
+tablet browser; each answer redirects back to the page (post/redirect/get) with what was saved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, unquote, urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.responses import StreamingResponse
+
+from microfab.api import event_query, operator_input
+from microfab.api.deps import PlantDep
+from microfab.api.errors import ERROR_RESPONSES
+from microfab.api.plant import Plant
+from microfab.errors import InputError, MicrofabError, NoFactoryError
+from microfab.model.events import format_ts
+from microfab.model.factory import Factory, MachineRef
+from microfab.model.timerange import parse_time
+from microfab.store.event_store import StoredEvent
+from microfab.web import report as shift_report
+from microfab.web.labels import chart_labels, pair, state_label, t, text
+from microfab.web.live import LiveFeed
+from microfab.web.panels import Snapshot, build, reason_names
+
+WEB = Path(str(files("microfab.web")))
+TEMPLATES = WEB / "templates"
+STATIC = WEB / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES))
+env = templates.env
+env.globals.update(t=t, pair=pair, state_label=state_label, text=text)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _number(value: int | float | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+env.filters.update(percent=_percent, duration=_duration, number=_number, iso=format_ts)
+
+router = APIRouter()
+
+
+def _feed(request: Request) -> LiveFeed:
+    feed = request.app.state.feed
+    assert isinstance(feed, LiveFeed)
+    return feed
+
+
+def render_panels(snapshot: Snapshot) -> dict[str, Any]:
+    """The dashboard's live parts: HTML per panel id, and the charts' data."""
+    context = {"s": snapshot}
+    panels = {
+        name: env.get_template(f"_{name}.html").render(context)
+        for name in ("clock", "overview", "orders", "oee", "downtime")
+    }
+    return {"panels": panels, "charts": snapshot.charts()}
+
+
+def html_error(request: Request, status: int, key: str, message: str) -> Response:
+    """The error page for browsers (see :func:`microfab.api.errors.install_error_handlers`):
+    the same key and message as the JSON shape."""
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "key": key, "message": message, "no_factory": key == "no_factory"},
+        status_code=status,
+    )
+
+
+# ---------------------------------------------------------------------------- dashboard
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def dashboard(request: Request, plant: PlantDep) -> Response:
+    snapshot = build(plant)
+    return templates.TemplateResponse(
+        request,
+        "dashboard.html",
+        {
+            "s": snapshot,
+            "page": "dashboard",
+            "panels": {k: Markup(v) for k, v in render_panels(snapshot)["panels"].items()},
+            "charts": snapshot.charts(),
+            "chart_labels": chart_labels(),
+        },
+    )
+
+
+@router.get("/live", include_in_schema=False)
+async def live(
+    request: Request, since: Annotated[int | None, Query(ge=0)] = None
+) -> StreamingResponse:
+    """Server-Sent Events: an ``update`` message whenever the store has new events."""
+    last = request.headers.get("last-event-id")
+    seen = int(last) if last and last.isdigit() else since
+    return StreamingResponse(
+        _feed(request).stream(seen),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/api/v1/dashboard",
+    tags=["dashboard"],
+    summary="The numbers the dashboard shows",
+    responses=ERROR_RESPONSES,
+)
+def dashboard_json(plant: PlantDep) -> dict[str, Any]:
+    """Today (site midnight to the plant clock): machine tiles, order board, OEE rows per
+    machine and line (the same as ``microfab oee --from <from> --to <to>``), the downtime
+    Pareto, output per hour for the last 24 h and OEE per shift for the last 7 days."""
+    return build(plant).to_json()
+
+
+# ---------------------------------------------------------------------------- operator
+
+
+@router.get("/operator", response_class=HTMLResponse, include_in_schema=False)
+def operator_index(request: Request, plant: PlantDep) -> Response:
+    snapshot = build(plant)
+    return templates.TemplateResponse(
+        request, "operator_index.html", {"s": snapshot, "page": "operator"}
+    )
+
+
+def _operator_url(ref: MachineRef, **params: str) -> str:
+    url = f"/operator/{quote(ref.path)}"
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def _operator_page(
+    request: Request,
+    plant: Plant,
+    ref: MachineRef,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    factory = plant.factory()
+    zone = ref.site.zone
+    clock = plant.now()
+    machine_status = [s for s in plant.store.machine_status() if s.machine == ref.path]
+    orders = [o for o in plant.store.order_status() if o.status in ("released", "in_progress")]
+    entries = _recent_entries(plant, ref, clock)
+    context = {
+        "page": "operator",
+        "ref": ref,
+        "status": machine_status[0] if machine_status else None,
+        "stops": operator_input.recent_stops(plant, ref),
+        "counts": operator_input.recent_counts(plant, ref, 12) if ref.machine.produces else [],
+        "reasons": _reason_options(factory),
+        "reason_names": reason_names(factory),
+        "orders": orders,
+        "entries": entries,
+        "operator": unquote(request.cookies.get("microfab_operator", "")),
+        "token": operator_input.new_token,
+        "now_local": clock.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        "local": lambda v, fmt="%a %d/%m %H:%M": (
+            "" if v is None else v.astimezone(zone).strftime(fmt)
+        ),
+        "done": request.query_params.get("done"),
+        "again": request.query_params.get("again") == "1",
+        "error": error,
+        "company": factory.company.name,
+    }
+    return templates.TemplateResponse(request, "operator.html", context, status_code=status_code)
+
+
+def _recent_entries(plant: Plant, ref: MachineRef, clock: dt.datetime) -> list[StoredEvent]:
+    return event_query.operator_entries(
+        plant.store, machines=[ref.path], start=clock - dt.timedelta(days=7), limit=20
+    )
+
+
+def _reason_options(factory: Factory) -> list[tuple[str, str, str]]:
+    """(category, code, label) for every reason code, unplanned first."""
+    options: list[tuple[str, str, str]] = []
+    for category, roots in (
+        ("unplanned", factory.downtime_reasons.unplanned),
+        ("planned", factory.downtime_reasons.planned),
+    ):
+        stack = list(reversed(roots))
+        while stack:
+            node = stack.pop()
+            label = f"{node.code} · {node.name}" + (f" {node.name_zh}" if node.name_zh else "")
+            options.append((category, node.code, label))
+            stack.extend(reversed(node.children))
+    return options
+
+
+@router.get("/operator/{machine:path}", response_class=HTMLResponse, include_in_schema=False)
+def operator_page(machine: str, request: Request, plant: PlantDep) -> Response:
+    return _operator_page(request, plant, plant.machine(machine))
+
+
+def _saved(ref: MachineRef, what: str, entry: operator_input.Entry, by: str) -> Response:
+    params = {"done": what}
+    if not entry.stored:
+        params["again"] = "1"
+    response = RedirectResponse(_operator_url(ref, **params) + "#saved", status_code=303)
+    response.set_cookie(
+        "microfab_operator", quote(by), max_age=60 * 60 * 24 * 30, samesite="strict"
+    )
+    return response
+
+
+def _operator_post(
+    request: Request, plant: Plant, machine: str, what: str, action: Any
+) -> Response:
+    ref = plant.machine(machine)
+    try:
+        entry, by = action(ref)
+    except InputError as exc:
+        return _operator_page(request, plant, ref, error=exc.message, status_code=400)
+    return _saved(ref, what, entry, by)
+
+
+def _int(value: str, name: str) -> int:
+    text_value = value.strip() or "0"
+    try:
+        return int(text_value)
+    except ValueError:
+        raise InputError(f"{name}: '{value}' is not a whole number") from None
+
+
+@router.post("/operator/{machine:path}/reason", include_in_schema=False)
+def operator_reason(
+    machine: str,
+    request: Request,
+    plant: PlantDep,
+    event: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+    by: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+) -> Response:
+    def act(ref: MachineRef) -> tuple[operator_input.Entry, str]:
+        if not reason:
+            raise InputError("choose a reason code for the stop")
+        entry = operator_input.give_reason(
+            plant, ref, event_id=event, reason=reason, by=by, token=token or None
+        )
+        return entry, by.strip()
+
+    return _operator_post(request, plant, machine, "reason", act)
+
+
+@router.post("/operator/{machine:path}/counts", include_in_schema=False)
+def operator_counts(
+    machine: str,
+    request: Request,
+    plant: PlantDep,
+    good: Annotated[str, Form()] = "0",
+    scrap: Annotated[str, Form()] = "0",
+    order: Annotated[str, Form()] = "",
+    ts: Annotated[str, Form()] = "",
+    by: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+) -> Response:
+    def act(ref: MachineRef) -> tuple[operator_input.Entry, str]:
+        when = parse_time(ts, ref.site.zone, field="time") if ts.strip() else None
+        entry = operator_input.enter_count(
+            plant,
+            ref,
+            good=_int(good, "good"),
+            scrap=_int(scrap, "scrap"),
+            order=order or None,
+            ts=when,
+            by=by,
+            token=token or None,
+        )
+        return entry, by.strip()
+
+    return _operator_post(request, plant, machine, "counts", act)
+
+
+@router.post("/operator/{machine:path}/correction", include_in_schema=False)
+def operator_correction(
+    machine: str,
+    request: Request,
+    plant: PlantDep,
+    event: Annotated[str, Form()],
+    good: Annotated[str, Form()] = "0",
+    scrap: Annotated[str, Form()] = "0",
+    by: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+) -> Response:
+    def act(ref: MachineRef) -> tuple[operator_input.Entry, str]:
+        entry = operator_input.correct_count(
+            plant,
+            ref,
+            event_id=event,
+            good=_int(good, "good"),
+            scrap=_int(scrap, "scrap"),
+            by=by,
+            token=token or None,
+        )
+        return entry, by.strip()
+
+    return _operator_post(request, plant, machine, "correction", act)
+
+
+# ---------------------------------------------------------------------------- shift report
+
+
+@router.get("/report/shift", response_class=HTMLResponse, include_in_schema=False)
+def report_page(
+    request: Request,
+    plant: PlantDep,
+    line: str | None = None,
+    day: str | None = None,
+    shift: str | None = None,
+) -> Response:
+    report = shift_report.build_report(plant, line=line, day=day, shift=shift)
+    return templates.TemplateResponse(
+        request, "report.html", {"r": report, "css": shift_report.report_css(), "page": "report"}
+    )
+
+
+@router.get(
+    "/report/shift.pdf",
+    tags=["exports"],
+    summary="The shift report as PDF (needs chromium)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "A4 PDF"},
+        501: {"description": "No chromium on this machine", **ERROR_RESPONSES[400]},
+        **ERROR_RESPONSES,
+    },
+)
+def report_pdf(
+    request: Request,
+    plant: PlantDep,
+    line: str | None = None,
+    day: str | None = None,
+    shift: str | None = None,
+) -> Response:
+    """The printable shift report (``/report/shift``) printed to PDF by headless chromium."""
+    report = shift_report.build_report(plant, line=line, day=day, shift=shift)
+    html = env.get_template("report.html").render(
+        {"r": report, "css": shift_report.report_css(), "page": "report", "request": request}
+    )
+    pdf = shift_report.print_pdf(html)
+    name = f"shift-report-{report.day}-{report.shift}.pdf".replace(" ", "_")
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz(plant: PlantDep) -> JSONResponse:
+    """Liveness: the store answers."""
+    try:
+        seq = plant.store.last_seq()
+    except MicrofabError as exc:
+        return JSONResponse({"ok": False, "message": exc.message}, status_code=503)
+    try:
+        plant.factory()
+    except NoFactoryError as exc:
+        return JSONResponse({"ok": True, "last_seq": seq, "warning": exc.message})
+    return JSONResponse({"ok": True, "last_seq": seq, "clock": format_ts(plant.now())})

@@ -1,0 +1,224 @@
+"""The shift report: one line's OEE, downtime, orders and operator entries for one shift.
+
+Rendered as a printable HTML page (A4 print CSS, inlined so the page stands alone) and, when
+chromium is installed, printed to PDF by headless chromium (``--print-to-pdf``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from microfab.api import event_query
+from microfab.api.errors import ApiError
+from microfab.api.plant import LineRef, Plant
+from microfab.errors import NotFoundError, TimeRangeError
+from microfab.model.timerange import parse_time
+from microfab.store.event_store import StoredEvent
+from microfab.store.production import count_sums
+from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
+from microfab.web.panels import local_midnight, reason_names
+
+STATIC = Path(__file__).with_name("static")
+
+
+@dataclass(slots=True)
+class OrderLine:
+    order: str
+    product: str | None
+    quantity: int | None
+    status: str
+    good: int
+    scrap: int
+
+
+@dataclass(slots=True)
+class ShiftReport:
+    company: str
+    company_zh: str
+    line: LineRef
+    day: str
+    shift: str
+    start: dt.datetime
+    end: dt.datetime
+    clock: dt.datetime
+    machines: list[dict[str, Any]]
+    line_row: dict[str, Any] | None
+    pareto: list[dict[str, Any]]
+    reliability: list[dict[str, Any]]
+    orders: list[OrderLine]
+    entries: list[StoredEvent]
+    reason_names: dict[str, tuple[str, str]]
+    shifts: list[tuple[str, str]]
+    """Other shifts to choose from: (day, shift), newest first."""
+
+    def local(self, value: dt.datetime | None, fmt: str = "%H:%M") -> str:
+        if value is None:
+            return ""
+        return value.astimezone(self.line.site_zone).strftime(fmt)
+
+
+def _pick_line(plant: Plant, line: str | None) -> LineRef:
+    if line is not None:
+        return plant.line(line)
+    lines = [ln for ln in plant.lines() if any(r.machine.produces for r in ln.machines)]
+    if not lines:
+        raise NotFoundError("the factory has no line with producing machines")
+    return lines[0]
+
+
+def build_report(
+    plant: Plant, *, line: str | None = None, day: str | None = None, shift: str | None = None
+) -> ShiftReport:
+    """The report of ``shift`` on ``day`` (default: the shift running now, or the last one)."""
+    factory = plant.factory()
+    chosen = _pick_line(plant, line)
+    zone = chosen.site_zone
+    clock = plant.now()
+    end_cap = clock + dt.timedelta(milliseconds=1)
+    if day is not None:
+        first = parse_time(day, zone, field="day")
+        first = local_midnight(first, zone)
+        start, end = first, min(first + dt.timedelta(days=2), end_cap)
+        if end <= start:
+            raise TimeRangeError(f"day {day} is after the plant clock; nothing to report yet")
+    else:
+        start, end = local_midnight(clock - dt.timedelta(days=2), zone), end_cap
+    line_rows = oee_rows(
+        plant.store, factory, line=chosen.path, start=start, end=end, by="shift", level="line"
+    )
+    available = [(r.day.isoformat() if r.day else "", r.shift or "") for r in line_rows]
+    wanted = [
+        r
+        for r in line_rows
+        if (day is None or (r.day and r.day.isoformat() == day[:10]))
+        and (shift is None or r.shift == shift)
+    ]
+    if not wanted:
+        shown = ", ".join(f"{d} {s}" for d, s in available[-6:]) or "none"
+        raise NotFoundError(
+            f"no shift {shift or ''} on {day or 'the last two days'} for line {chosen.path} "
+            f"(shifts: {shown})".replace("  ", " ")
+        )
+    row = wanted[-1]
+    period_start, period_end = row.start, row.end
+    machine_rows = [
+        r.to_json()
+        for r in oee_rows(plant.store, factory, line=chosen.path, start=start, end=end, by="shift")
+        if (r.day, r.shift) == (row.day, row.shift)
+    ]
+    pareto = downtime_pareto(
+        plant.store, factory, line=chosen.path, start=period_start, end=period_end
+    )
+    reliability = reliability_rows(
+        plant.store, factory, line=chosen.path, start=period_start, end=period_end
+    )
+    paths = [ref.path for ref in chosen.machines]
+    producing = [ref.path for ref in chosen.machines if ref.machine.produces]
+    per_order: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for s in count_sums(plant.store, producing, [(period_start, period_end)]) if producing else []:
+        if s.order is not None and s.machine == row.bottleneck:
+            per_order[s.order][0] += s.good
+            per_order[s.order][1] += s.scrap
+        elif s.order is not None:
+            per_order.setdefault(s.order, [0, 0])
+    status = {o.order: o for o in plant.store.order_status()}
+    orders = [
+        OrderLine(
+            order=o,
+            product=status[o].product if o in status else None,
+            quantity=status[o].quantity if o in status else None,
+            status=status[o].status if o in status else "unknown",
+            good=good,
+            scrap=scrap,
+        )
+        for o, (good, scrap) in sorted(per_order.items())
+    ]
+    entries = event_query.operator_entries(
+        plant.store, machines=paths, start=period_start, end=period_end, limit=500
+    )
+    return ShiftReport(
+        company=factory.company.name,
+        company_zh=factory.company.name_zh,
+        line=chosen,
+        day=row.day.isoformat() if row.day else "",
+        shift=row.shift or "",
+        start=period_start,
+        end=period_end,
+        clock=clock,
+        machines=machine_rows,
+        line_row=row.to_json(),
+        pareto=[r.to_json() for r in pareto],
+        reliability=[r.to_json() for r in reliability],
+        orders=orders,
+        entries=entries,
+        reason_names=reason_names(factory),
+        shifts=list(reversed(available)),
+    )
+
+
+def report_css() -> str:
+    return (STATIC / "report.css").read_text(encoding="utf-8")
+
+
+def chromium() -> str | None:
+    """The chromium to print PDFs with: $MICROFAB_CHROMIUM, else one on the PATH."""
+    configured = os.environ.get("MICROFAB_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(html: str, *, timeout_s: float = 60.0) -> bytes:
+    """``html`` (self-contained) printed to A4 PDF by headless chromium."""
+    browser = chromium()
+    if browser is None:
+        raise ApiError(
+            501,
+            "pdf_unavailable",
+            "PDF export needs chromium on the server (apt-get install chromium, or set "
+            "MICROFAB_CHROMIUM); print the HTML report (/report/shift) from the browser instead",
+        )
+    with tempfile.TemporaryDirectory(prefix="microfab-pdf-") as tmp:
+        page = Path(tmp) / "report.html"
+        out = Path(tmp) / "report.pdf"
+        page.write_text(html, encoding="utf-8")
+        command = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--print-to-pdf={out}",
+            page.as_uri(),
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ApiError(
+                500, "pdf_failed", f"chromium could not print the report: {exc}"
+            ) from None
+        if not out.is_file() or out.stat().st_size == 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ApiError(
+                500,
+                "pdf_failed",
+                f"chromium did not print the report (exit {done.returncode}): {tail[0]}",
+            )
+        return out.read_bytes()

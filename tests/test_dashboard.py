@@ -1,0 +1,272 @@
+"""The dashboard pages as served HTML: tiles, order board, OEE and Pareto panels, both languages,
+the live stream (SSE), the operator forms, the shift report (HTML and PDF) and `microfab serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from microfab.api import bind
+from microfab.errors import InputError
+from microfab.store import EventStore, open_store
+from microfab.web.report import chromium
+from webapp import CNC1, CNC2, ROBOT1, event, fill, serving
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture
+def web(store: EventStore) -> Iterator[httpx.Client]:
+    """The plant served over each back end (for the live stream, which polls the store)."""
+    fill(store)
+    with serving(store) as (_, client):
+        yield client
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[EventStore]:
+    """Pages render the same on both back ends (the API tests cover both): SQLite is enough."""
+    with open_store(f"sqlite:///{tmp_path}/plant.db") as opened:
+        yield fill(opened)
+
+
+@pytest.fixture
+def page_web(sqlite_store: EventStore) -> Iterator[httpx.Client]:
+    with serving(sqlite_store) as (_, client):
+        yield client
+
+
+def tile(page: str, machine: str) -> str:
+    """The HTML of one machine tile."""
+    found = re.search(
+        rf'<a class="tile [^"]*" href="[^"]*" data-machine="{machine}".*?</a>', page, re.S
+    )
+    assert found, f"no tile for {machine}"
+    return found.group(0)
+
+
+def test_dashboard_page(page_web: httpx.Client) -> None:
+    web = page_web
+    page = web.get("/", headers=HTML)
+    assert page.status_code == 200
+    text = page.text
+    assert 'data-state="running"' in tile(text, CNC1)
+    assert "state-running" in tile(text, CNC1)
+    assert "WO-1" in tile(text, CNC1) and ">760<" in tile(text, CNC1)  # today's good count
+    # both languages are in the page; the toggle shows one
+    assert '<span class="en">Line overview</span>' in text
+    assert '<span class="zh" lang="zh-Hant-HK">生產線總覽</span>' in text
+    # order board: WO-1 is late (due 15:00, plant clock 15:59), in progress
+    board = re.search(r'data-order="WO-1" data-status="in_progress"', text)
+    assert board and 'order-card late" data-order="WO-1"' in text
+    assert 'order-card" data-order="WO-2" data-status="completed"' in text
+    # OEE numbers and the charts' data, rendered by the server
+    assert 'data-machine="kt/plant/line1" data-level="line"' in text
+    charts = json.loads(re.search(r'id="chart-data">(.*?)</script>', text, re.S).group(1))  # type: ignore[union-attr]
+    assert {c["name"] for c in charts["oee"]} >= {"cnc-1", "robot-1", "cnc-2", "line1"}
+    assert charts["pareto"][0]["reason"] == "UB-MECH"
+    assert len(charts["output"]["hours"]) == 24
+    # nothing from the internet: every script and style is ours
+    for url in re.findall(r'(?:src|href)="([^"]+)"', text):
+        assert url.startswith(("/", "#")), url
+    assert web.get("/static/vendor/echarts/echarts.min.js").status_code == 200
+    notice = web.get("/static/vendor/echarts/NOTICE").text
+    assert "6.1.0" in notice and "Apache-2.0" in notice
+
+
+def read_update(lines: Iterator[str]) -> dict[str, Any]:
+    """The next ``update`` message of an SSE stream."""
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: ") and kind == "update":
+            return dict(json.loads(line.removeprefix("data: ")))
+    raise AssertionError("the stream ended")
+
+
+def test_live_stream_sends_new_panels_when_events_are_stored(
+    web: httpx.Client, store: EventStore
+) -> None:
+    with web.stream("GET", "/live", headers={"accept": "text/event-stream"}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        first = read_update(lines)
+        assert first["seq"] == store.last_seq()
+        assert 'data-state="running"' in tile(first["panels"]["overview"], CNC1)
+        store.append(
+            [event("s-50", "2026-11-23T16:01:00+08:00", CNC1, "state", state="unplanned_stop")]
+        )
+        second = read_update(lines)
+    assert second["seq"] == first["seq"] + 1
+    changed = tile(second["panels"]["overview"], CNC1)
+    assert 'data-state="unplanned_stop"' in changed and "state-unplanned_stop" in changed
+    assert "16:01" in second["panels"]["clock"]
+    assert set(second["panels"]) == {"clock", "overview", "orders", "oee", "downtime"}
+    assert set(second["charts"]) == {"oee", "pareto", "output", "shifts"}
+    # a page rendered at some sequence number gets only what came after it
+    seq = store.last_seq()
+    with web.stream("GET", f"/live?since={seq}") as response:
+        lines = response.iter_lines()
+        store.append([event("c-51", "2026-11-23T16:02:00+08:00", ROBOT1, "count", good=5)])
+        third = read_update(lines)
+    assert third["seq"] == seq + 1
+
+
+def test_operator_pages_and_forms(page_web: httpx.Client, sqlite_store: EventStore) -> None:
+    web, store = page_web, sqlite_store
+    index = web.get("/operator", headers=HTML)
+    assert index.status_code == 200 and f'href="/operator/{CNC2}"' in index.text
+    page = web.get(f"/operator/{CNC2}", headers=HTML)
+    assert page.status_code == 200
+    assert 'data-event="s-21"' in page.text  # the stop without a reason
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', page.text).group(1)  # type: ignore[union-attr]
+    form = {"event": "s-21", "reason": "UB-MECH", "by": "陳大文 Chan", "token": token}
+    saved = web.post(f"/operator/{CNC2}/reason", data=form)
+    assert saved.status_code == 303
+    assert saved.headers["location"].startswith(f"/operator/{CNC2}?done=reason")
+    after = web.get(saved.headers["location"], headers=HTML)
+    assert 'data-done="reason"' in after.text
+    assert 'data-event="s-21"' not in after.text.split('id="counts"')[0]  # explained now
+    assert "陳大文 Chan" in after.text.split('id="entries"')[1]  # who did it
+    assert 'value="陳大文 Chan"' in after.text  # the name is remembered for the next form
+    # the same form sent twice (a double tap) is stored once
+    again = web.post(f"/operator/{CNC2}/reason", data=form)
+    assert "again=1" in again.headers["location"]
+    assert sum(1 for s in store.events() if getattr(s.event, "corrects", None) == "s-21") == 1
+
+    counted = web.post(
+        f"/operator/{CNC2}/counts",
+        data={"good": "7", "scrap": "0", "order": "", "ts": "2026-11-23T15:30", "by": "Ho"},
+    )
+    assert counted.status_code == 303
+    corrected = web.post(
+        f"/operator/{CNC2}/correction",
+        data={"event": "c-20", "good": "18", "scrap": "3", "by": "Lam"},
+    )
+    assert corrected.status_code == 303
+    machine = web.get("/api/v1/machines/cnc-2").json()
+    assert (machine["good"], machine["scrap"]) == (20 + 7 - 2, 1 + 2)
+
+    bad = web.post(f"/operator/{CNC2}/counts", data={"good": "x", "by": "Ho"})
+    assert bad.status_code == 400 and "is not a whole number" in bad.text
+    nobody = web.post(f"/operator/{CNC2}/counts", data={"good": "3", "by": " "})
+    assert nobody.status_code == 400 and "operator name" in nobody.text
+
+
+def test_shift_report(page_web: httpx.Client) -> None:
+    web = page_web
+    report = web.get("/report/shift", headers=HTML)
+    assert report.status_code == 200
+    assert 'data-day="2026-11-23" data-shift="day"' in report.text
+    assert "@media print" in report.text  # the print CSS is in the page
+    assert "UB-MECH" in report.text and "WO-1" in report.text
+    chosen = web.get("/report/shift", params={"day": "2026-11-23", "shift": "day"}, headers=HTML)
+    assert chosen.status_code == 200
+    missing = web.get("/report/shift", params={"day": "2026-11-23", "shift": "night"})
+    assert missing.status_code == 404 and "night" in missing.json()["error"]["message"]
+
+
+@pytest.mark.skipif(chromium() is None, reason="PDF export needs chromium")
+def test_shift_report_as_pdf(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/pdf.db") as store, serving(fill(store)) as (_, web):
+        pdf = web.get("/report/shift.pdf")
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_pdf_without_chromium_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROFAB_CHROMIUM", str(tmp_path / "no-such-browser"))
+    with open_store(f"sqlite:///{tmp_path}/pdf.db") as store, serving(fill(store)) as (_, web):
+        answer = web.get("/report/shift.pdf")
+    assert answer.status_code == 501
+    assert answer.json()["error"]["key"] == "pdf_unavailable"
+
+
+def test_a_taken_port_is_one_sentence() -> None:
+    with bind("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match=f"127.0.0.1:{port}: the port is in use"):
+            bind("127.0.0.1", port)
+
+
+SERVE = "import typer; from microfab.commands.serve import serve; typer.run(serve)"
+
+
+def test_microfab_serve(tmp_path: Path) -> None:
+    """`microfab serve --port 0` prints its URL, serves the dashboard and stops on Ctrl-C."""
+    url = f"sqlite:///{tmp_path}/plant.db"
+    with open_store(url) as store:
+        fill(store)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, "--port", "0", "--db", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        found = re.search(r"dashboard (http://127\.0\.0\.1:\d+/)", first)
+        assert found, first
+        health = httpx.get(found.group(1) + "healthz", timeout=10).json()
+        assert health["ok"] is True and health["last_seq"] == 22
+        assert "cnc-1" in httpx.get(found.group(1), headers=HTML, timeout=10).text
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+
+
+DEMO = "from microfab.cli import main; main()"
+
+
+def test_demo_serves_the_dashboard_while_it_runs(tmp_path: Path) -> None:
+    """`microfab demo` (web on by default) prints the dashboard URL; the dashboard shows the
+    simulated machines filling in live; Ctrl-C stops the demo and the server cleanly."""
+    db = f"sqlite:///{tmp_path}/demo.db"
+    args = ["demo", "--speed", "120", "--duration", "2h", "--direct", "--db", db]
+    process = subprocess.Popen(
+        [sys.executable, "-c", DEMO, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        found = re.search(r"dashboard 儀表板: (http://127\.0\.0\.1:\d+/)", first)
+        assert found, first
+        base = found.group(1)
+        seen: set[str] = set()
+        for _ in range(100):  # the simulator reports every machine within the first minutes
+            machines = httpx.get(base + "api/v1/machines", timeout=10).json()
+            seen = {m["path"] for m in machines if m["state"] is not None}
+            if len(seen) == len(machines):
+                break
+            time.sleep(0.1)
+        assert seen and len(seen) == len(machines), machines
+        page = httpx.get(base, headers=HTML, timeout=10).text
+        assert all(path.rsplit("/", 1)[-1] in page for path in seen)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "stopped: simulated" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(base + "healthz", timeout=2)
