@@ -33,6 +33,7 @@ from microfab.model.factory import Factory
 from microfab.model.factory_file import parse_factory
 
 if TYPE_CHECKING:
+    from microfab.api import BackgroundServer
     from microfab.connect.connector import Connector
     from microfab.connect.mqtt_client import BrokerSettings
     from microfab.connect.mqtt_ingest import IngestWorker
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
+from microfab.commands.orders import orders_app
+from microfab.commands.orders import trace as trace_command
+from microfab.commands.plan import plan_app
+from microfab.commands.serve import serve as serve_command
 
 app = typer.Typer(
     name="microfab",
@@ -73,6 +78,10 @@ app.add_typer(connect_app, name="connect")
 app.add_typer(deadletters_app, name="deadletters")
 app.command()(oee_command)
 app.command()(downtime_command)
+app.add_typer(orders_app, name="orders")
+app.command("trace")(trace_command)
+app.add_typer(plan_app, name="plan")
+app.command("serve")(serve_command)
 
 out = Console(soft_wrap=True, markup=False)  # user text (names, ids) is never markup
 err = Console(stderr=True, soft_wrap=True, markup=False)
@@ -544,6 +553,26 @@ def _token() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def _dashboard(store: EventStore) -> BackgroundServer:
+    """The dashboard on port 8000, or on a free port when 8000 is taken."""
+    from microfab.api import BackgroundServer, create_app
+
+    app = create_app(store)
+    try:
+        server = BackgroundServer(app, "127.0.0.1", 8000)
+    except InputError:  # port 8000 in use
+        server = BackgroundServer(app, "127.0.0.1", 0)
+    return server.start()
+
+
+def _serve_until_interrupted(url: str) -> None:
+    """After a finished run, keep the dashboard up on a terminal so the user can look at it."""
+    err.print(f"the dashboard stays up at {url} to look at the run; Ctrl-C stops", highlight=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
+
+
 @app.command()
 def demo(
     scenario: ScenarioOption = "food-line",
@@ -560,7 +589,9 @@ def demo(
     web: Annotated[
         bool,
         typer.Option(
-            "--web/--no-web", help="Serve the web dashboard (arrives with the tracking release)"
+            "--web/--no-web",
+            help="Serve the live dashboard and REST API on http://127.0.0.1:8000 "
+            "(another free port when 8000 is taken)",
         ),
     ] = True,
     fresh: Annotated[
@@ -644,9 +675,12 @@ def demo(
             cleanup.callback(pipeline.stop)
             publisher = pipeline.publisher
         sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
+        server: BackgroundServer | None = None
         if web:
-            err.print(
-                "web dashboard: not in this release yet; showing the terminal view", style="dim"
+            server = _dashboard(store)
+            cleanup.callback(server.stop)
+            out.print(
+                f"dashboard 儀表板: {server.url} · API docs {server.url}docs", highlight=False
             )
         route = (
             "directly"
@@ -748,6 +782,8 @@ def demo(
                     "when the demo stopped",
                     highlight=False,
                 )
+        if server is not None and not interrupted and sys.stdin.isatty():
+            _serve_until_interrupted(server.url)
 
 
 @app.command()
@@ -1054,7 +1090,8 @@ def events_import_counts(
         report = import_counts_csv(file, factory, sink)
     r = sink.totals
     out.print(
-        f"{file}: {report.rows:,} rows from {report.machines:,} machines; "
+        f"{file}: {report.rows:,} rows from {report.machines:,} "
+        f"machine{'' if report.machines == 1 else 's'}; "
         f"stored {r.inserted:,} new count events, skipped {r.duplicates:,} already stored",
         highlight=False,
     )
@@ -1252,12 +1289,27 @@ def broker(
     run_broker(host, port)
 
 
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Also log every link change, birth and rebirth, and the protocol libraries' warnings",
+    ),
+]
+
+
 def _run_connector(
-    kind: str, db: str | None, endpoint: str | None = None, **options: object
+    kind: str,
+    db: str | None,
+    endpoint: str | None = None,
+    *,
+    verbose: bool = False,
+    **options: object,
 ) -> None:
     import asyncio
 
-    from microfab.connect.connector import run_until_interrupted
+    from microfab.connect.connector import configure_connector_logging, run_until_interrupted
     from microfab.connect.mqtt_client import BrokerSettings
     from microfab.store import open_store
     from microfab.store.sink import StoreSink
@@ -1274,11 +1326,14 @@ def _run_connector(
 
             settings = options["broker"]
             assert isinstance(settings, BrokerSettings)
-            connector = SparkplugHost(factory, sink, settings)
+            host_id = options.get("host_id", "microfab")
+            assert isinstance(host_id, str)
+            connector = SparkplugHost(factory, sink, settings, host_id=host_id)
         else:
             from microfab.connect.modbus import ModbusConnector
 
             connector = ModbusConnector(factory, sink)
+        configure_connector_logging(verbose)
         err.print(
             f"connect {kind}: storing into {store.display_url}; Ctrl-C to stop", highlight=False
         )
@@ -1295,9 +1350,10 @@ def connect_opcua(
         typer.Argument(help="Only machines mapped to this endpoint, e.g. opc.tcp://10.0.0.5:4840"),
     ] = None,
     db: DbOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Subscribe to the OPC UA nodes mapped in the factory model; reconnects by itself."""
-    _run_connector("opcua", db, endpoint=endpoint)
+    _run_connector("opcua", db, endpoint=endpoint, verbose=verbose)
 
 
 @connect_app.command("sparkplug")
@@ -1306,16 +1362,30 @@ def connect_sparkplug(
     username: UsernameOption = None,
     password: PasswordOption = None,
     tls_ca: TlsCaOption = None,
+    mqtt_version: MqttVersionOption = "5",
+    host_id: Annotated[
+        str,
+        typer.Option(
+            "--host-id", help="Sparkplug host id: names this host's STATE topic spBv1.0/STATE/ID"
+        ),
+    ] = "microfab",
     db: DbOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run a Sparkplug B host application for the edge nodes mapped in the factory model."""
-    _run_connector("sparkplug", db, broker=_broker(broker, username, password, tls_ca))
+    _run_connector(
+        "sparkplug",
+        db,
+        verbose=verbose,
+        broker=_broker(broker, username, password, tls_ca, mqtt_version),
+        host_id=host_id,
+    )
 
 
 @connect_app.command("modbus")
-def connect_modbus(db: DbOption = None) -> None:
+def connect_modbus(db: DbOption = None, verbose: VerboseOption = False) -> None:
     """Poll the Modbus TCP registers mapped in the factory model."""
-    _run_connector("modbus", db)
+    _run_connector("modbus", db, verbose=verbose)
 
 
 @deadletters_app.command("list")

@@ -1,0 +1,517 @@
+"""``microfab plan …``: solve and check benchmark instances, plan the factory's open orders.
+
+- ``plan solve INSTANCE``: solve a jssp / fjs / fjs-sdst file (one JSON object with ``--json``);
+- ``plan check INSTANCE SCHEDULE.json``: the independent feasibility check (exit 1 on violations);
+- ``plan schedule``: plan the open orders of the live factory, write the plan file;
+- ``plan release``: the plan as one dispatch list per machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from microfab.commands.common import DbOption, JsonOption, err, out, print_json, stored_factory
+from microfab.errors import InputError
+from microfab.model.factory import Factory
+from microfab.plan.check import check_schedule, read_schedule
+from microfab.plan.factory import (
+    DEFAULT_OBJECTIVE,
+    FactoryProblem,
+    OpenOrder,
+    StepState,
+    build_problem,
+    dispatch_lists,
+    longest_window_problems,
+    plan_document,
+    previous_schedule,
+)
+from microfab.plan.formats import FORMATS, read_instance
+from microfab.plan.problem import Objective
+from microfab.plan.result import Result
+
+# The solvers (OR-Tools) are imported by the commands that use them: `microfab` starts faster.
+
+plan_app = typer.Typer(
+    help="Plan custom orders onto the machines: finite-capacity schedules with setups and "
+    "calendars (CP-SAT), re-planning, dispatch lists, and benchmark instances.",
+    no_args_is_help=True,
+)
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help=f"Instance format: {', '.join(FORMATS)} \\[default: from the suffix: .fjs → fjs, "
+        ".txt → jssp]",
+        show_default=False,
+    ),
+]
+TimeLimitOption = Annotated[
+    float, typer.Option("--time-limit", min=0.1, help="Seconds the solver may take")
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=1, help="Solver threads (CPU cores to use)")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed of the search")]
+ObjectiveOption = Annotated[
+    str | None,
+    typer.Option(
+        "--objective",
+        help="makespan, weighted_tardiness, setup_time: one, several joined by ',' (in turn) or "
+        "a weighted sum like 10*weighted_tardiness+setup_time",
+        show_default=False,
+    ),
+]
+PlanFileOption = Annotated[
+    Path, typer.Option("--out", help="Plan file to write (JSON)", show_default=True)
+]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|min|h|d)$")
+
+
+def _solve(problem: Any, solver: str, time_limit: float, workers: int, seed: int) -> Result:
+    from microfab.plan.solvers import cpsat, dispatch
+
+    if solver == "dispatch":
+        return dispatch.solve(problem, time_limit=min(time_limit, 1.0), seed=seed)
+    if solver == "cpsat":
+        return cpsat.solve(
+            problem, cpsat.Settings(time_limit=time_limit, workers=workers, seed=seed)
+        )
+    raise InputError(f"--solver: '{solver}' is not one of cpsat, dispatch")
+
+
+@plan_app.command("solve")
+def plan_solve(
+    instance: Annotated[Path, typer.Argument(help="Instance file (jssp .txt, fjs .fjs)")],
+    fmt: FormatOption = None,
+    time_limit: TimeLimitOption = 10.0,
+    workers: WorkersOption = 2,
+    seed: SeedOption = 0,
+    solver: Annotated[
+        str, typer.Option("--solver", help="cpsat, or dispatch (the heuristic alone)")
+    ] = "cpsat",
+    objective: ObjectiveOption = None,
+    as_json: JsonOption = False,
+    save: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write the JSON result to this file", show_default=False),
+    ] = None,
+) -> None:
+    """Solve a benchmark instance: makespan, status, lower bound and the schedule."""
+    problem = read_instance(instance, fmt)
+    if objective is not None:
+        problem = dataclasses.replace(problem, objective=Objective.parse(objective))
+    result = _solve(problem, solver, time_limit, workers, seed)
+    document = result.to_json(problem)
+    if save is not None:
+        save.write_text(json.dumps(document) + "\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps(document))
+        return
+    if result.schedule is None:
+        out.print(f"{problem.name}: {result.status.value}")
+        for reason in result.reasons:
+            out.print(f"  {reason}")
+        return
+    bound = "" if result.lower_bound is None else f", lower bound {result.lower_bound}"
+    out.print(
+        f"{problem.name}: makespan {result.makespan} ({result.status.value}{bound}); "
+        f"{problem.operation_count} operations on {len(problem.machines)} machines; "
+        f"{result.runtime_s:.1f} s, {workers} worker(s)"
+    )
+    if objective is not None:
+        out.print(f"objective {problem.objective.describe()}: {result.objective}")
+
+
+@plan_app.command("check")
+def plan_check(
+    instance: Annotated[Path, typer.Argument(help="Instance file")],
+    schedule: Annotated[
+        Path, typer.Argument(help="Schedule: the JSON of 'plan solve --json', or its assignments")
+    ],
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a schedule against its instance; exit 0 when feasible, 1 with the violations."""
+    problem = read_instance(instance, fmt)
+    assignments, stated = read_schedule(schedule)
+    violations = check_schedule(problem, assignments, stated_makespan=stated)
+    makespan = max((a.end for a in assignments), default=0)
+    if as_json:
+        print_json(
+            {
+                "feasible": not violations,
+                "makespan": makespan,
+                "violations": [v.to_json() for v in violations],
+            }
+        )
+    elif not violations:
+        out.print(
+            f"feasible: {len(assignments)} operations on {len(problem.machines)} machines, "
+            f"makespan {makespan}"
+        )
+    else:
+        for violation in violations:
+            out.print(f"{violation.kind}: {violation.message}")
+        kinds = Counter(v.kind for v in violations)
+        summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+        out.print(f"infeasible: {len(violations)} violation(s) ({summary})")
+    if violations:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------- the factory
+
+
+def _duration(text: str) -> dt.timedelta:
+    found = _DURATION.match(text.strip())
+    if not found:
+        raise InputError(f"'{text}' is not a duration like 90m, 2h, 1.5h or 3d")
+    value, unit = float(found.group(1)), found.group(2)
+    seconds = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit] * value
+    return dt.timedelta(seconds=seconds)
+
+
+def _down(
+    values: list[str], start: dt.datetime
+) -> dict[str, list[tuple[dt.datetime, dt.datetime]]]:
+    found: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for value in values:
+        machine, sep, length = value.partition(":")
+        if not sep or not machine:
+            raise InputError(f"--down '{value}': expected MACHINE:DURATION, e.g. imm-1:2h")
+        found.setdefault(machine, []).append((start, start + _duration(length)))
+    return found
+
+
+def _start(text: str | None, factory: Factory, default: dt.datetime) -> dt.datetime:
+    if text is None:
+        return default
+    from microfab.model.timerange import parse_time
+
+    return parse_time(text, factory.sites[0].zone, field="--start")
+
+
+def _open_orders(store: Any, factory: Factory, now: dt.datetime) -> list[OpenOrder]:
+    from microfab.track.orders import OPEN, list_orders
+
+    orders = []
+    for view in list_orders(store, factory, now=now):
+        if view.status not in OPEN or view.product is None or not view.quantity:
+            continue
+        steps = tuple(
+            StepState(
+                seq=op.seq,
+                status=op.status,
+                planned=op.planned,
+                processed=op.good + op.scrap,
+                machine=op.wip_machine,
+                started=op.started,
+            )
+            for op in view.operations
+            if op.seq is not None and op.status != "unplanned"
+        )
+        orders.append(
+            OpenOrder(
+                order=view.order,
+                product=view.product,
+                quantity=view.quantity,
+                options=dict(view.options),
+                due=view.due,
+                priority=view.priority,
+                status=view.status,
+                steps=steps,
+            )
+        )
+    return orders
+
+
+def _mounted(store: Any, factory: Factory, now: dt.datetime) -> dict[str, str]:
+    """The setup family each machine last ran (from the latest step start or completion)."""
+    from microfab.track.orders import list_orders
+
+    products = {p.sku: p for p in factory.products}
+    latest: dict[str, tuple[dt.datetime, str]] = {}
+    for view in list_orders(store, factory, now=now):
+        product = products.get(view.product or "")
+        if product is None:
+            continue
+        families = {op.seq: op.setup_family for op in product.routing}
+        for op in view.operations:
+            family = families.get(op.seq or -1)
+            when = op.completed or op.started
+            if family is None or when is None:
+                continue
+            for count in op.machines:
+                if count.machine not in latest or latest[count.machine][0] < when:
+                    latest[count.machine] = (when, family)
+            if op.wip_machine and (
+                op.wip_machine not in latest or latest[op.wip_machine][0] < when
+            ):
+                latest[op.wip_machine] = (when, family)
+    return {machine: family for machine, (_, family) in latest.items()}
+
+
+def _local(text: str | None, zone: Any) -> str:
+    if text is None:
+        return ""
+    return dt.datetime.fromisoformat(text).astimezone(zone).strftime("%a %d %b %H:%M")
+
+
+@plan_app.command("schedule")
+def plan_schedule(
+    factory_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--factory",
+            help="Factory file to plan with \\[default: the model stored in the database]",
+            show_default=False,
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="Plan from this time (site time or with an offset) \\[default: the plant clock, "
+            "the newest stored event]",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="How far ahead shift calendars are laid out")
+    ] = "14d",
+    down: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--down",
+            help="MACHINE:DURATION: the machine is unavailable from the start for that long "
+            "(a breakdown, maintenance); repeatable",
+            show_default=False,
+        ),
+    ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair/--full",
+            help="Re-plan from the existing plan file with few changes (2 s), or solve afresh",
+        ),
+    ] = False,
+    time_limit: TimeLimitOption = 10.0,
+    workers: WorkersOption = 2,
+    objective: ObjectiveOption = None,
+    plan_file: PlanFileOption = Path("plan.json"),
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan the open orders of the factory onto its machines and write the plan file."""
+    from microfab.model.factory_file import parse_factory
+    from microfab.plan.reschedule import freeze, reschedule
+    from microfab.plan.solvers import cpsat
+    from microfab.store import open_store
+    from microfab.track.orders import plant_clock
+
+    with open_store(db) as store:
+        if factory_file is not None:
+            try:
+                text = factory_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"{factory_file}: cannot read it ({exc})") from None
+            factory = parse_factory(text, str(factory_file))
+        else:
+            factory = stored_factory(store)
+        begin = _start(start, factory, plant_clock(store))
+        orders = _open_orders(store, factory, begin)
+        mounted = _mounted(store, factory, begin)
+    earlier = _read_plan(plan_file) if repair else None
+    since = None
+    if earlier is not None:
+        starts = [
+            dt.datetime.fromisoformat(op["start"])
+            for op in earlier.get("operations", [])
+            if isinstance(op, dict) and "start" in op
+        ]
+        since = min(starts, default=None)
+    fp = build_problem(
+        factory,
+        orders,
+        start=begin,
+        horizon=_duration(horizon),
+        objective=DEFAULT_OBJECTIVE if objective is None else Objective.parse(objective),
+        down=_down(down or [], begin.astimezone(dt.UTC)),
+        mounted=mounted,
+        since=since,
+    )
+    too_long = longest_window_problems(fp)
+    if too_long:
+        raise InputError("cannot plan: " + "; ".join(too_long))
+    previous = None
+    known = earlier if earlier is not None else _read_plan(plan_file)
+    if known is not None:
+        try:
+            previous = previous_schedule(fp, known)
+        except (ValueError, KeyError, TypeError):
+            previous = None
+    if repair and previous is not None and previous.assignments:
+        # what the earlier plan had started by now stays; the rest is repaired around it
+        fp = dataclasses.replace(fp, problem=freeze(fp.problem, previous, fp.seconds(fp.start)))
+        result = reschedule(fp.problem, previous, time_limit=time_limit, workers=workers)
+    else:
+        if repair:
+            err.print(f"no usable plan in {plan_file}: planning afresh")
+        result = cpsat.solve(
+            fp.problem, cpsat.Settings(time_limit=time_limit, workers=workers), hint=previous
+        )
+    document = plan_document(fp, result)
+    if result.schedule is not None:
+        plan_file.write_text(
+            json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
+    if as_json:
+        print_json(document)
+        return
+    _print_plan(fp, document)
+    if result.schedule is not None:
+        err.print(f"plan written to {plan_file}")
+
+
+def _read_plan(path: Path) -> dict[str, Any] | None:
+    """An earlier plan document, or None when there is none (or it cannot be read)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _print_plan(fp: FactoryProblem, document: dict[str, Any]) -> None:
+    plan = document["plan"]
+    if not document["orders"]:
+        if plan["status"] == "infeasible":
+            out.print("no plan: " + "; ".join(plan["reasons"]))
+        else:
+            out.print("no open orders to plan")
+        for warning in document["warnings"]:
+            out.print(f"warning: {warning}")
+        return
+    table = Table(title=f"Plan from {_local(plan['start'], fp.zone)} ({plan['status']})")
+    for column in (
+        "order",
+        "product",
+        "qty",
+        "prio",
+        "due",
+        "planned start",
+        "planned end",
+        "late",
+    ):
+        table.add_column(column, justify="right" if column in ("qty", "prio") else "left")
+    for row in document["orders"]:
+        late = f"{row['late_s'] / 3600:.1f} h" if row["late"] else ""
+        table.add_row(
+            row["order"],
+            row["product"],
+            str(row["quantity"]),
+            str(row["priority"]),
+            _local(row["due"], fp.zone),
+            _local(row["planned_start"], fp.zone),
+            _local(row["planned_end"], fp.zone),
+            late,
+        )
+    out.print(table)
+    criteria = plan["criteria"]
+    late_orders = sum(1 for row in document["orders"] if row["late"])
+    setups = sum(1 for op in document["operations"] if op["setup_s"])
+    out.print(
+        f"{len(document['orders'])} orders, {len(document['operations'])} operations; "
+        f"{late_orders} late (weighted tardiness {criteria.get('weighted_tardiness', 0) / 3600:.1f} h); "
+        f"{setups} setups ({criteria.get('setup_time', 0) / 60:.0f} min); all done "
+        f"{_local(max(op['end'] for op in document['operations']), fp.zone)}; "
+        f"solved in {plan['runtime_s']:.1f} s"
+    )
+    changes = plan.get("changes")
+    if changes:
+        fixed = sum(1 for op in document["operations"] if op["fixed"])
+        out.print(
+            f"re-planned: {fixed} operations started and kept; of the others "
+            f"{changes['moved']} moved to another machine, {changes['shifted']} start at another "
+            "time"
+        )
+    for warning in document["warnings"]:
+        out.print(f"warning: {warning}")
+
+
+@plan_app.command("release")
+def plan_release(
+    plan_file: Annotated[Path, typer.Argument(help="Plan file written by 'plan schedule'")] = Path(
+        "plan.json"
+    ),
+    machine: Annotated[
+        str | None, typer.Option("--machine", help="Only this machine (id or path)")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Only operations starting before this time (with an offset, or site time)",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The plan as a dispatch list per machine: what to run next, in order, with setups."""
+    try:
+        document = json.loads(plan_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{plan_file}: no such file; run 'microfab plan schedule' first") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{plan_file}: not a plan file ({exc})") from None
+    if not isinstance(document, dict) or "operations" not in document or "plan" not in document:
+        raise InputError(f"{plan_file}: not a plan file (no 'plan' and 'operations')")
+    start = dt.datetime.fromisoformat(document["plan"]["start"])
+    zone = start.tzinfo
+    limit = None
+    if until is not None:
+        from zoneinfo import ZoneInfo
+
+        from microfab.model.timerange import parse_time
+
+        site = zone if isinstance(zone, ZoneInfo) else ZoneInfo("Asia/Hong_Kong")
+        limit = parse_time(until, site, field="--until")
+    lists = dispatch_lists(document, machine=machine, until=limit)
+    if machine is not None and not lists:
+        raise InputError(f"--machine: no operations planned on '{machine}'")
+    if as_json:
+        print_json({"plan_start": document["plan"]["start"], "machines": lists})
+        return
+    for path, rows in lists.items():
+        table = Table(title=path, title_justify="left")
+        for column in ("#", "start", "end", "order", "step", "units", "setup"):
+            table.add_column(column, justify="right" if column in ("#", "units") else "left")
+        for i, row in enumerate(rows, start=1):
+            setup = ""
+            if row["setup_s"]:
+                setup = f"{row['setup_s'] // 60} min {row['setup_from']} → {row['setup_family']}"
+            table.add_row(
+                str(i),
+                _clock(row["start"], zone),
+                _clock(row["end"], zone),
+                row["order"] + (" (started)" if row["fixed"] else ""),
+                f"{row['operation']} {row['name']}",
+                str(row["units"]),
+                setup,
+            )
+        out.print(table)
+
+
+def _clock(text: str, zone: Any) -> str:
+    return dt.datetime.fromisoformat(text).astimezone(zone).strftime("%a %H:%M")

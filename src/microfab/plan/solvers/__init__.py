@@ -1,0 +1,1 @@
+"""Solvers: CP-SAT (:mod:`.cpsat`) and the dispatching heuristic (:mod:`.dispatch`)."""
