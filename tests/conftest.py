@@ -22,6 +22,25 @@ os.environ.setdefault(
 )
 
 DATA = Path(__file__).parent / "data"
+
+
+def _shared_folder() -> Path:
+    """The reference data (benchmark instances, emission factors, PACT schema, funding rules).
+
+    ``$MICROFAB_SHARED`` when set; else ``../shared`` next to the checkout, as in the project's
+    workspace; else this machine's ``/work/shared`` (a clean clone elsewhere still finds it).
+    Tests that read it fail, never skip, when it is missing.
+    """
+    given = os.environ.get("MICROFAB_SHARED")
+    if given:
+        return Path(given)
+    for candidate in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "shared"
+
+
+SHARED = _shared_folder()
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

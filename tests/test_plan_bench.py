@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SHARED
 from microfab.benchmarks import find_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+BENCHMARKS = SHARED / "benchmarks"
 
 
-@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="no shared benchmark folder")
-def test_quick_planning_benchmark() -> None:
+def test_quick_planning_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROFAB_BENCHMARKS", str(BENCHMARKS))
     module, _ = find_benchmark("plan")
     assert module.NAME == "plan" and module.TITLE
     result = module.run(repeat=1, quick=True)

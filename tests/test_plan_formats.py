@@ -6,17 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from microfab.errors import InputError
 from microfab.plan.formats import guess_format, parse_instance, read_instance
 from microfab.plan.problem import Fixed, Job, Machine, Mode, Objective, Operation, Problem
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
-needs_benchmarks = pytest.mark.skipif(
-    not BENCHMARKS.is_dir(), reason="the shared benchmark folder is not next to this checkout"
-)
+BENCHMARKS = SHARED / "benchmarks"
 
 
-@needs_benchmarks
 def test_jssp_ft06_is_read_as_documented() -> None:
     problem = read_instance(BENCHMARKS / "jssp" / "ft06.txt")
     assert problem.name == "ft06"
@@ -33,7 +30,6 @@ def test_jssp_ft06_is_read_as_documented() -> None:
     ]
 
 
-@needs_benchmarks
 def test_fjs_mk01_machines_are_renumbered_from_zero() -> None:
     problem = read_instance(BENCHMARKS / "fjsp" / "brandimarte" / "Mk01.fjs")
     assert len(problem.jobs) == 10 and len(problem.machines) == 6
@@ -43,7 +39,6 @@ def test_fjs_mk01_machines_are_renumbered_from_zero() -> None:
     assert all(0 <= m.machine < 6 for _, op in problem.operations() for m in op.modes)
 
 
-@needs_benchmarks
 def test_fjs_sdst_has_one_setup_class_per_operation() -> None:
     path = BENCHMARKS / "fjsp" / "fattahi_sdst" / "Fattahi_setup_01.fjs"
     problem = read_instance(path, "fjs-sdst")

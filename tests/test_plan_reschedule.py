@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from microfab.plan.check import check_schedule
 from microfab.plan.formats import read_instance
 from microfab.plan.problem import Fixed, Job, Mode, Operation, Problem
@@ -15,10 +15,7 @@ from microfab.plan.reschedule import add_job, block_machine, changes, freeze, re
 from microfab.plan.result import Schedule
 from microfab.plan.solvers import cpsat, dispatch
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
-needs_benchmarks = pytest.mark.skipif(
-    not BENCHMARKS.is_dir(), reason="the shared benchmark folder is not next to this checkout"
-)
+BENCHMARKS = SHARED / "benchmarks"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +26,6 @@ def planned() -> tuple[Problem, Schedule]:
     return problem, result.schedule
 
 
-@needs_benchmarks
 def test_a_breakdown_is_repaired_with_started_operations_fixed(
     planned: tuple[Problem, Schedule],
 ) -> None:
@@ -55,7 +51,6 @@ def test_a_breakdown_is_repaired_with_started_operations_fixed(
     assert result.stats["changes"] == changes(plan, result.schedule).to_json()
 
 
-@needs_benchmarks
 def test_a_rush_order_is_added(planned: tuple[Problem, Schedule]) -> None:
     problem, plan = planned
     now = plan.makespan // 4
@@ -71,7 +66,6 @@ def test_a_rush_order_is_added(planned: tuple[Problem, Schedule]) -> None:
     assert len(result.schedule.assignments) == problem.operation_count + 3
 
 
-@needs_benchmarks
 def test_nothing_changed_means_nothing_moves(planned: tuple[Problem, Schedule]) -> None:
     problem, plan = planned
     result = reschedule(problem, plan, now=0, time_limit=1.5)
@@ -82,9 +76,7 @@ def test_nothing_changed_means_nothing_moves(planned: tuple[Problem, Schedule]) 
 
 
 def test_a_late_operation_pushes_its_successors() -> None:
-    problem = read_instance(BENCHMARKS / "jssp" / "ft06.txt") if BENCHMARKS.is_dir() else None
-    if problem is None:
-        pytest.skip("no benchmarks")
+    problem = read_instance(BENCHMARKS / "jssp" / "ft06.txt")
     plan = cpsat.solve(problem, cpsat.Settings(time_limit=5.0)).schedule
     assert plan is not None
     now = 10
@@ -107,8 +99,6 @@ def test_a_late_operation_pushes_its_successors() -> None:
 
 
 def test_repair_keeps_machines_and_order() -> None:
-    if not BENCHMARKS.is_dir():
-        pytest.skip("no benchmarks")
     problem = read_instance(BENCHMARKS / "jssp" / "la01.txt")
     plan = dispatch.list_schedule(problem, "mwkr")
     assert plan is not None

@@ -9,14 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from conftest import SHARED
 from microfab.commands.plan import plan_app
 from microfab.errors import MicrofabError
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
-needs_benchmarks = pytest.mark.skipif(
-    not BENCHMARKS.is_dir(), reason="the shared benchmark folder is not next to this checkout"
-)
-
+BENCHMARKS = SHARED / "benchmarks"
 app = typer.Typer()
 app.add_typer(plan_app, name="plan")
 runner = CliRunner()
@@ -43,7 +40,6 @@ SAMPLE = [
 ]
 
 
-@needs_benchmarks
 @pytest.mark.parametrize(("name", "fmt", "optimum"), SAMPLE, ids=[s[0] for s in SAMPLE])
 def test_every_printed_schedule_passes_plan_check(
     tmp_path: Path, name: str, fmt: str, optimum: int | None
@@ -70,14 +66,12 @@ def test_every_printed_schedule_passes_plan_check(
     assert invoke("check", str(instance), str(schedule), "--format", fmt)[0] == 0
 
 
-@needs_benchmarks
 def test_small_instances_are_solved_to_optimality() -> None:
     code, text = invoke("solve", str(BENCHMARKS / "jssp" / "ft06.txt"), "--time-limit", "10")
     assert code == 0
     assert text.startswith("ft06: makespan 55 (optimal, lower bound 55); 36 operations on 6")
 
 
-@needs_benchmarks
 def test_the_dispatching_heuristic_alone(tmp_path: Path) -> None:
     instance = BENCHMARKS / "fjsp" / "brandimarte" / "Mk02.fjs"
     out = tmp_path / "mk02.json"
