@@ -53,6 +53,24 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}/"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server that, when told to exit, first ends the dashboards' live streams, so
+    that open pages do not hold the graceful shutdown until uvicorn cancels them."""
+
+    def __init__(self, app: Any, log_level: str) -> None:
+        super().__init__(_config(app, log_level))
+        self.app = app
+
+    def close_streams(self) -> None:
+        feed = getattr(getattr(self.app, "state", None), "feed", None)
+        if feed is not None:
+            feed.close()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:  # Ctrl-C / SIGTERM
+        self.close_streams()
+        super().handle_exit(sig, frame)
+
+
 def _config(app: Any, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -65,7 +83,7 @@ def _config(app: Any, log_level: str) -> uvicorn.Config:
 
 def serve_forever(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
     """Serve until Ctrl-C / SIGTERM (uvicorn handles both)."""
-    server = uvicorn.Server(_config(app, log_level))
+    server = _Server(app, log_level)
     server.run(sockets=[sock])
 
 
@@ -77,7 +95,7 @@ class BackgroundServer:
     ) -> None:
         self.sock = bind(host, port)
         self.url = url_of(self.sock, host)
-        self.server = uvicorn.Server(_config(app, log_level))
+        self.server = _Server(app, log_level)
         self.thread = threading.Thread(target=self._run, name="microfab-web", daemon=True)
 
     def _run(self) -> None:
@@ -93,6 +111,7 @@ class BackgroundServer:
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        self.server.close_streams()
         self.server.should_exit = True
         self.thread.join(timeout_s)
         with contextlib.suppress(OSError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -53,6 +54,11 @@ class LiveFeed:
         self._built_at = 0.0
         self._checked_at = 0.0
         self._store_seq = -1
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """End every open stream (the server is stopping): pages reconnect to the next server."""
+        self._closing.set()
 
     def _build(self, seq: int) -> Update:
         snapshot = build(self.plant, seq=seq)
@@ -85,11 +91,11 @@ class LiveFeed:
             return self._latest
 
     async def stream(self, last_seen: int | None = None) -> AsyncIterator[str]:
-        """SSE messages for one page, forever (the server ends it when the page goes)."""
+        """SSE messages for one page until the page goes or :meth:`close` is called."""
         yield "retry: 2000\n\n"
         sent = last_seen
         quiet_since = time.monotonic()
-        while True:
+        while not self._closing.is_set():
             update = await self.current()
             if update is not None and update.seq != sent:
                 sent = update.seq
