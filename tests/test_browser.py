@@ -152,3 +152,40 @@ def test_a_tile_changes_state_live_in_the_browser(browser: Browser, tmp_path: Pa
         page.close()
     assert not errors, errors
     assert not outside, f"the pages fetched from outside the app: {outside}"
+
+
+def test_an_order_is_created_and_the_plan_redrawn_in_the_browser(
+    browser: Browser, tmp_path: Path
+) -> None:
+    with (
+        open_store(f"sqlite:///{tmp_path}/plant.db") as store,
+        serving(fill(store), plan_file=tmp_path / "plan.json") as (url, _),
+    ):
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.locator('a[data-link="new-order"]').click()
+        expect(page).to_have_url(f"{url}orders/new")
+        form = page.locator("#order-form")
+        form.locator("input[name=quantity]").fill("120")
+        form.locator("input[name=due]").fill("2026-11-24T12:00")
+        form.locator("select[name=priority]").select_option("2")
+        form.locator("input[name=order]").fill("WO-10")
+        shot(page, "order-new")
+        form.locator("button[type=submit]").click()
+        expect(page.locator("#saved")).to_have_attribute("data-done", "created")
+        page.locator('button[data-action="release"]').click()
+        expect(page.locator("section.order-page")).to_have_attribute("data-status", "released")
+        shot(page, "order")
+
+        page.goto(f"{url}plan")
+        expect(page.locator("#no-plan")).to_be_visible()
+        page.locator("select[name=time_limit]").select_option("2")
+        page.locator('button[data-action="replan"]').click()
+        expect(page.locator("#saved")).to_be_visible(timeout=PATIENCE_MS)
+        expect(page.locator('tr[data-order="WO-10"]')).to_be_visible()
+        expect(page.locator("#chart-gantt canvas")).to_have_count(1)
+        shot(page, "plan")
+        page.close()
+    assert not errors, errors

@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import DATA
 from microfab.api import bind
 from microfab.errors import InputError
+from microfab.model.factory_file import parse_factory
 from microfab.store import EventStore, open_store
 from microfab.web.report import chromium
 from webapp import CNC1, CNC2, ROBOT1, event, fill, serving
@@ -163,6 +165,114 @@ def test_operator_pages_and_forms(page_web: httpx.Client, sqlite_store: EventSto
     assert bad.status_code == 400 and "is not a whole number" in bad.text
     nobody = web.post(f"/operator/{CNC2}/counts", data={"good": "3", "by": " "})
     assert nobody.status_code == 400 and "operator name" in nobody.text
+
+
+def with_finish_option(store: EventStore) -> None:
+    """Apply the small factory again with a variant option on BRKT-1 (a custom finish)."""
+    text = (DATA / "factory-small.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "    unit_price_hkd: 12.5\n",
+        "    unit_price_hkd: 12.5\n    options:\n      - name: finish\n"
+        "        choices: [{code: raw, name: Raw}, {code: anodised, time_factor: 1.2}]\n",
+    )
+    store.apply_factory(parse_factory(text), "small-options.yaml")
+
+
+def test_order_form_creates_releases_and_cancels(
+    page_web: httpx.Client, sqlite_store: EventStore
+) -> None:
+    web = page_web
+    with_finish_option(sqlite_store)
+    board = web.get("/", headers=HTML).text
+    assert 'href="/orders/new"' in board and 'href="/orders/WO-1"' in board
+    form = web.get("/orders/new", headers=HTML)
+    assert form.status_code == 200
+    assert 'name="option:BRKT-1:finish"' in form.text and 'value="anodised"' in form.text
+    assert 'value="BRKT-1" selected' in form.text  # the only product is chosen already
+
+    # the API's checks and sentences; the form comes back with what was typed
+    fields = {"product": "BRKT-1", "quantity": "0", "due": "2026-11-25T12:00", "priority": "3"}
+    zero = web.post("/orders/new", data={**fields, "option:BRKT-1:finish": "raw"})
+    assert zero.status_code == 400 and "quantity: must be a whole number from 1" in zero.text
+    assert 'value="2026-11-25T12:00"' in zero.text and 'value="raw" selected' in zero.text
+    missing = web.post("/orders/new", data={**fields, "quantity": "40"})
+    assert missing.status_code == 400
+    assert "options: BRKT-1 needs a choice for finish (raw, anodised)" in missing.text
+    api = web.post(
+        "/api/v1/orders", json={"product": "BRKT-1", "quantity": 40, "priority": 3, "due": "x"}
+    ).json()["error"]["message"]
+    words = web.post("/orders/new", data={**fields, "quantity": "40", "due": "x"})
+    assert words.status_code == 400 and api.replace("'", "&#39;") in words.text
+    typed = web.post("/orders/new", data={**fields, "quantity": "ten"})
+    assert typed.status_code == 422 and "invalid request: field &#39;quantity&#39;" in typed.text
+    unknown = web.post("/orders/new", data={"product": "NOPE", "quantity": "3"})
+    assert unknown.status_code == 404 and "NOPE" in unknown.text
+
+    # a good order: created, shown on its page, on the board with a release button
+    good = {**fields, "quantity": "40", "order": "WO-9", "option:BRKT-1:finish": "anodised"}
+    created = web.post("/orders/new", data=good)
+    assert created.status_code == 303
+    assert created.headers["location"] == "/orders/WO-9?done=created#saved"
+    page = web.get(created.headers["location"], headers=HTML).text
+    assert 'data-order="WO-9" data-status="created"' in page and 'data-done="created"' in page
+    assert "finish: <b>anodised</b>" in page and 'data-action="release"' in page
+    order = web.get("/api/v1/orders/WO-9").json()
+    assert (order["quantity"], order["priority"], order["options"]) == (
+        40,
+        3,
+        {"finish": "anodised"},
+    )
+    assert order["due"] == "2026-11-25T04:00:00.000Z"  # site time, Hong Kong
+    again = web.post("/orders/new", data=good)  # a double tap stores nothing more
+    assert again.headers["location"] == "/orders/WO-9?done=created&again=1#saved"
+    board = web.get("/", headers=HTML).text
+    assert 'action="/orders/WO-9/release"' in board
+
+    # release from the board, back to the board
+    released = web.post("/orders/WO-9/release", data={"next": "/#orders"})
+    assert (released.status_code, released.headers["location"]) == (303, "/#orders")
+    assert web.get("/api/v1/orders/WO-9").json()["status"] == "released"
+    # cancel from the order page: only when ticked
+    unticked = web.post("/orders/WO-9/cancel", data={})
+    assert unticked.status_code == 400 and "yes, cancel this order" in unticked.text
+    cancelled = web.post("/orders/WO-9/cancel", data={"confirm": "1"})
+    assert cancelled.headers["location"] == "/orders/WO-9?done=cancelled#saved"
+    page = web.get("/orders/WO-9", headers=HTML).text
+    assert 'data-status="cancelled"' in page and 'data-action="release"' not in page
+    refused = web.post("/orders/WO-9/release", data={})
+    assert refused.status_code == 400 and "a cancelled order cannot be released" in refused.text
+    lost = web.get("/orders/WO-404", headers=HTML)
+    assert lost.status_code == 404 and "WO-404" in lost.text
+
+
+def test_plan_page_replans_and_draws_plan_against_actual(
+    sqlite_store: EventStore, tmp_path: Path
+) -> None:
+    with serving(sqlite_store, plan_file=tmp_path / "plan.json") as (_, web):
+        empty = web.get("/plan", headers=HTML)
+        assert empty.status_code == 200 and 'id="no-plan"' in empty.text
+        assert 'href="/plan"' in web.get("/", headers=HTML).text  # in the top bar
+        slow = web.post("/plan", data={"time_limit": "600"})
+        assert slow.status_code == 400 and "is not 0.5 to 60 seconds" in slow.text
+        unknown = web.post("/plan", data={"time_limit": "1", "down_machine": "cnc-9"})
+        assert (
+            unknown.status_code == 404 and "down: &#39;cnc-9&#39; is not a machine" in unknown.text
+        )
+        done = web.post(
+            "/plan", data={"time_limit": "1", "down_machine": "cnc-2", "down_for": "3h"}
+        )
+        assert (done.status_code, done.headers["location"]) == (303, "/plan?done=replanned#saved")
+        page = web.get(done.headers["location"], headers=HTML).text
+        assert 'data-done="replanned"' in page and 'id="no-plan"' not in page
+        assert '<tr data-order="WO-1" class="late">' in page  # late: marked in the table
+        assert '<tr data-order="WO-3">' in page
+        data = json.loads(re.search(r'id="gantt-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+        assert data == web.get("/api/v1/plan/gantt").json()
+        assert [m["name"] for m in data["machines"]] == ["cnc-1", "robot-1", "cnc-2"]
+        assert '<script src="/static/gantt.js"></script>' in page
+        assert web.get("/static/gantt.js").status_code == 200
+        for url in re.findall(r'(?:src|href)="([^"]+)"', page):
+            assert url.startswith(("/", "#")), url
 
 
 def test_shift_report(page_web: httpx.Client) -> None:

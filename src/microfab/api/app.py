@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -14,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 
 from microfab import __version__
 from microfab.api.errors import install_error_handlers
+from microfab.api.planning import PlanFile
 from microfab.api.plant import Plant
-from microfab.api.routes import operator, orders, plant, tracking
+from microfab.api.routes import operator, orders, plan, plant, tracking
 from microfab.store import EventStore, open_store
 
 DESCRIPTION = """\
@@ -32,15 +34,20 @@ def create_app(
     clock: Callable[[], dt.datetime] | None = None,
     poll_s: float = 0.5,
     min_refresh_s: float = 1.0,
+    plan_file: Path | str | None = None,
 ) -> FastAPI:
     """The app over ``store``: an opened :class:`EventStore` (the caller closes it) or a database
     URL (opened now, closed when the app shuts down; ``None`` = ``$MICROFAB_DB`` or the default).
 
     ``clock`` replaces the plant clock (the newest event time); ``poll_s`` and ``min_refresh_s``
-    pace the dashboard's live updates (see :mod:`microfab.web.live`)."""
+    pace the dashboard's live updates (see :mod:`microfab.web.live`); ``plan_file`` is the plan
+    the plan page shows and re-plans (default ``plan.json`` in the working directory, where
+    ``microfab plan schedule`` writes it)."""
     from microfab.web.live import LiveFeed
+    from microfab.web.order_pages import router as order_pages_router
     from microfab.web.pages import STATIC, html_error, render_panels
     from microfab.web.pages import router as pages_router
+    from microfab.web.plan_page import router as plan_page_router
 
     owned = not isinstance(store, EventStore)
     opened = store if isinstance(store, EventStore) else open_store(store)
@@ -66,11 +73,13 @@ def create_app(
             {"name": "orders", "description": "Work orders: create, release, cancel, trace"},
             {"name": "OEE and downtime", "description": "ISO 22400-2 OEE, Pareto, MTBF/MTTR"},
             {"name": "operator input", "description": "Reasons, counts typed in, corrections"},
+            {"name": "planning", "description": "The plan: read it, re-plan, plan vs actual"},
             {"name": "dashboard", "description": "What the dashboard shows"},
             {"name": "exports", "description": "Printable and PDF reports"},
         ],
     )
     app.state.plant = Plant(opened, clock=clock)
+    app.state.plan_file = PlanFile(plan_file)
     app.state.feed = LiveFeed(
         app.state.plant, render_panels, poll_s=poll_s, min_refresh_s=min_refresh_s
     )
@@ -79,7 +88,10 @@ def create_app(
     app.include_router(plant.router)
     app.include_router(tracking.router)
     app.include_router(orders.router)
+    app.include_router(plan.router)
     app.include_router(pages_router)
+    app.include_router(order_pages_router)
+    app.include_router(plan_page_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from microfab.api.deps import PlantDep
 from microfab.api.errors import ERROR_RESPONSES
+from microfab.api.plant import Plant
 from microfab.model.orders import DEFAULT_PRIORITY, WorkOrderRequest, parse_due
 from microfab.track.genealogy import trace_order
 from microfab.track.orders import (
@@ -76,6 +77,12 @@ def orders(
 def create(body: OrderInput, plant: PlantDep, response: Response) -> dict[str, Any]:
     """Checks the order against the factory (product, options, quantity, priority, due) and
     stores its ``created`` event (and ``released`` with ``release``)."""
+    return _changed(create_from_input(plant, body), response)
+
+
+def create_from_input(plant: Plant, body: OrderInput) -> OrderChange:
+    """Create the order ``body`` asks for: the API's route and the dashboard's form both call
+    this, so they check the same things and say the same sentences."""
     factory = plant.factory()
     due = parse_due(body.due, plant.zone(factory)) if body.due else None
     request = WorkOrderRequest(
@@ -86,8 +93,7 @@ def create(body: OrderInput, plant: PlantDep, response: Response) -> dict[str, A
         due=due,
         priority=body.priority,
     )
-    change = create_order(plant.store, factory, request, release=body.release)
-    return _changed(change, response)
+    return create_order(plant.store, factory, request, release=body.release)
 
 
 @router.get("/orders/{order}", summary="One work order")
