@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from microfab.sim.scenario import Scenario
     from microfab.store.event_store import EventStore
 
+from microfab.commands.carbon import carbon_app
+from microfab.commands.funding import funding_app
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
 from microfab.commands.orders import orders_app
@@ -82,6 +84,8 @@ app.add_typer(orders_app, name="orders")
 app.command("trace")(trace_command)
 app.add_typer(plan_app, name="plan")
 app.command("serve")(serve_command)
+app.add_typer(carbon_app, name="carbon")
+app.add_typer(funding_app, name="funding")
 
 out = Console(soft_wrap=True, markup=False)  # user text (names, ids) is never markup
 err = Console(stderr=True, soft_wrap=True, markup=False)

@@ -1,0 +1,375 @@
+"""Printable funding documents as self-contained HTML: the evidence annex and the report drafts.
+
+Each page stands alone (A4 print CSS inline) so it can be opened, printed from a browser, or
+printed to PDF by headless chromium (:func:`microfab.web.report.print_pdf`). They are drafts: the
+company checks and signs what it submits.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+CSS = """
+@page { size: A4; margin: 16mm 14mm; }
+body { font-family: "Noto Sans", "Noto Sans CJK TC", "Helvetica Neue", Arial, sans-serif;
+       font-size: 10.5pt; color: #111; margin: 0 auto; max-width: 190mm; }
+h1 { font-size: 16pt; margin: 0 0 2mm; } h2 { font-size: 12.5pt; margin: 6mm 0 2mm; }
+p.meta { color: #444; margin: 0 0 4mm; } p.draft { color: #8a1c1c; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; margin: 2mm 0 4mm; page-break-inside: auto; }
+th, td { border: 0.3mm solid #999; padding: 1.2mm 1.6mm; text-align: left; vertical-align: top; }
+th { background: #eee; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr { page-break-inside: avoid; } ul { margin: 1mm 0 3mm 5mm; padding: 0; }
+.ok { color: #14632c; } .bad { color: #8a1c1c; } .warn { color: #7a5200; }
+footer { margin-top: 8mm; color: #555; font-size: 9pt; }
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def money(value: int | str | None) -> str:
+    """``1,234,567`` or ``1,234.50``; empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    whole, _, cents = value.partition(".")
+    return f"{int(whole):,}.{cents}" if cents else f"{int(whole):,}"
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequence[int] = ()
+) -> str:
+    """An HTML table; columns whose index is in ``numeric`` are right-aligned."""
+    head = "".join(
+        f'<th class="num">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{esc(c)}</td>' if i in numeric else f"<td>{esc(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def bullets(items: Iterable[object]) -> str:
+    inner = "".join(f"<li>{esc(i)}</li>" for i in items)
+    return f"<ul>{inner}</ul>" if inner else "<p>none</p>"
+
+
+def page(title: str, meta: str, sections: Sequence[tuple[str, str]], footer: str = "") -> str:
+    """A whole HTML document: title, a meta line, (heading, HTML) sections, a footer."""
+    parts = "".join(f"<h2>{esc(h)}</h2>{body}" for h, body in sections)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f'<h1>{esc(title)}</h1><p class="meta">{esc(meta)}</p>'
+        '<p class="draft">DRAFT prepared by microfab — check every figure before submission</p>'
+        f"{parts}<footer>{esc(footer)}</footer></body></html>"
+    )
+
+
+def evidence_html(doc: dict[str, Any]) -> str:
+    """The smart-line evidence annex (from ``SmartLineEvidence.to_json()``)."""
+    sections: list[tuple[str, str]] = []
+    for ln in doc["lines"]:
+        summary = (
+            f"<p>{ln['machines_meeting_criteria']} of {ln['machines_counted']} machines meet the "
+            f"criteria: smart-line share {ln['smart_line_share']:.2f} "
+            f"({esc(ln['smart_line_share_fraction'])}). Definition: {esc(doc['definition'])}.</p>"
+        )
+        criteria = table(
+            ["criterion", "status", "evidence"],
+            [(c["criterion"], c["status"], " · ".join(c["evidence"])) for c in ln["criteria"]],
+        )
+        machines = table(
+            ["machine", "kind", "events", "events/h", "ingest delay (s)", "meets criteria"],
+            [
+                (
+                    m["machine"].rsplit("/", 1)[-1],
+                    m["kind"],
+                    f"{m['events']:,}",
+                    m["events_per_hour"] if m["events_per_hour"] is not None else "—",
+                    m["median_ingest_delay_s"] if m["median_ingest_delay_s"] is not None else "—",
+                    "yes" if m["meets_criteria"] else "no",
+                )
+                for m in ln["machines"]
+            ],
+            numeric=(2, 3, 4),
+        )
+        sections.append((f"Line {ln['line']} {ln['name']}", summary + criteria + machines))
+    sections.append(("Notes", bullets(doc["notes"])))
+    return page(
+        "Smart production line evidence 智能生產線證明 (annex)",
+        f"{doc['company']} · {doc['source']}",
+        sections,
+        "A criterion without evidence is reported as such; microfab does not infer one.",
+    )
+
+
+def assessment_html(doc: dict[str, Any]) -> str:
+    """An assessment (``Assessment.to_json()``) as a page: rules, budget, grant, payments."""
+    verdict = "eligible" if doc["eligible"] else "NOT eligible"
+    rules = table(
+        ["rule", "passed", "detail", "source"],
+        [
+            (
+                r["rule"],
+                "yes" if r["passed"] else ("NO" if r["blocking"] else "warning"),
+                r["detail"],
+                r["source"],
+            )
+            for r in doc["reasons"]
+        ],
+    )
+    budget = table(
+        ["#", "item", "category", "HK$", "eligible", "why not"],
+        [
+            (
+                i["index"],
+                i["item"],
+                i["category"],
+                money(i["amount_hkd"]),
+                "yes" if i["eligible"] else "no",
+                i.get("reason", ""),
+            )
+            for i in doc["budget_items"]
+        ],
+        numeric=(0, 3),
+    )
+    grant = table(
+        ["", "HK$"],
+        [
+            ("total budget", money(doc["total_budget_hkd"])),
+            ("eligible cost", money(doc["eligible_cost_hkd"])),
+            (
+                f"max grant (limited by {doc['grant_limits']['limited_by']})",
+                money(doc["max_grant_hkd"]),
+            ),
+            ("company contribution", money(doc["company_contribution_hkd"])),
+            ("interim payment max", money(doc["interim_payment_max_hkd"])),
+        ],
+        numeric=(1,),
+    )
+    payments = table(
+        ["payment", "max HK$", "conditions", "source"],
+        [
+            (p["kind"], money(p["max_hkd"]), "; ".join(p["conditions"]), p["source"])
+            for p in doc["payments"]
+        ],
+        numeric=(1,),
+    )
+    return page(
+        f"{doc['scheme']} assessment: {doc['project']}",
+        f"{doc['company']} · {verdict} as of {doc['as_of']} · rules {doc['version']}",
+        [
+            ("Rules", rules),
+            ("Budget", budget),
+            ("Grant", grant),
+            ("Payments", payments),
+            ("Warnings", bullets(doc["warnings"])),
+        ],
+        f"Rules derived from {doc['rules_from'].get('file', '')} compiled {doc['rules_from'].get('compiled', '')}.",
+    )
+
+
+def _ledger_sections(review: dict[str, Any]) -> list[tuple[str, str]]:
+    items = table(
+        ["id", "item", "category", "approved HK$", "spent HK$", "remaining HK$", "invoices"],
+        [
+            (
+                i["id"],
+                i["item"] + ("" if i["reimbursable"] else " (not reimbursable)"),
+                i["category"],
+                money(i["approved_hkd"]),
+                money(i["spent_hkd"]) + (" ⚠ overspent" if i["overspent"] else ""),
+                money(i["remaining_hkd"]),
+                i["invoices"],
+            )
+            for i in review["items"]
+        ],
+        numeric=(3, 4, 5, 6),
+    )
+    totals = (
+        f"<p>Approved budget HK${money(review['approved_budget_hkd'])}; spent "
+        f"HK${money(review['spent_hkd'])}; reimbursable spend HK${money(review['eligible_spend_hkd'])}; "
+        f"approved grant HK${money(review['approved_grant_hkd'])}.</p>"
+    )
+    claims = table(
+        [
+            "claim",
+            "earliest",
+            "eligible spend HK$",
+            "max HK$",
+            "received HK$",
+            "conditions",
+            "source",
+        ],
+        [
+            (
+                c["kind"],
+                c["earliest"] or "",
+                money(c["eligible_spend_hkd"]),
+                money(c["max_hkd"]),
+                money(c["received_hkd"]),
+                "; ".join(c["conditions"]),
+                c["source"],
+            )
+            for c in review["claims"]
+        ],
+        numeric=(2, 3, 4),
+    )
+    deadlines = table(
+        ["deadline", "due", "days left", "status", "source"],
+        [
+            (
+                d["what"],
+                d["due"] or "—",
+                d["days_left"] if d["days_left"] is not None else "—",
+                d["status"],
+                d["source"],
+            )
+            for d in review["deadlines"]
+        ],
+        numeric=(2,),
+    )
+    return [
+        ("Budget and spending 預算及開支", totals + items),
+        ("Claims 申領", claims),
+        ("Milestones and deadlines", deadlines),
+        ("Warnings", bullets(review["warnings"])),
+    ]
+
+
+def _expenditure_table(ledger: Any) -> str:
+    return table(
+        ["date", "invoice", "supplier", "budget item", "HK$", "note"],
+        [
+            (
+                e.date.isoformat(),
+                e.invoice,
+                e.supplier,
+                e.budget,
+                money(_money_json(e.amount_hkd)),
+                e.note,
+            )
+            for e in sorted(ledger.expenditures, key=lambda e: (e.date, e.invoice))
+        ],
+        numeric=(4,),
+    )
+
+
+def _money_json(amount: Any) -> int | str:
+    from microfab.model.funding import money_json
+
+    return money_json(amount)
+
+
+def progress_report_html(review: dict[str, Any], ledger: Any) -> str:
+    """Progress report draft (for the interim payment) from a ledger review."""
+    sections = _ledger_sections(review)
+    sections.insert(1, ("Expenditures 開支明細", _expenditure_table(ledger)))
+    return page(
+        f"Progress report 進度報告: {review['project']}",
+        f"{review['company']} · {review['scheme']} {review['reference']} · project "
+        f"{review['period']['start']} to {review['period']['end']} · position on {review['as_of']}",
+        sections,
+        "Attach the audited accounts. Rule sources: see docs/funding.md.",
+    )
+
+
+def final_report_html(review: dict[str, Any], ledger: Any, evidence: dict[str, Any] | None) -> str:
+    """Final report draft: spending, claims, and the smart-line evidence when a store was read."""
+    sections = _ledger_sections(review)
+    sections.insert(1, ("Expenditures 開支明細", _expenditure_table(ledger)))
+    if evidence is not None:
+        for ln in evidence["lines"]:
+            sections.append(
+                (
+                    f"Smart-line evidence: {ln['line']} (share {ln['smart_line_share']:.2f})",
+                    table(
+                        ["criterion", "status", "evidence"],
+                        [
+                            (c["criterion"], c["status"], " · ".join(c["evidence"]))
+                            for c in ln["criteria"]
+                        ],
+                    ),
+                )
+            )
+    else:
+        sections.append(
+            ("Smart-line evidence", "<p>not included: give --db to read the stored data</p>")
+        )
+    return page(
+        f"Final report 完成報告: {review['project']}",
+        f"{review['company']} · {review['scheme']} {review['reference']} · project "
+        f"{review['period']['start']} to {review['period']['end']} · as of {review['as_of']}",
+        sections,
+        "Attach the audited accounts. Rule sources: see docs/funding.md.",
+    )
+
+
+def benefit_report_html(review: dict[str, Any], ledger: Any, output: dict[str, Any] | None) -> str:
+    """Benefit report draft: the line's output and turnover, new jobs, the no-transfer period."""
+    sections: list[tuple[str, str]] = []
+    if output is not None:
+        rows = [
+            (
+                p["product"],
+                p["name"],
+                f"{p['good']:,}",
+                p["unit_price_hkd"] or "—",
+                money(p["turnover_hkd"]) if p["turnover_hkd"] is not None else "no price recorded",
+            )
+            for p in output["products"]
+        ]
+        text = (
+            f"<p>Line {esc(output['line'])}, output counted at its bottleneck "
+            f"{esc((output['bottleneck'] or '').rsplit('/', 1)[-1])}, {esc(output['from'])} to "
+            f"{esc(output['to'])}: {output['good']:,} good units, turnover "
+            f"HK${money(output['turnover_hkd'])}"
+            + ("" if output["turnover_complete"] else " (incomplete: some prices are missing)")
+            + ".</p>"
+        )
+        sections.append(
+            (
+                "Output and turnover 產量及營業額",
+                text
+                + table(
+                    ["product", "name", "good", "unit price HK$", "turnover HK$"],
+                    rows,
+                    numeric=(2, 3, 4),
+                ),
+            )
+        )
+    else:
+        sections.append(("Output and turnover", "<p>not included: give --db and project.line</p>"))
+    jobs = ledger.benefit.jobs
+    sections.append(
+        (
+            "New jobs 新職位",
+            table(["type", "count"], [(j.type, j.count) for j in jobs], numeric=(1,))
+            + f"<p>{sum(j.count for j in jobs)} new job(s).</p>",
+        )
+    )
+    transfer = [d for d in review["deadlines"] if "no-transfer" in d["what"]]
+    sections.append(
+        (
+            "Obligations",
+            bullets(f"{d['what']}: until {d['due']} ({d['source']})" for d in transfer),
+        )
+    )
+    return page(
+        f"Benefit report 效益報告: {review['project']}",
+        f"{review['company']} · {review['scheme']} {review['reference']} · as of {review['as_of']}",
+        sections,
+        "Figures come from the events microfab stored; check them against the company's accounts.",
+    )
