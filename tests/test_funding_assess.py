@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from microfab.cli import app
+from microfab.errors import FundingFileError
 from microfab.funding.application import parse_application
 from microfab.funding.assess import assess
-from microfab.funding.located import FundingFileError
 from microfab.funding.rules import rule_book
 from microfab.model.funding import add_months, lasts_more_than, money_json, share_floor, to_money
 

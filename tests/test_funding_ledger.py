@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from microfab.cli import app
+from microfab.errors import FundingFileError
 from microfab.funding.ledger import parse_ledger, review_ledger
-from microfab.funding.located import FundingFileError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "nifs-ledger.yaml"
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from microfab.cli import app
-from microfab.funding.located import FundingFileError
+from microfab.errors import FundingFileError
 from microfab.funding.matcher import match_schemes, parse_profile
 from microfab.funding.rules import catalogue_data
 

@@ -27,7 +27,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from microfab import __version__
-from microfab.errors import FactoryFileError, InputError, MicrofabError, NoFactoryError
+from microfab.errors import InputError, LocatedFileError, MicrofabError, NoFactoryError
 from microfab.model.events import events_json_schema, parse_ts
 from microfab.model.factory import Factory
 from microfab.model.factory_file import parse_factory
@@ -141,7 +141,7 @@ def main() -> None:
     """Entry point: run the app, turning microfab errors into one line on stderr."""
     try:
         app()
-    except FactoryFileError as exc:
+    except LocatedFileError as exc:
         for problem in exc.problems:
             err.print(problem, highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)

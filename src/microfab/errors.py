@@ -4,7 +4,9 @@
 
     MicrofabError                  exit 1 unless stated
     ├── InputError                 exit 2: something the user gave us is wrong
-    │   ├── FactoryFileError       a factory file does not validate (file:line field: message)
+    │   ├── LocatedFileError       a file does not validate: one ``file:line field: message``
+    │   │   ├── FactoryFileError       … per fault of a factory file
+    │   │   └── FundingFileError       … of a funding application, company profile or ledger
     │   ├── EventValidationError   an event does not match the event schema
     │   ├── ImportFileError        a line of an events import file is corrupt (file:line: message)
     │   ├── UnknownScenarioError   no simulator scenario of that name
@@ -43,14 +45,26 @@ class InputError(MicrofabError):
     exit_code = 2
 
 
-class FactoryFileError(InputError):
-    """A factory file failed validation; ``problems`` holds one located line per fault."""
+class LocatedFileError(InputError):
+    """A file failed validation; ``problems`` holds one located line per fault."""
 
-    key = "invalid_factory"
+    key = "invalid_file"
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class FactoryFileError(LocatedFileError):
+    """A factory file failed validation."""
+
+    key = "invalid_factory"
+
+
+class FundingFileError(LocatedFileError):
+    """A funding file (application, company profile, ledger) is not valid."""
+
+    key = "invalid_funding_file"
 
 
 class EventValidationError(InputError):

@@ -13,20 +13,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from microfab.errors import InputError
+from microfab.errors import FundingFileError
 
 Loc = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class FundingFileError(InputError):
-    """A funding file (application, company profile, ledger) is not valid; one line per fault."""
-
-    key = "invalid_funding_file"
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 class _DecimalLoader(yaml.SafeLoader):

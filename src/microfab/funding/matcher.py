@@ -67,7 +67,7 @@ def parse_profile(text: str, filename: str = "company.yaml") -> CompanyProfile:
     ]
     unknown = [s for s in profile.need.stages if s not in stages]
     if unknown:
-        from microfab.funding.located import FundingFileError
+        from microfab.errors import FundingFileError
 
         raise FundingFileError(
             [f"{filename}: need.stages: {unknown[0]!r} is not one of {', '.join(stages)}"]
