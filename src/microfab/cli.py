@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from microfab.sim.scenario import Scenario
     from microfab.store.event_store import EventStore
 
+from microfab.commands.audit import audit_app
+from microfab.commands.backup import backup as backup_command
+from microfab.commands.backup import restore as restore_command
+from microfab.commands.backup import retention_app
 from microfab.commands.carbon import carbon_app
 from microfab.commands.funding import funding_app
 from microfab.commands.oee import downtime as downtime_command
@@ -52,6 +56,7 @@ from microfab.commands.orders import orders_app
 from microfab.commands.orders import trace as trace_command
 from microfab.commands.plan import plan_app
 from microfab.commands.serve import serve as serve_command
+from microfab.commands.users import tokens_app, users_app
 
 app = typer.Typer(
     name="microfab",
@@ -84,6 +89,12 @@ app.add_typer(orders_app, name="orders")
 app.command("trace")(trace_command)
 app.add_typer(plan_app, name="plan")
 app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.add_typer(retention_app, name="retention")
 app.add_typer(carbon_app, name="carbon")
 app.add_typer(funding_app, name="funding")
 
@@ -212,11 +223,26 @@ def factory_apply(
     factory_file: Annotated[Path, typer.Argument(help="Factory file (YAML)")], db: DbOption = None
 ) -> None:
     """Validate a factory file and store it as the current (versioned) factory model."""
+    from microfab.commands.users import cli_actor
     from microfab.store import open_store
+    from microfab.store.audit import record_change
 
     factory = _read_factory(factory_file)
     with open_store(db) as store:
         version, created = store.apply_factory(factory, str(factory_file))
+        if created:
+            record_change(
+                store,
+                actor=cli_actor(),
+                action="factory.apply",
+                target=f"factory:{version}",
+                before=None if version == 1 else {"version": version - 1},
+                after={
+                    "version": version,
+                    "company": factory.company.name,
+                    "source": str(factory_file),
+                },
+            )
     state = "stored as" if created else "unchanged, already"
     out.print(f"factory {state} version {version}: {_factory_summary(factory)}", highlight=False)
 
