@@ -436,7 +436,8 @@ def _retire_session(settings: BrokerSettings, client_id: str) -> None:
 class _MqttPipeline:
     """The demo's way from the simulator to the store: MQTT publisher → broker → ingest worker.
 
-    ``settings`` None starts microfab's embedded broker (MQTT 3.1.1) on a free local port.
+    ``settings`` None starts microfab's embedded broker (MQTT 3.1.1) on a free local port, with a
+    login generated for this run (user ``microfab-demo``, a random password): nobody else gets in.
     """
 
     def __init__(
@@ -458,6 +459,13 @@ class _MqttPipeline:
     def settings(self) -> BrokerSettings:
         assert self._settings is not None, "start() first"
         return self._settings
+
+    @property
+    def display(self) -> str:
+        """The broker's URL as shown: the embedded broker's generated login stays out of view."""
+        if self.embedded:
+            return f"mqtt://{self.settings.host}:{self.settings.port}"
+        return self.settings.display
 
     @property
     def worker(self) -> IngestWorker:
@@ -484,6 +492,8 @@ class _MqttPipeline:
             raise
 
     def _start_embedded_broker(self) -> BrokerSettings:
+        import secrets
+
         from microfab.connect.broker import EmbeddedBroker
         from microfab.connect.mqtt_client import BrokerError, parse_broker_url
 
@@ -492,8 +502,10 @@ class _MqttPipeline:
         amqtt_log = logging.getLogger("amqtt")
         self._stack.callback(amqtt_log.setLevel, amqtt_log.level)
         amqtt_log.setLevel(logging.ERROR)
+        # The demo's own credentials: the broker accepts nobody else, even on loopback.
+        username, password = "microfab-demo", secrets.token_urlsafe(18)
         for attempt in range(3):  # the free port may be taken again before the broker binds it
-            broker = EmbeddedBroker("127.0.0.1", _free_port())
+            broker = EmbeddedBroker("127.0.0.1", _free_port(), users={username: password})
             try:
                 broker.start()
             except BrokerError:
@@ -501,7 +513,9 @@ class _MqttPipeline:
                     raise
                 continue
             self._stack.callback(broker.stop)
-            return parse_broker_url(broker.url, protocol="3.1.1")
+            return parse_broker_url(
+                broker.url, username=username, password=password, protocol="3.1.1"
+            )
         raise AssertionError("unreachable")
 
     def _start_worker(self) -> IngestWorker:
@@ -537,7 +551,7 @@ class _MqttPipeline:
 
         s = self.worker.stats
         return MqttPath(
-            broker=self.settings.display,
+            broker=self.display,
             embedded=self.embedded,
             published=published,
             waiting=self.publisher.pending(),
@@ -678,8 +692,7 @@ def demo(
         raise InputError(f"{given[0]} does not apply with --direct (no MQTT)")
     if broker is None and given:
         raise InputError(
-            f"{given[0]} only applies with --broker; the embedded broker takes anonymous "
-            "MQTT 3.1.1 clients"
+            f"{given[0]} only applies with --broker; the demo's embedded broker makes its own login"
         )
     _check_tls_ca(tls_ca)
     settings = (
@@ -715,8 +728,8 @@ def demo(
         route = (
             "directly"
             if pipeline is None
-            else f"via MQTT {pipeline.settings.display}"
-            + (" (embedded broker)" if pipeline.embedded else "")
+            else f"via MQTT {pipeline.display}"
+            + (" (embedded broker, demo login)" if pipeline.embedded else "")
         )
         out.print(
             f"microfab demo: {chosen.name} ({chosen.description}) into {mask_url(url)} {route}, "
@@ -800,7 +813,7 @@ def demo(
         if pipeline is not None:
             w = pipeline.worker.stats
             out.print(
-                f"MQTT: {sim.published:,} events published to {pipeline.settings.display}"
+                f"MQTT: {sim.published:,} events published to {pipeline.display}"
                 f"{' (embedded broker)' if pipeline.embedded else ''}, "
                 f"{w.stored + w.duplicates:,} ingested, {w.dead_letters:,} dead letters",
                 highlight=False,
@@ -1311,12 +1324,42 @@ def ingest(
 def broker(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 1883,
+    username: Annotated[
+        str | None, typer.Option("--username", help="The one MQTT user clients log in as")
+    ] = None,
+    password: PasswordOption = None,
+    insecure_dev: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev",
+            help="Accept anonymous clients (development on one machine only)",
+        ),
+    ] = False,
 ) -> None:
     """Run the embedded MQTT 3.1.1 broker (for the demo and small sites; use Mosquitto/EMQX in production)."""
+    import os
+
     from microfab.connect.broker import run_broker
 
-    err.print(f"embedded MQTT broker on mqtt://{host}:{port}; Ctrl-C to stop", highlight=False)
-    run_broker(host, port)
+    password = password or os.environ.get("MICROFAB_MQTT_PASSWORD")
+    if insecure_dev and (username or password):
+        raise InputError("--insecure-dev accepts anonymous clients: give it without --username")
+    if not insecure_dev and not (username and password):
+        raise InputError(
+            "the broker requires credentials: give --username and --password (or "
+            "$MICROFAB_MQTT_PASSWORD), or --insecure-dev to accept anonymous clients on a "
+            "development machine"
+        )
+    users = {username: password} if username and password else None
+    who = f"user {username} only" if users else "ANONYMOUS clients (--insecure-dev)"
+    err.print(
+        f"embedded MQTT broker on mqtt://{host}:{port}, accepting {who}; Ctrl-C to stop",
+        highlight=False,
+    )
+    try:
+        run_broker(host, port, users)
+    except ValueError as exc:
+        raise InputError(f"--username: {exc}") from None
 
 
 VerboseOption = Annotated[

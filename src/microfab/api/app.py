@@ -14,10 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from microfab import __version__
+from microfab.api.carbon import CarbonPanel
 from microfab.api.errors import install_error_handlers
 from microfab.api.planning import PlanFile
 from microfab.api.plant import Plant
 from microfab.api.routes import operator, orders, plan, plant, tracking
+from microfab.errors import MicrofabError
 from microfab.store import EventStore, open_store
 
 DESCRIPTION = """\
@@ -35,6 +37,9 @@ def create_app(
     poll_s: float = 0.5,
     min_refresh_s: float = 1.0,
     plan_file: Path | str | None = None,
+    carbon_settings: Path | str | None = None,
+    carbon_refresh_s: float = 10.0,
+    funding_ledger: Path | str | None = None,
 ) -> FastAPI:
     """The app over ``store``: an opened :class:`EventStore` (the caller closes it) or a database
     URL (opened now, closed when the app shuts down; ``None`` = ``$MICROFAB_DB`` or the default).
@@ -42,21 +47,35 @@ def create_app(
     ``clock`` replaces the plant clock (the newest event time); ``poll_s`` and ``min_refresh_s``
     pace the dashboard's live updates (see :mod:`microfab.web.live`); ``plan_file`` is the plan
     the plan page shows and re-plans (default ``plan.json`` in the working directory, where
-    ``microfab plan schedule`` writes it)."""
+    ``microfab plan schedule`` writes it).
+
+    ``carbon_settings`` is the carbon settings file (docs/green.md) the dashboard's carbon panel
+    uses (read now: a bad file is an :class:`~microfab.errors.InputError`); its figures are
+    recomputed at most every ``carbon_refresh_s``. ``funding_ledger`` is the funding project's
+    ledger the ``/funding`` pages show (docs/funding.md), read on every visit."""
+    from microfab.web.funding_pages import router as funding_pages_router
     from microfab.web.live import LiveFeed
     from microfab.web.order_pages import router as order_pages_router
-    from microfab.web.pages import STATIC, html_error, render_panels
+    from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
     from microfab.web.pages import router as pages_router
     from microfab.web.plan_page import router as plan_page_router
 
     owned = not isinstance(store, EventStore)
     opened = store if isinstance(store, EventStore) else open_store(store)
+    plant_view = Plant(opened, clock=clock)
+    try:
+        carbon = CarbonPanel(plant_view, carbon_settings, refresh_s=carbon_refresh_s)
+    except MicrofabError:
+        if owned:
+            opened.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            carbon.close()
             if owned:
                 opened.close()
 
@@ -75,13 +94,21 @@ def create_app(
             {"name": "operator input", "description": "Reasons, counts typed in, corrections"},
             {"name": "planning", "description": "The plan: read it, re-plan, plan vs actual"},
             {"name": "dashboard", "description": "What the dashboard shows"},
+            {"name": "carbon", "description": "Energy and carbon per unit, idle energy"},
             {"name": "exports", "description": "Printable and PDF reports"},
         ],
     )
-    app.state.plant = Plant(opened, clock=clock)
+    app.state.plant = plant_view
     app.state.plan_file = PlanFile(plan_file)
+    app.state.carbon = carbon
+    app.state.funding_ledger = Path(funding_ledger) if funding_ledger is not None else None
     app.state.feed = LiveFeed(
-        app.state.plant, render_panels, poll_s=poll_s, min_refresh_s=min_refresh_s
+        plant_view,
+        lambda snapshot: render_panels(snapshot, carbon),
+        poll_s=poll_s,
+        min_refresh_s=min_refresh_s,
+        version=lambda: carbon.version,
+        render_extra=lambda snapshot: render_carbon(snapshot, carbon),
     )
     install_error_handlers(app, html_error)
     app.include_router(operator.router)  # before plant: its /machines/…/stops must win
@@ -92,6 +119,7 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(order_pages_router)
     app.include_router(plan_page_router)
+    app.include_router(funding_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,15 +23,36 @@ def serve(
         int, typer.Option("--port", min=0, max=65535, help="TCP port; 0 picks a free one")
     ] = 8000,
     db: DbOption = None,
+    carbon_settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--carbon-settings",
+            metavar="FILE",
+            help="Carbon settings (material factors, tariffs; docs/green.md) for the dashboard's "
+            "energy and carbon panel; without it upstream emissions are not included",
+        ),
+    ] = None,
+    funding_ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--funding-ledger",
+            metavar="FILE",
+            help="The funding project's ledger (docs/funding.md) for the /funding pages",
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard 儀表板 and the REST API (docs at /docs) until Ctrl-C."""
     from microfab.api import bind, create_app, serve_forever, url_of
     from microfab.store import open_store
 
+    if funding_ledger is not None:  # a bad ledger is its located problems, before anything starts
+        from microfab.web.funding_pages import load_ledger
+
+        load_ledger(funding_ledger)
     store = open_store(db)  # an unreachable database is one sentence, before anything listens
     try:
+        app = create_app(store, carbon_settings=carbon_settings, funding_ledger=funding_ledger)
         sock = bind(host, port)
-        app = create_app(store)
         url = url_of(sock, host)
         out.print(
             f"microfab: dashboard {url} · API docs {url}docs · store {store.display_url}",

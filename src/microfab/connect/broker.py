@@ -1,9 +1,12 @@
 """The embedded MQTT broker (amqtt, MQTT 3.1.1): for the demo and small sites without Mosquitto.
 
 :class:`EmbeddedBroker` runs amqtt's broker on a thread of its own with its own asyncio loop, so
-synchronous code (the demo, tests) can start and stop it like any object. It accepts anonymous
-clients and speaks MQTT 3.1.1 only: clients must connect with ``--mqtt-version 3.1.1``. Production
-sites should run Mosquitto or EMQX (MQTT 5, TLS, authentication).
+synchronous code (the demo, tests) can start and stop it like any object. Given ``users`` (name →
+password) it accepts only those clients: the passwords are hashed with argon2 into a password file
+readable by this process only, for amqtt's file authentication, and the file is removed on stop.
+Without ``users`` it accepts anonymous clients (``microfab broker --insecure-dev``; the library
+default that tests use). It speaks MQTT 3.1.1 only: clients must connect with ``--mqtt-version
+3.1.1``. Production sites should run Mosquitto or EMQX (MQTT 5, TLS, ACLs per topic).
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import threading
+from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,21 +28,44 @@ from microfab.connect.mqtt_client import BrokerError
 log = logging.getLogger(__name__)
 
 
-def broker_config(host: str, port: int) -> dict[str, Any]:
-    """amqtt's configuration: one plain TCP listener, anonymous clients, no $SYS topics."""
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-        # Plugins named here replace amqtt's defaults (which add $SYS topics and packet logging).
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
+def broker_config(host: str, port: int, password_file: Path | None = None) -> dict[str, Any]:
+    """amqtt's configuration: one plain TCP listener, no $SYS topics; clients authenticated
+    against ``password_file`` (``user:argon2-hash`` lines), or anonymous without one."""
+    auth: dict[str, Any] = (
+        {"amqtt.plugins.authentication.FileAuthPlugin": {"password_file": str(password_file)}}
+        if password_file is not None
+        else {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+    )
+    # Plugins named here replace amqtt's defaults (which add $SYS topics and packet logging).
+    return {"listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}}, "plugins": auth}
+
+
+def write_password_file(folder: Path, users: Mapping[str, str]) -> Path:
+    """``user:argon2-hash`` lines in ``folder/passwords`` (mode 0600), as amqtt reads them."""
+    from argon2 import PasswordHasher
+
+    hasher = PasswordHasher()
+    for name in users:
+        if not name or ":" in name or any(c.isspace() for c in name):
+            raise ValueError(f"MQTT user name {name!r} must be non-empty, without ':' or spaces")
+    path = folder / "passwords"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        for name, password in users.items():
+            file.write(f"{name}:{hasher.hash(password)}\n")
+    return path
 
 
 class EmbeddedBroker:
     """An amqtt broker on ``host:port``, served from a background thread; start/stop repeatable."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 1883, *, users: Mapping[str, str] | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.users = dict(users) if users else None
+        self._folder: Path | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -56,6 +86,9 @@ class EmbeddedBroker:
             return
         self._ready.clear()
         self._error = None
+        if self.users and self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="microfab-broker-"))
+            write_password_file(self._folder, self.users)
         amqtt_log = logging.getLogger("amqtt.broker")
         if _QUIET not in amqtt_log.filters:
             amqtt_log.addFilter(_QUIET)
@@ -67,6 +100,7 @@ class EmbeddedBroker:
         if self._error is not None:
             self._thread.join(timeout_s)
             self._thread = None
+            self._remove_password_file()
             raise BrokerError(
                 f"the embedded MQTT broker cannot listen on {self.host}:{self.port}: "
                 f"{_reason(self._error)}"
@@ -85,6 +119,12 @@ class EmbeddedBroker:
         if thread.is_alive():
             raise BrokerError(f"the embedded MQTT broker did not stop within {timeout_s:g} s")
         self._thread = None
+        self._remove_password_file()
+
+    def _remove_password_file(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -118,7 +158,8 @@ class EmbeddedBroker:
 
         self._loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
-        broker = Broker(broker_config(self.host, self.port))
+        password_file = self._folder / "passwords" if self._folder is not None else None
+        broker = Broker(broker_config(self.host, self.port, password_file))
         try:
             await broker.start()
         except BaseException as exc:
@@ -149,9 +190,11 @@ class _QuietStartupFailure(logging.Filter):
 _QUIET = _QuietStartupFailure()
 
 
-def run_broker(host: str = "127.0.0.1", port: int = 1883) -> None:
+def run_broker(
+    host: str = "127.0.0.1", port: int = 1883, users: Mapping[str, str] | None = None
+) -> None:
     """Serve in the foreground until Ctrl-C."""
-    broker = EmbeddedBroker(host, port)
+    broker = EmbeddedBroker(host, port, users=users)
     broker.start()
     try:
         while broker.running:

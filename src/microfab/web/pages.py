@@ -20,6 +20,7 @@ from markupsafe import Markup
 from starlette.responses import StreamingResponse
 
 from microfab.api import event_query, operator_input
+from microfab.api.carbon import CarbonPanel
 from microfab.api.deps import PlantDep
 from microfab.api.errors import ERROR_RESPONSES
 from microfab.api.plant import Plant
@@ -31,7 +32,7 @@ from microfab.store.event_store import StoredEvent
 from microfab.web import report as shift_report
 from microfab.web.labels import chart_labels, pair, state_label, t, text
 from microfab.web.live import LiveFeed
-from microfab.web.panels import Snapshot, build, reason_names
+from microfab.web.panels import Snapshot, build, reason_names, today
 
 WEB = Path(str(files("microfab.web")))
 TEMPLATES = WEB / "templates"
@@ -70,14 +71,31 @@ def _feed(request: Request) -> LiveFeed:
     return feed
 
 
-def render_panels(snapshot: Snapshot) -> dict[str, Any]:
-    """The dashboard's live parts: HTML per panel id, and the charts' data."""
-    context = {"s": snapshot}
-    panels = {
-        name: env.get_template(f"_{name}.html").render(context)
-        for name in ("clock", "overview", "orders", "oee", "downtime")
-    }
-    return {"panels": panels, "charts": snapshot.charts()}
+def render_panels(snapshot: Snapshot, carbon: CarbonPanel | None = None) -> dict[str, Any]:
+    """The dashboard's live parts: HTML per panel id, and the charts' data; with ``carbon``,
+    the carbon panel for the snapshot's window too, and ``version``, the figures' version."""
+    context: dict[str, Any] = {"s": snapshot}
+    names = ["clock", "overview", "orders", "oee", "downtime"]
+    if carbon is not None:
+        context["c"] = carbon.view(snapshot.seq, snapshot.start, snapshot.end)
+        names.append("carbon")
+    panels = {name: env.get_template(f"_{name}.html").render(context) for name in names}
+    rendered: dict[str, Any] = {"panels": panels, "charts": snapshot.charts()}
+    if carbon is not None:
+        rendered["version"] = context["c"].version  # the feed's, not the page's (popped)
+    return rendered
+
+
+def render_carbon(snapshot: Snapshot, carbon: CarbonPanel) -> dict[str, str]:
+    """The carbon panel alone (new figures for the same snapshot)."""
+    context = {"s": snapshot, "c": carbon.view(snapshot.seq, snapshot.start, snapshot.end)}
+    return {"carbon": env.get_template("_carbon.html").render(context)}
+
+
+def carbon_panel(request: Request) -> CarbonPanel:
+    panel = request.app.state.carbon
+    assert isinstance(panel, CarbonPanel)
+    return panel
 
 
 def html_error(request: Request, status: int, key: str, message: str) -> Response:
@@ -97,13 +115,14 @@ def html_error(request: Request, status: int, key: str, message: str) -> Respons
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, plant: PlantDep) -> Response:
     snapshot = build(plant)
+    panels = render_panels(snapshot, carbon_panel(request))["panels"]
     return templates.TemplateResponse(
         request,
         "dashboard.html",
         {
             "s": snapshot,
             "page": "dashboard",
-            "panels": {k: Markup(v) for k, v in render_panels(snapshot)["panels"].items()},
+            "panels": {k: Markup(v) for k, v in panels.items()},
             "charts": snapshot.charts(),
             "chart_labels": chart_labels(),
         },
@@ -135,6 +154,44 @@ def dashboard_json(plant: PlantDep) -> dict[str, Any]:
     machine and line (the same as ``microfab oee --from <from> --to <to>``), the downtime
     Pareto, output per hour for the last 24 h and OEE per shift for the last 7 days."""
     return build(plant).to_json()
+
+
+@router.get(
+    "/api/v1/carbon/intensity",
+    tags=["carbon"],
+    summary="Energy and carbon per unit by line and product, and idle waste",
+    responses=ERROR_RESPONSES,
+)
+def carbon_intensity(
+    request: Request,
+    plant: PlantDep,
+    start: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="Start: 2026-11-23, 2026-11-23T08:00 (site time) or ISO-8601 with an "
+            "offset (default: the dashboard's window, today from site midnight)",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(alias="to", description="End (exclusive), same forms (default: the plant clock)"),
+    ] = None,
+) -> dict[str, Any]:
+    """What the dashboard's carbon panel shows: per line and product the finished units, kWh,
+    kgCO2e, kWh/unit and kgCO2e/unit with the factors' flags (``upstream_included`` is false
+    when materials have no factor), and per machine the standby and avoidable kWh. Without
+    ``from``/``to`` it is the dashboard's window and figures (recomputed at most every few
+    seconds); with either, computed now for that window, the same as
+    ``microfab.green.intensity.energy_intensity`` (an omitted end is the first or last stored
+    event). ``notes`` says what is missing (no carbon settings file: upstream not included)."""
+    panel = carbon_panel(request)
+    if start is None and end is None:
+        factory = plant.factory()
+        _clock, first, last = today(plant, factory)
+        return panel.view(plant.store.last_seq(), first, last).to_json()
+    first_at, last_at = plant.time_range(start, end, plant.zone())
+    return panel.figures(plant.store.last_seq(), first_at, last_at).to_json()
 
 
 # ---------------------------------------------------------------------------- operator
