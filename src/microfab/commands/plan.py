@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,8 +25,6 @@ from microfab.plan.check import check_schedule, read_schedule
 from microfab.plan.factory import (
     DEFAULT_OBJECTIVE,
     FactoryProblem,
-    OpenOrder,
-    StepState,
     build_problem,
     dispatch_lists,
     longest_window_problems,
@@ -35,6 +32,7 @@ from microfab.plan.factory import (
     previous_schedule,
 )
 from microfab.plan.formats import FORMATS, read_instance
+from microfab.plan.live import down_windows, mounted_families, open_orders, parse_duration
 from microfab.plan.problem import Objective
 from microfab.plan.result import Result
 
@@ -74,8 +72,6 @@ ObjectiveOption = Annotated[
 PlanFileOption = Annotated[
     Path, typer.Option("--out", help="Plan file to write (JSON)", show_default=True)
 ]
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|min|h|d)$")
 
 
 def _solve(problem: Any, solver: str, time_limit: float, workers: int, seed: int) -> Result:
@@ -173,93 +169,12 @@ def plan_check(
 # ---------------------------------------------------------------------------- the factory
 
 
-def _duration(text: str) -> dt.timedelta:
-    found = _DURATION.match(text.strip())
-    if not found:
-        raise InputError(f"'{text}' is not a duration like 90m, 2h, 1.5h or 3d")
-    value, unit = float(found.group(1)), found.group(2)
-    seconds = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit] * value
-    return dt.timedelta(seconds=seconds)
-
-
-def _down(
-    values: list[str], start: dt.datetime
-) -> dict[str, list[tuple[dt.datetime, dt.datetime]]]:
-    found: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
-    for value in values:
-        machine, sep, length = value.partition(":")
-        if not sep or not machine:
-            raise InputError(f"--down '{value}': expected MACHINE:DURATION, e.g. imm-1:2h")
-        found.setdefault(machine, []).append((start, start + _duration(length)))
-    return found
-
-
 def _start(text: str | None, factory: Factory, default: dt.datetime) -> dt.datetime:
     if text is None:
         return default
     from microfab.model.timerange import parse_time
 
     return parse_time(text, factory.sites[0].zone, field="--start")
-
-
-def _open_orders(store: Any, factory: Factory, now: dt.datetime) -> list[OpenOrder]:
-    from microfab.track.orders import OPEN, list_orders
-
-    orders = []
-    for view in list_orders(store, factory, now=now):
-        if view.status not in OPEN or view.product is None or not view.quantity:
-            continue
-        steps = tuple(
-            StepState(
-                seq=op.seq,
-                status=op.status,
-                planned=op.planned,
-                processed=op.good + op.scrap,
-                machine=op.wip_machine,
-                started=op.started,
-            )
-            for op in view.operations
-            if op.seq is not None and op.status != "unplanned"
-        )
-        orders.append(
-            OpenOrder(
-                order=view.order,
-                product=view.product,
-                quantity=view.quantity,
-                options=dict(view.options),
-                due=view.due,
-                priority=view.priority,
-                status=view.status,
-                steps=steps,
-            )
-        )
-    return orders
-
-
-def _mounted(store: Any, factory: Factory, now: dt.datetime) -> dict[str, str]:
-    """The setup family each machine last ran (from the latest step start or completion)."""
-    from microfab.track.orders import list_orders
-
-    products = {p.sku: p for p in factory.products}
-    latest: dict[str, tuple[dt.datetime, str]] = {}
-    for view in list_orders(store, factory, now=now):
-        product = products.get(view.product or "")
-        if product is None:
-            continue
-        families = {op.seq: op.setup_family for op in product.routing}
-        for op in view.operations:
-            family = families.get(op.seq or -1)
-            when = op.completed or op.started
-            if family is None or when is None:
-                continue
-            for count in op.machines:
-                if count.machine not in latest or latest[count.machine][0] < when:
-                    latest[count.machine] = (when, family)
-            if op.wip_machine and (
-                op.wip_machine not in latest or latest[op.wip_machine][0] < when
-            ):
-                latest[op.wip_machine] = (when, family)
-    return {machine: family for machine, (_, family) in latest.items()}
 
 
 def _local(text: str | None, zone: Any) -> str:
@@ -318,7 +233,7 @@ def plan_schedule(
     from microfab.plan.reschedule import freeze, reschedule
     from microfab.plan.solvers import cpsat
     from microfab.store import open_store
-    from microfab.track.orders import plant_clock
+    from microfab.track.orders import list_orders, plant_clock
 
     with open_store(db) as store:
         if factory_file is not None:
@@ -330,8 +245,9 @@ def plan_schedule(
         else:
             factory = stored_factory(store)
         begin = _start(start, factory, plant_clock(store))
-        orders = _open_orders(store, factory, begin)
-        mounted = _mounted(store, factory, begin)
+        views = list_orders(store, factory, now=begin)
+        orders = open_orders(views)
+        mounted = mounted_families(factory, views)
     earlier = _read_plan(plan_file) if repair else None
     since = None
     if earlier is not None:
@@ -345,9 +261,9 @@ def plan_schedule(
         factory,
         orders,
         start=begin,
-        horizon=_duration(horizon),
+        horizon=parse_duration(horizon, "--horizon"),
         objective=DEFAULT_OBJECTIVE if objective is None else Objective.parse(objective),
-        down=_down(down or [], begin.astimezone(dt.UTC)),
+        down=down_windows(down or [], begin, "--down"),
         mounted=mounted,
         since=since,
     )
