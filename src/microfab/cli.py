@@ -49,6 +49,7 @@ from microfab.commands.backup import backup as backup_command
 from microfab.commands.backup import restore as restore_command
 from microfab.commands.backup import retention_app
 from microfab.commands.carbon import carbon_app
+from microfab.commands.common import stored_factory
 from microfab.commands.funding import funding_app
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
@@ -1128,7 +1129,7 @@ def events_import_counts(
     from microfab.store.sink import StoreSink
 
     with open_store(db) as store:
-        factory = _stored_factory(store)
+        factory = stored_factory(store)
         sink = StoreSink(store)
         report = import_counts_csv(file, factory, sink)
     r = sink.totals
@@ -1258,15 +1259,6 @@ def _broker(
     )
 
 
-def _stored_factory(store: EventStore) -> Factory:
-    found = store.factory()
-    if found is None:
-        raise NoFactoryError(
-            "no factory model in this store yet; run 'microfab factory apply FACTORY.yaml' first"
-        )
-    return found[1]
-
-
 @app.command()
 def ingest(
     broker: BrokerOption = None,
@@ -1388,7 +1380,7 @@ def _run_connector(
     from microfab.store.sink import StoreSink
 
     with open_store(db) as store:
-        factory = _stored_factory(store)
+        factory = stored_factory(store)
         sink = StoreSink(store, batch_size=500)
         if kind == "opcua":
             from microfab.connect.opcua import OpcUaConnector
