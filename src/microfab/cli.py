@@ -56,6 +56,9 @@ from microfab.commands.oee import oee as oee_command
 from microfab.commands.orders import orders_app
 from microfab.commands.orders import trace as trace_command
 from microfab.commands.plan import plan_app
+from microfab.commands.quality import anomalies as anomalies_command
+from microfab.commands.quality import health as health_command
+from microfab.commands.quality import spc as spc_command
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.users import tokens_app, users_app
 
@@ -96,6 +99,9 @@ app.add_typer(audit_app, name="audit")
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.add_typer(retention_app, name="retention")
+app.command("spc")(spc_command)
+app.command("anomalies")(anomalies_command)
+app.command("health")(health_command)
 app.add_typer(carbon_app, name="carbon")
 app.add_typer(funding_app, name="funding")
 

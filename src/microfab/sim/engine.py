@@ -7,6 +7,13 @@ runs cycles with a lognormal spread, scraps at its rate, stops for micro-stops a
 ``planned_stop`` outside its line's working time. Metered machines report cumulative kWh, every
 machine reports telemetry, and every report is an event handed to the publisher.
 
+Faults listed in the behaviour file (bearing wear, heater drift, nozzle clogging, sensor freeze)
+change one telemetry metric from their onset (a ramp of the mean and spread, or a frozen reading;
+a clogged nozzle also slows the cycles), wear on while the machine runs and end in a breakdown
+when their life (running hours) is used up; the repair clears them. ``fault_log`` records each
+one with its onset and actual failure time: the ground truth for measuring anomaly detection. A
+run with no faults is the same as before.
+
 Runs are reproducible: each machine draws from its own random stream seeded by scenario, seed and
 machine id, and event ids are ``{scenario}-{start}-s{seed}-{sequence}``.
 """
@@ -38,7 +45,14 @@ from microfab.model.events import (
     TelemetrySample,
 )
 from microfab.model.factory import Calendar, Factory, MachineKind, MachineRef, Operation, Product
-from microfab.sim.scenario import MachineBehaviour, Scenario
+from microfab.sim.scenario import (
+    FAULT_DEFAULTS,
+    FaultKind,
+    FaultSpec,
+    MachineBehaviour,
+    Scenario,
+    fault_metric,
+)
 
 HK = dt.timezone(dt.timedelta(hours=8))
 DEFAULT_START = dt.datetime(2026, 11, 23, 8, 0, tzinfo=HK)
@@ -129,6 +143,50 @@ class WorkOrder:
 
 
 @dataclass
+class ActiveFault:
+    """A configured fault of one machine, in simulation seconds."""
+
+    spec: FaultSpec
+    metric: str
+    onset_s: float
+    life_s: float
+    mean: float
+    sd: float
+    ran_s: float = 0.0
+    """Running seconds since onset, up to the machine's last state change or meter reading."""
+    frozen: float | None = None
+    failed: bool = False
+
+    def used(self, m: SimMachine, now: float) -> float:
+        """Running seconds since onset until ``now``."""
+        current = 0.0
+        if m.state in WEARING_STATES:
+            current = max(0.0, now - max(m.state_since, self.onset_s))
+        return self.ran_s + current
+
+    def progress(self, m: SimMachine, now: float) -> float | None:
+        """Share of the fault's life used up (0 at onset, 1 at failure); None when not active."""
+        if self.failed or now < self.onset_s:
+            return None
+        return min(1.0, self.used(m, now) / self.life_s)
+
+
+WEARING_STATES = ("running", "setup")
+"""States in which a fault's life is used up."""
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """Ground truth of one injected fault: when it began and when the machine broke down."""
+
+    machine: str
+    kind: str
+    metric: str
+    onset: dt.datetime
+    failure: dt.datetime
+
+
+@dataclass
 class SimMachine:
     """Runtime state of one simulated machine."""
 
@@ -145,6 +203,8 @@ class SimMachine:
     order: str | None = None
     ttf: float = 0.0
     wakeup: simpy.Event | None = None
+    faults: list[ActiveFault] = field(default_factory=list)
+    last_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -182,6 +242,8 @@ class FactorySimulation:
         self.orders_released = 0
         self.orders_completed = 0
         self.machines: dict[str, SimMachine] = {}
+        self.fault_log: list[FaultRecord] = []
+        """Faults that ended in a breakdown so far, in order."""
         self._order_rng = self._rng("orders")
         self._lot_counter: dict[str, int] = {}
         for ref in self.factory.machines():
@@ -192,6 +254,14 @@ class FactorySimulation:
             m.kwh = round(m.rng.uniform(2_000, 60_000), 1)  # meters are not new
             m.ttf = m.rng.expovariate(1.0 / (mb.mtbf_h * 3600.0))
             self.machines[ref.machine.id] = m
+        for spec in self.behaviour.faults:
+            m = self.machines[spec.machine]
+            metric = fault_metric(spec, m.behaviour.telemetry)
+            assert metric is not None  # checked when the scenario was loaded
+            mean, sd = m.behaviour.telemetry[metric]
+            m.faults.append(
+                ActiveFault(spec, metric, spec.onset_h * 3600, spec.life_h * 3600, mean, sd)
+            )
         for m in self.machines.values():
             if m.ref.machine.kind is MachineKind.ENERGY_METER:
                 self.env.process(self._panel_meter(m))
@@ -267,6 +337,8 @@ class FactorySimulation:
         now = self.env.now
         if m.state is not None:
             m.kwh += m.behaviour.power(m.state) * (now - m.state_since) / 3600.0
+        for fault in m.faults:
+            fault.ran_s = fault.used(m, now)
         m.state_since = now
 
     # ------------------------------------------------------------------ orders
@@ -356,6 +428,15 @@ class FactorySimulation:
         remaining = seconds
         while remaining > 0:
             self._set_state(m, state)
+            due = self._fault_due(m)
+            if due is not None and due[1] < min(remaining, m.ttf):
+                fault, wait = due
+                if wait > 0:
+                    yield self.env.timeout(wait)
+                m.ttf -= wait
+                remaining -= wait
+                yield from self._fault_failure(m, fault)
+                continue
             if m.ttf >= remaining:
                 m.ttf -= remaining
                 yield self.env.timeout(remaining)
@@ -363,6 +444,76 @@ class FactorySimulation:
             yield self.env.timeout(m.ttf)
             remaining -= m.ttf
             yield from self._breakdown(m)
+
+    def _fault_due(self, m: SimMachine) -> tuple[ActiveFault, float] | None:
+        """The next fault of ``m`` to end in a breakdown and the seconds until then (0: overdue)."""
+        pending = [f for f in m.faults if not f.failed]
+        if not pending:
+            return None
+        now = self.env.now
+
+        def left(f: ActiveFault) -> float:  # running continuously from now
+            return max(0.0, f.onset_s - now) + f.life_s - f.used(m, now)
+
+        fault = min(pending, key=left)
+        return fault, max(0.0, left(fault))
+
+    def _fault_failure(self, m: SimMachine, fault: ActiveFault) -> Iterator[simpy.Event]:
+        spec = fault.spec
+        fault.failed = True
+        self._set_state(
+            m, MachineState.UNPLANNED_STOP, spec.reason or m.behaviour.failure_reasons[0]
+        )
+        self.fault_log.append(
+            FaultRecord(
+                m.ref.path,
+                spec.kind.value,
+                fault.metric,
+                self.start + dt.timedelta(seconds=fault.onset_s),
+                self._ts(),
+            )
+        )
+        mean, sigma = spec.repair_min * 60, 0.5
+        yield self.env.timeout(m.rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma))
+        for later in m.faults:  # the next fault of this machine starts after the repair at soonest
+            if not later.failed and later.onset_s < self.env.now:
+                later.onset_s = self.env.now
+
+    def _cycle_factor(self, m: SimMachine) -> float:
+        """How much slower a clogged nozzle makes the cycle (1.0 with no clog)."""
+        factor = 1.0
+        for fault in m.faults:
+            progress = fault.progress(m, self.env.now)
+            if progress is not None and fault.spec.kind is FaultKind.NOZZLE_CLOG:
+                _, shift, _, shape = FAULT_DEFAULTS[fault.spec.kind]
+                shift = fault.spec.shift_sd if fault.spec.shift_sd is not None else shift
+                shape = fault.spec.shape or shape
+                factor *= 1 + progress**shape * shift * fault.sd / fault.mean
+        return factor
+
+    def _faulty(self, m: SimMachine, name: str, value: float, idle_reading: bool) -> float:
+        """A reading as the faults of ``m`` distort it (mean shift and spread, or frozen)."""
+        for fault in m.faults:
+            progress = fault.progress(m, self.env.now)
+            if fault.metric != name or progress is None:
+                continue
+            spec = fault.spec
+            if spec.kind is FaultKind.SENSOR_FREEZE:
+                if fault.frozen is None:
+                    fault.frozen = m.last_metrics.get(name, value)
+                return fault.frozen
+            if idle_reading:
+                continue
+            _, shift, spread, shape = FAULT_DEFAULTS[spec.kind]
+            shift = spec.shift_sd if spec.shift_sd is not None else shift
+            spread = spec.spread if spec.spread is not None else spread
+            ramp = progress ** (spec.shape or shape)
+            value = (
+                fault.mean
+                + (value - fault.mean) * (1 + ramp * (spread - 1))
+                + ramp * shift * fault.sd
+            )
+        return value
 
     def _breakdown(self, m: SimMachine) -> Iterator[simpy.Event]:
         mb = m.behaviour
@@ -407,6 +558,8 @@ class FactorySimulation:
                         yield self.env.timeout(m.rng.expovariate(1.0 / mb.micro_stop_s))
                 units = min(mb.batch, left)
                 cycle = per_unit * mb.batch * _lognormal_factor(m.rng, mb.cycle_cv)
+                if m.faults:
+                    cycle *= self._cycle_factor(m)
                 yield from self._run_for(m, cycle)
                 scrap = sum(1 for _ in range(units) if m.rng.random() < mb.scrap_rate)
                 good = units - scrap
@@ -507,9 +660,13 @@ class FactorySimulation:
             metrics = {}
             for name, (mean, sd) in m.behaviour.telemetry.items():
                 value = m.rng.gauss(mean, sd)
-                if not running and ("vib" in name or "pressure" in name):
+                idle_reading = not running and ("vib" in name or "pressure" in name)
+                if idle_reading:
                     value = abs(m.rng.gauss(0, sd / 4))
+                if m.faults:
+                    value = self._faulty(m, name, value, idle_reading)
                 metrics[name] = round(value, 3)
+            m.last_metrics = metrics
             self._emit(
                 TelemetrySample(
                     id=self._next_id(), ts=self._ts(), machine=m.ref.path, metrics=metrics

@@ -2,12 +2,13 @@
 
 A scenario is a folder with ``factory.yaml`` (an ordinary factory file) and ``behaviour.yaml``
 (cycle-time spread, scrap rate, MTBF/MTTR, micro-stops, power draw per state, telemetry, order
-arrivals). The shipped ones live in ``microfab/sim/scenarios/``; ``--scenario`` also takes a path
+arrivals, and optionally labelled faults to inject). The shipped ones live in ``microfab/sim/scenarios/``; ``--scenario`` also takes a path
 to a folder of your own.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,44 @@ class OrderArrivals(_Strict):
     products: dict[str, float] = Field(min_length=1, description="SKU -> relative weight")
 
 
+class FaultKind(enum.StrEnum):
+    """A degradation the simulator can inject (see docs/simulator.md and docs/quality.md)."""
+
+    BEARING_WEAR = "bearing_wear"
+    HEATER_DRIFT = "heater_drift"
+    NOZZLE_CLOG = "nozzle_clog"
+    SENSOR_FREEZE = "sensor_freeze"
+
+
+FAULT_DEFAULTS: dict[FaultKind, tuple[str, float, float, float]] = {
+    FaultKind.BEARING_WEAR: ("vib", 6.0, 2.0, 2.0),
+    FaultKind.HEATER_DRIFT: ("temp", 5.0, 1.0, 1.0),
+    FaultKind.NOZZLE_CLOG: ("cycle", 6.0, 1.0, 1.5),
+    FaultKind.SENSOR_FREEZE: ("temp", 0.0, 1.0, 1.0),
+}
+"""Per kind: the metric it affects by default (first telemetry metric whose name contains this),
+the mean shift at failure in standard deviations of the metric, the spread factor at failure,
+and the shape of the ramp (progress ** shape; progress is the share of the fault's life used up:
+0 at onset, 1 at failure)."""
+
+
+class FaultSpec(_Strict):
+    """A labelled degradation of one machine. It starts at ``onset_h`` (or when the repair of the
+    machine's previous fault is over, if that is later), wears on while the machine runs, and ends
+    in a breakdown after ``life_h`` hours of running; the repair clears it."""
+
+    machine: str
+    kind: FaultKind
+    onset_h: float = Field(ge=0, description="Hours after the start of the run")
+    life_h: float = Field(gt=0, description="Running hours from onset to the breakdown")
+    metric: str | None = Field(default=None, description="Telemetry metric it shows in")
+    shift_sd: float | None = Field(default=None, ge=0, description="Mean shift at failure, in sd")
+    spread: float | None = Field(default=None, ge=1, description="Noise factor at failure")
+    shape: float | None = Field(default=None, gt=0, description="Ramp exponent")
+    reason: str | None = Field(default=None, description="Reason code of the breakdown")
+    repair_min: float = Field(default=120.0, gt=0, description="Mean minutes to repair")
+
+
 class Behaviour(_Strict):
     description: str = ""
     meter_every_s: float = Field(default=60.0, gt=0)
@@ -74,6 +113,7 @@ class Behaviour(_Strict):
     orders: OrderArrivals
     facility: dict[str, FacilityMeter] = Field(default_factory=dict)
     machines: dict[str, MachineBehaviour] = Field(default_factory=dict)
+    faults: list[FaultSpec] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -118,7 +158,11 @@ def load_scenario(name_or_path: str) -> Scenario:
         raise FactoryFileError([f"{behaviour_path}: {exc}"]) from None
     except ValidationError as exc:
         raise FactoryFileError(
-            [f"{behaviour_path} {format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+            [
+                f"{behaviour_path} {format_loc(tuple(e['loc']))}: "
+                + e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            ]
         ) from None
     _check_references(factory, behaviour, str(behaviour_path))
     return Scenario(folder.name, factory, behaviour, str(factory_path))
@@ -140,5 +184,24 @@ def _check_references(factory: Factory, behaviour: Behaviour, where: str) -> Non
                 problems.append(
                     f"{where} machines.{machine_id}.failure_reasons: '{code}' is not a reason code"
                 )
+    for i, fault in enumerate(behaviour.faults):
+        telemetry = behaviour.machines.get(fault.machine, MachineBehaviour()).telemetry
+        if fault.machine not in ids:
+            problems.append(f"{where} faults[{i}].machine: '{fault.machine}' is not a machine")
+        elif fault_metric(fault, telemetry) is None:
+            problems.append(
+                f"{where} faults[{i}].metric: {fault.machine} reports no telemetry metric for a "
+                f"{fault.kind.value} fault; name one of: {', '.join(telemetry) or 'none'}"
+            )
+        if fault.reason is not None and codes and fault.reason not in codes:
+            problems.append(f"{where} faults[{i}].reason: '{fault.reason}' is not a reason code")
     if problems:
         raise FactoryFileError(problems)
+
+
+def fault_metric(fault: FaultSpec, telemetry: dict[str, tuple[float, float]]) -> str | None:
+    """The telemetry metric a fault shows in: the one named, or the first that fits its kind."""
+    if fault.metric is not None:
+        return fault.metric if fault.metric in telemetry else None
+    hint = FAULT_DEFAULTS[fault.kind][0]
+    return next((name for name in telemetry if hint in name), None)
