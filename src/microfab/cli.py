@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from microfab.sim.scenario import Scenario
     from microfab.store.event_store import EventStore
 
+from microfab.commands.alerts import alerts_app
 from microfab.commands.audit import audit_app
 from microfab.commands.backup import backup as backup_command
 from microfab.commands.backup import restore as restore_command
@@ -51,6 +52,7 @@ from microfab.commands.backup import retention_app
 from microfab.commands.carbon import carbon_app
 from microfab.commands.common import stored_factory
 from microfab.commands.funding import funding_app
+from microfab.commands.haccp import haccp_app
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
 from microfab.commands.orders import orders_app
@@ -102,6 +104,8 @@ app.add_typer(retention_app, name="retention")
 app.command("spc")(spc_command)
 app.command("anomalies")(anomalies_command)
 app.command("health")(health_command)
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(haccp_app, name="haccp")
 app.add_typer(carbon_app, name="carbon")
 app.add_typer(funding_app, name="funding")
 

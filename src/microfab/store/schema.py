@@ -194,3 +194,42 @@ telemetry_hourly = Table(
     Column("minimum", Float, nullable=False),
     Column("maximum", Float, nullable=False),
 )
+
+# ---------------------------------------------------------------- alerts
+# (revision 0004; see store/alerts.py, quality/alerts.py)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("machine", String(210), nullable=False),
+    Column("cause", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("first_ts", DateTime(timezone=True), nullable=False),
+    Column("last_ts", DateTime(timezone=True), nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("acked_at", DateTime(timezone=True)),
+    Column("acked_by", String(200)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(200)),
+    UniqueConstraint("rule", "machine", "cause", "first_ts", name="uq_alerts_occurrence"),
+    Index("ix_alerts_key", "rule", "machine", "cause"),
+    Index("ix_alerts_state", "state"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("alert_id", SeqType, primary_key=True, autoincrement=False),
+    Column("event", String(16), primary_key=True),
+    Column("channel", String(300), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("error", Text),
+)
