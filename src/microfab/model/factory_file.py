@@ -10,51 +10,32 @@ import types
 import typing
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from microfab.errors import FactoryFileError
 from microfab.model.factory import Factory, _LocatedError
+from microfab.model.located_yaml import Loc, format_loc, load_located
 
-Loc = tuple[str | int, ...]
+__all__ = ["format_loc", "parse_factory"]
 
 
 def parse_factory(text: str, filename: str = "factory.yaml") -> Factory:
     """Validate a factory file's text; raise :class:`FactoryFileError` naming file, line and field."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FactoryFileError([f"{filename}:{line} (yaml): {problem}"]) from None
-    if not isinstance(data, dict):
-        raise FactoryFileError([f"{filename}:1 (file): expected a mapping with company, sites, …"])
-    lines = _line_index(root)
-    try:
-        return Factory.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc: Loc = tuple(err["loc"])
-            message = _message(err, loc)
-            cause = (err.get("ctx") or {}).get("error")
-            if isinstance(cause, _LocatedError):
-                loc, message = loc + cause.loc, cause.message
-            problems.append(f"{filename}:{_nearest_line(lines, loc)} {format_loc(loc)}: {message}")
-        raise FactoryFileError(problems) from None
+    return load_located(
+        text,
+        filename,
+        Factory,
+        expected="company, sites, …",
+        error=FactoryFileError,
+        problem=_problem,
+    )
 
 
-def format_loc(loc: Loc) -> str:
-    """``('sites', 0, 'areas')`` -> ``sites[0].areas``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(file)"
+def _problem(err: Any, loc: Loc) -> tuple[Loc, str]:
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, _LocatedError):  # a cross-reference check names the field it is about
+        return loc + cause.loc, cause.message
+    return loc, _message(err, loc)
 
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -125,31 +106,3 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
-
-
-def _line_index(node: yaml.Node | None) -> dict[Loc, int]:
-    """Map each location in the YAML tree to its 1-based line."""
-    index: dict[Loc, int] = {}
-
-    def walk(n: yaml.Node, loc: Loc) -> None:
-        index[loc] = n.start_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            for key, value in n.value:
-                child = (*loc, key.value)
-                walk(value, child)
-                index[child] = key.start_mark.line + 1
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, (*loc, i))
-
-    if node is not None:
-        walk(node, ())
-    return index
-
-
-def _nearest_line(index: dict[Loc, int], loc: Loc) -> int:
-    """Line of ``loc``, or of its closest ancestor present in the file (a missing field)."""
-    for cut in range(len(loc), -1, -1):
-        if loc[:cut] in index:
-            return index[loc[:cut]]
-    return 1
