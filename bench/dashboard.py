@@ -66,8 +66,9 @@ def _fill(db: str) -> tuple[int, list[str], dt.datetime]:
 class _Stream:
     """Reads the dashboard's SSE stream on a thread; keeps (arrival time, seq) of each update."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self.url = url
+        self.headers = {"accept": "text/event-stream", "authorization": f"Bearer {token}"}
         self.updates: list[tuple[float, int]] = []
         self.sizes: list[int] = []
         self.ready = threading.Event()
@@ -89,7 +90,7 @@ class _Stream:
 
         with (
             httpx.Client(timeout=httpx.Timeout(10, read=None)) as client,
-            client.stream("GET", self.url + "live", headers={"accept": "text/event-stream"}) as r,
+            client.stream("GET", self.url + "live", headers=self.headers) as r,
         ):
             self.ready.set()
             kind = ""
@@ -171,7 +172,9 @@ def _one_run(
     db: str, machines: list[str], clock: dt.datetime, events: int, rng: random.Random
 ) -> tuple[list[float], list[float], list[int], dt.datetime]:
     from microfab.api import BackgroundServer, create_app
+    from microfab.model.identity import Role
     from microfab.store import open_store
+    from microfab.store.identity import create_token
 
     latencies: list[float] = []
     floors: list[float] = []
@@ -180,7 +183,11 @@ def _one_run(
         BackgroundServer(create_app(served)) as server,
         open_store(db) as writer,
     ):
-        stream = _Stream(server.url)
+        # the live stream needs a signed-in principal: a viewer token, as a wall screen would use
+        _, token = create_token(
+            served, f"bench-{time.time_ns()}", role=Role.VIEWER, actor="cli:bench"
+        )
+        stream = _Stream(server.url, token)
         stream.thread.start()
         if not stream.ready.wait(10):
             raise RuntimeError("the dashboard's live stream did not open")

@@ -1,8 +1,9 @@
 """The dashboard in a real browser: Debian's headless chromium driven by Playwright.
 
 The app runs on a free port over a temporary SQLite store while events keep arriving; the test
-stores a breakdown and waits for that machine's tile to turn red, toggles the language, gives the
-stop a reason on the operator page, and saves screenshots to out/screenshots/ (CI artifacts).
+signs in on the login page, stores a breakdown and waits for that machine's tile to turn red,
+toggles the language, gives the stop a reason on the operator page (under the signed-in user's
+name), and saves screenshots to out/screenshots/ (CI artifacts).
 Chromium comes from apt (.ci/chromium), not from `playwright install`.
 """
 
@@ -17,7 +18,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from microfab.model.events import EnergyReading, PartCount
+from microfab.model.identity import Role
+from microfab.model.orders import WorkOrderRequest
 from microfab.store import EventStore, open_store
+from microfab.store.identity import add_user
+from microfab.track.orders import create_order
 from webapp import CNC1, METER, ROBOT1, event, fill, serving, utc
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,6 +88,18 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def sign_in(page: Page, url: str, name: str, password: str) -> None:
+    """Open the dashboard: the login page comes first, then the dashboard it was asked for."""
+    page.goto(url)
+    expect(page).to_have_url(f"{url}login?next=%2F")
+    form = page.locator("#login-form")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(url)
+    expect(page.locator(".signed-in")).to_have_attribute("data-user", name)
+
+
 def test_a_tile_changes_state_live_in_the_browser(browser: Browser, tmp_path: Path) -> None:
     with (
         open_store(f"sqlite:///{tmp_path}/plant.db") as store,
@@ -97,7 +114,8 @@ def test_a_tile_changes_state_live_in_the_browser(browser: Browser, tmp_path: Pa
             lambda r: outside.append(r.url) if not r.url.startswith(url) else None,
         )
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
+        add_user(store, "chan.tai.man", Role.OPERATOR, "a long pass phrase", actor="cli:tests")
+        sign_in(page, url, "chan.tai.man", "a long pass phrase")
         expect(page.locator("#live")).to_have_attribute("data-state", "open", timeout=PATIENCE_MS)
         tile = page.locator(f'.tile[data-machine="{CNC1}"]')
         expect(tile).to_have_attribute("data-state", "running")
@@ -139,10 +157,10 @@ def test_a_tile_changes_state_live_in_the_browser(browser: Browser, tmp_path: Pa
         stop = page.locator('form.stop[data-event="s-99"]')
         expect(stop).to_be_visible()
         stop.locator("select[name=reason]").select_option("UB-MECH")
-        stop.locator("input[name=by]").fill("Chan Tai Man")
+        expect(stop.locator("input[name=by]")).to_have_value("chan.tai.man")  # the signed-in user
         stop.locator("button[type=submit]").click()
         expect(page.locator("#saved")).to_be_visible()
-        expect(page.locator("#entries")).to_contain_text("Chan Tai Man")
+        expect(page.locator("#entries")).to_contain_text("chan.tai.man")
         expect(page.locator(".operator-head")).to_contain_text("UB-MECH")
         shot(page, "operator")
 
@@ -164,7 +182,8 @@ def test_an_order_is_created_and_the_plan_redrawn_in_the_browser(
         page = browser.new_page(viewport={"width": 1024, "height": 768})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
+        add_user(store, "lee.planner", Role.PLANNER, "a long pass phrase", actor="cli:tests")
+        sign_in(page, url, "lee.planner", "a long pass phrase")
         page.locator('a[data-link="new-order"]').click()
         expect(page).to_have_url(f"{url}orders/new")
         form = page.locator("#order-form")
@@ -187,5 +206,21 @@ def test_an_order_is_created_and_the_plan_redrawn_in_the_browser(
         expect(page.locator('tr[data-order="WO-10"]')).to_be_visible()
         expect(page.locator("#chart-gantt canvas")).to_have_count(1)
         shot(page, "plan")
+
+        stored = store.factory()
+        assert stored is not None
+        wanted = WorkOrderRequest(order="WO-11", product="BRKT-1", quantity=4)
+        create_order(store, stored[1], wanted, now=utc("15:59"))  # at the plant clock
+        page.goto(url)
+        # the order board is rendered once for every viewer: its release form gets the session's
+        # CSRF token from the page when it is sent (static/session.js)
+        page.locator('.order-card[data-order="WO-11"] button[data-action="release"]').click()
+        expect(page).to_have_url(f"{url}#orders")
+        assert next(o for o in store.order_status() if o.order == "WO-11").status == "released"
+
+        page.locator('button[data-action="sign-out"]').click()  # CSRF-checked, back to login
+        expect(page).to_have_url(f"{url}login")
+        page.goto(f"{url}plan")
+        expect(page).to_have_url(f"{url}login?next=%2Fplan")
         page.close()
     assert not errors, errors

@@ -21,9 +21,10 @@ from conftest import DATA
 from microfab.api import bind
 from microfab.errors import InputError
 from microfab.model.factory_file import parse_factory
+from microfab.model.identity import Role
 from microfab.store import EventStore, open_store
 from microfab.web.report import chromium
-from webapp import CNC1, CNC2, ROBOT1, event, fill, serving
+from webapp import CNC1, CNC2, ROBOT1, add_test_user, api_token, event, fill, serving
 
 HTML = {"accept": "text/html"}
 
@@ -320,6 +321,8 @@ def test_microfab_serve(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/plant.db"
     with open_store(url) as store:
         fill(store)
+        add_test_user(store, Role.ADMIN)
+        auth = {"Authorization": f"Bearer {api_token(store, Role.VIEWER)}"}
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, "--port", "0", "--db", url],
         stdout=subprocess.PIPE,
@@ -334,7 +337,7 @@ def test_microfab_serve(tmp_path: Path) -> None:
         assert found, first
         health = httpx.get(found.group(1) + "healthz", timeout=10).json()
         assert health["ok"] is True and health["last_seq"] == 22
-        assert "cnc-1" in httpx.get(found.group(1), headers=HTML, timeout=10).text
+        assert "cnc-1" in httpx.get(found.group(1), headers=HTML | auth, timeout=10).text
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=15)
@@ -363,15 +366,22 @@ def test_demo_serves_the_dashboard_while_it_runs(tmp_path: Path) -> None:
         found = re.search(r"dashboard 儀表板: (http://127\.0\.0\.1:\d+/)", first)
         assert found, first
         base = found.group(1)
+        # the demo made an admin and printed its one-time password: sign in with it
+        login = re.search(r"user (admin), one-time password (\S+) ", process.stdout.readline())
+        assert login, "the demo printed no way to sign in"
+        assert httpx.get(base + "api/v1/machines", timeout=10).status_code == 401
+        grant = {"username": login.group(1), "password": login.group(2)}
+        bearer = httpx.post(base + "auth/token", data=grant, timeout=10).json()["access_token"]
+        auth = {"Authorization": f"Bearer {bearer}"}
         seen: set[str] = set()
         for _ in range(100):  # the simulator reports every machine within the first minutes
-            machines = httpx.get(base + "api/v1/machines", timeout=10).json()
+            machines = httpx.get(base + "api/v1/machines", headers=auth, timeout=10).json()
             seen = {m["path"] for m in machines if m["state"] is not None}
             if len(seen) == len(machines):
                 break
             time.sleep(0.1)
         assert seen and len(seen) == len(machines), machines
-        page = httpx.get(base, headers=HTML, timeout=10).text
+        page = httpx.get(base, headers=HTML | auth, timeout=10).text
         assert all(path.rsplit("/", 1)[-1] in page for path in seen)
     finally:
         process.send_signal(signal.SIGINT)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from microfab.model.identity import Role
 from microfab.store import open_store
-from webapp import fill
+from webapp import add_test_user, api_token, fill
 
 SERVE = "import typer; from microfab.commands.serve import serve; typer.run(serve)"
 
@@ -24,6 +25,8 @@ def test_ctrl_c_with_an_open_dashboard_stops_quietly(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/plant.db"
     with open_store(url) as store:
         fill(store)
+        add_test_user(store, Role.ADMIN)
+        auth = {"Authorization": f"Bearer {api_token(store, Role.VIEWER)}"}
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, "--port", "0", "--db", url],
         stdout=subprocess.PIPE,
@@ -36,7 +39,7 @@ def test_ctrl_c_with_an_open_dashboard_stops_quietly(tmp_path: Path) -> None:
 
     def follow(base: str) -> None:
         with (
-            httpx.Client(timeout=httpx.Timeout(10, read=None)) as client,
+            httpx.Client(timeout=httpx.Timeout(10, read=None), headers=auth) as client,
             client.stream("GET", base + "live") as response,
         ):
             for line in response.iter_lines():

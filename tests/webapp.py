@@ -10,6 +10,7 @@ WO-3 released and waiting.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,9 @@ from conftest import DATA, pg_create_database, pg_drop_database
 from microfab.api import BackgroundServer, create_app
 from microfab.model.events import EVENT_ADAPTER, Event
 from microfab.model.factory_file import parse_factory
+from microfab.model.identity import Role
 from microfab.store import EventStore, open_store
+from microfab.store.identity import add_user, create_token
 
 LINE = "kt/plant/line1"
 CNC1 = f"{LINE}/machining/cnc-1"
@@ -117,13 +120,36 @@ def fill(store: EventStore) -> EventStore:
     return store
 
 
+def api_token(store: EventStore, role: Role = Role.ADMIN) -> str:
+    """A new API token with ``role``'s permissions (a fresh name each time)."""
+    _, secret = create_token(
+        store, f"test-{role.value}-{secrets.token_hex(3)}", role=role, actor="cli:tests"
+    )
+    return secret
+
+
+def add_test_user(store: EventStore, role: Role) -> tuple[str, str]:
+    """A new user with ``role``: its name and password."""
+    name = f"{role.value.replace('_', '-')}-{secrets.token_hex(3)}"
+    password = f"pass phrase {secrets.token_hex(8)}"
+    add_user(store, name, role, password, actor="cli:tests")
+    return name, password
+
+
 @contextmanager
-def serving(store: EventStore, **options: Any) -> Iterator[tuple[str, httpx.Client]]:
-    """The app over ``store`` on a free loopback port, and a client for it."""
+def serving(
+    store: EventStore, *, role: Role | None = Role.ADMIN, **options: Any
+) -> Iterator[tuple[str, httpx.Client]]:
+    """The app over ``store`` on a free loopback port, and a client for it that sends an API
+    token of ``role`` (None: no credentials)."""
     options.setdefault("poll_s", 0.1)
     options.setdefault("min_refresh_s", 0.2)
     app = create_app(store, **options)
-    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    headers = {} if role is None else {"Authorization": f"Bearer {api_token(store, role)}"}
+    with (
+        BackgroundServer(app) as server,
+        httpx.Client(base_url=server.url, timeout=30, headers=headers) as client,
+    ):
         yield server.url, client
 
 

@@ -608,16 +608,32 @@ def _token() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def _dashboard(store: EventStore) -> BackgroundServer:
-    """The dashboard on port 8000, or on a free port when 8000 is taken."""
-    from microfab.api import BackgroundServer, create_app
+def _dashboard(store: EventStore) -> tuple[BackgroundServer, str]:
+    """The dashboard on port 8000 (a free port when 8000 is taken), and how to sign in to it.
 
+    A store without an admin gets user ``admin`` (``demo-admin`` if that name is taken) with a
+    generated one-time password, printed once; there is no default password."""
+    from microfab.api import BackgroundServer, create_app
+    from microfab.commands.users import cli_actor
+    from microfab.model.identity import Role
+    from microfab.store.identity import add_user, generate_password, get_user, list_users
+
+    if any(user.role is Role.ADMIN for user in list_users(store)):
+        sign_in = "sign in 登入 with your admin user ('microfab users list' shows the users)"
+    else:
+        name = "admin" if get_user(store, "admin") is None else "demo-admin"
+        password = generate_password()
+        add_user(store, name, Role.ADMIN, password, actor=cli_actor())
+        sign_in = (
+            f"sign in 登入: user {name}, one-time password {password} (shown only now; "
+            f"change it with 'microfab users password {name}')"
+        )
     app = create_app(store)
     try:
         server = BackgroundServer(app, "127.0.0.1", 8000)
     except InputError:  # port 8000 in use
         server = BackgroundServer(app, "127.0.0.1", 0)
-    return server.start()
+    return server.start(), sign_in
 
 
 def _serve_until_interrupted(url: str) -> None:
@@ -731,11 +747,12 @@ def demo(
         sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
         server: BackgroundServer | None = None
         if web:
-            server = _dashboard(store)
+            server, sign_in = _dashboard(store)
             cleanup.callback(server.stop)
             out.print(
                 f"dashboard 儀表板: {server.url} · API docs {server.url}docs", highlight=False
             )
+            out.print(sign_in, highlight=False, soft_wrap=True)
         route = (
             "directly"
             if pipeline is None

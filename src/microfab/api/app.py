@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -14,11 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from microfab import __version__
+from microfab.api.auth import AccessGate, openapi_permissions
 from microfab.api.carbon import CarbonPanel
 from microfab.api.errors import install_error_handlers
 from microfab.api.planning import PlanFile
 from microfab.api.plant import Plant
-from microfab.api.routes import operator, orders, plan, plant, tracking
+from microfab.api.routes import auth, operator, orders, plan, plant, tracking
 from microfab.errors import MicrofabError
 from microfab.store import EventStore, open_store
 
@@ -27,6 +29,11 @@ The shop floor as microfab stores it: the factory tree, machines and their live 
 OEE and downtime, operator input. Times are UTC (`2026-11-23T08:00:00.000Z`); `from`/`to` also
 take site time (`2026-11-23T16:00`) or a date. Every error has one shape:
 `{"error": {"status", "key", "message", "details"}}`.
+
+Every call needs a principal: send `Authorization: Bearer TOKEN` with an API token (`microfab
+tokens create`) or the `access_token` of `POST /auth/token`. Each operation names the permission
+it needs in `x-microfab-permission`; without credentials the answer is 401, without the
+permission 403 (docs/security.md).
 """
 
 
@@ -55,6 +62,7 @@ def create_app(
     ledger the ``/funding`` pages show (docs/funding.md), read on every visit."""
     from microfab.web.funding_pages import router as funding_pages_router
     from microfab.web.live import LiveFeed
+    from microfab.web.login import router as login_router
     from microfab.web.order_pages import router as order_pages_router
     from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
     from microfab.web.pages import router as pages_router
@@ -96,6 +104,7 @@ def create_app(
             {"name": "dashboard", "description": "What the dashboard shows"},
             {"name": "carbon", "description": "Energy and carbon per unit, idle energy"},
             {"name": "exports", "description": "Printable and PDF reports"},
+            {"name": "authentication", "description": "A bearer token for scripts"},
         ],
     )
     app.state.plant = plant_view
@@ -111,6 +120,9 @@ def create_app(
         render_extra=lambda snapshot: render_carbon(snapshot, carbon),
     )
     install_error_handlers(app, html_error)
+    app.add_middleware(AccessGate, store=opened, html=html_error)
+    app.include_router(auth.router)
+    app.include_router(login_router)
     app.include_router(operator.router)  # before plant: its /machines/…/stops must win
     app.include_router(plant.router)
     app.include_router(tracking.router)
@@ -137,4 +149,19 @@ def create_app(
     def favicon() -> RedirectResponse:
         return RedirectResponse("/static/favicon.svg", status_code=308)
 
+    generate_openapi = app.openapi
+
+    def openapi_with_permissions() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_permissions(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_permissions  # type: ignore[method-assign]
+    try:
+        app.openapi()  # a route missing from the permission table stops the app here
+    except LookupError:
+        if owned:
+            opened.close()
+        carbon.close()
+        raise
     return app

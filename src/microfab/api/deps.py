@@ -1,4 +1,5 @@
-"""Dependencies the routes share: the app's :class:`~microfab.api.plant.Plant`."""
+"""Dependencies the routes share: the app's :class:`~microfab.api.plant.Plant` and the signed-in
+:class:`~microfab.model.identity.Principal` (set by :class:`microfab.api.auth.AccessGate`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from microfab.api.plant import Plant
+from microfab.model.identity import Principal
 
 
 def get_plant(request: Request) -> Plant:
@@ -15,4 +17,12 @@ def get_plant(request: Request) -> Plant:
     return plant
 
 
+def get_principal(request: Request) -> Principal:
+    """Who is calling; the gate has already refused anyone else on a non-public route."""
+    principal = getattr(request.state, "principal", None)
+    assert isinstance(principal, Principal), "a route needing a principal is declared public"
+    return principal
+
+
 PlantDep = Annotated[Plant, Depends(get_plant)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from microfab.commands.common import DbOption, err, out
+from microfab.errors import InputError
 
 
 def serve(
@@ -44,6 +45,7 @@ def serve(
     """Serve the dashboard 儀表板 and the REST API (docs at /docs) until Ctrl-C."""
     from microfab.api import bind, create_app, serve_forever, url_of
     from microfab.store import open_store
+    from microfab.store.identity import list_users
 
     if funding_ledger is not None:  # a bad ledger is its located problems, before anything starts
         from microfab.web.funding_pages import load_ledger
@@ -52,6 +54,12 @@ def serve(
     store = open_store(db)  # an unreachable database is one sentence, before anything listens
     try:
         app = create_app(store, carbon_settings=carbon_settings, funding_ledger=funding_ledger)
+        if not list_users(store):  # nobody could sign in; there is no default password
+            app.state.carbon.close()
+            raise InputError(
+                f"{store.display_url} has no users, so nobody could sign in; run 'microfab users "
+                "add NAME --role admin' first (it prints a one-time password)"
+            )
         sock = bind(host, port)
         url = url_of(sock, host)
         out.print(

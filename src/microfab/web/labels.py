@@ -235,6 +235,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "fits": ("fits", "符合"),
     "does_not_fit": ("does not fit", "不符合"),
     "problems": ("Problems in the file", "檔案問題"),
+    "sign_in": ("Sign in", "登入"),
+    "sign_out": ("Sign out", "登出"),
+    "user_name": ("User name", "用戶名稱"),
+    "password": ("Password", "密碼"),
+    "signed_in_as": ("Signed in as", "已登入："),
+    "login_intro": (
+        "Sign in with your own user; ask the admin for one.",
+        "請以你自己的用戶登入；如未有用戶，請向管理員申請。",
+    ),
 }
 
 

@@ -23,7 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from microfab.api.deps import PlantDep
+from microfab.api.audit_trail import record_order_change
+from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import describe_request_errors, status_of
 from microfab.api.plant import Plant
 from microfab.api.routes.orders import OrderInput, create_from_input
@@ -136,12 +137,14 @@ def new_order(request: Request, plant: PlantDep, product: str = "") -> Response:
 
 
 @router.post("/orders/new")
-async def create_order_form(request: Request, plant: PlantDep) -> Response:
+async def create_order_form(request: Request, plant: PlantDep, principal: PrincipalDep) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
 
     def create() -> OrderChange:
-        return create_from_input(plant, order_input(values))
+        change = create_from_input(plant, order_input(values))
+        record_order_change(plant.store, principal, "orders.create", change)
+        return change
 
     try:
         change = await run_in_threadpool(create)
@@ -226,10 +229,18 @@ def _order_action(
 
 @router.post("/orders/{order}/release")
 def release_order_form(
-    order: str, request: Request, plant: PlantDep, next: Annotated[str, Form()] = ""
+    order: str,
+    request: Request,
+    plant: PlantDep,
+    principal: PrincipalDep,
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     def release() -> OrderChange:
-        return release_order(plant.store, plant.factory(), order)
+        factory = plant.factory()
+        before = get_order(plant.store, factory, order, now=plant.now())
+        change = release_order(plant.store, factory, order)
+        record_order_change(plant.store, principal, "orders.release", change, before)
+        return change
 
     return _order_action(request, plant, order, "released", release, next)
 
@@ -239,6 +250,7 @@ def cancel_order_form(
     order: str,
     request: Request,
     plant: PlantDep,
+    principal: PrincipalDep,
     confirm: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
@@ -247,6 +259,10 @@ def cancel_order_form(
             raise InputError(
                 "tick 'yes, cancel this order' first: a cancelled order cannot be released again"
             )
-        return cancel_order(plant.store, plant.factory(), order)
+        factory = plant.factory()
+        before = get_order(plant.store, factory, order, now=plant.now())
+        change = cancel_order(plant.store, factory, order)
+        record_order_change(plant.store, principal, "orders.cancel", change, before)
+        return change
 
     return _order_action(request, plant, order, "cancelled", cancel, next)

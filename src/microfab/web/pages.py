@@ -3,6 +3,9 @@
 All pages are rendered on the server (Jinja2); the dashboard then follows ``/live`` (SSE) and
 swaps in re-rendered panels. Forms post ordinary form fields, so the operator pages work on any
 tablet browser; each answer redirects back to the page (post/redirect/get) with what was saved.
+Every page needs a signed-in principal and every form carries the session's CSRF token
+(:mod:`microfab.api.auth`; the login page is :mod:`microfab.web.login`); operator entries are
+recorded under the signed-in user's name and in the audit log.
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ from urllib.parse import quote, unquote, urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup
 from starlette.responses import StreamingResponse
 
 from microfab.api import event_query, operator_input
+from microfab.api.audit_trail import operator_by, record_operator_entry
 from microfab.api.carbon import CarbonPanel
-from microfab.api.deps import PlantDep
+from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import ERROR_RESPONSES
 from microfab.api.plant import Plant
 from microfab.errors import InputError, MicrofabError, NoFactoryError
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef
+from microfab.model.identity import Principal
 from microfab.model.timerange import parse_time
 from microfab.store.event_store import StoredEvent
 from microfab.web import report as shift_report
@@ -40,7 +46,42 @@ STATIC = WEB / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
 env = templates.env
-env.globals.update(t=t, pair=pair, state_label=state_label, text=text)
+
+
+@pass_context
+def signed_in(context: Any) -> Principal | None:
+    """The principal of the page's request (None on the login page and in shared panels)."""
+    request = context.get("request")
+    principal = getattr(getattr(request, "state", None), "principal", None)
+    return principal if isinstance(principal, Principal) else None
+
+
+@pass_context
+def csrf_value(context: Any) -> str:
+    """The session's CSRF token for the page's request ("" without a session)."""
+    request = context.get("request")
+    token = getattr(getattr(request, "state", None), "csrf_token", None)
+    return token if isinstance(token, str) else ""
+
+
+@pass_context
+def csrf_field(context: Any) -> Markup:
+    """The hidden CSRF field of a form. Panels rendered once for every viewer (the live feed)
+    leave it empty; static/session.js fills it from the page's meta tag when the form is sent."""
+    return Markup('<input type="hidden" name="csrf_token" value="{}" data-csrf>').format(
+        csrf_value(context)
+    )
+
+
+env.globals.update(
+    t=t,
+    pair=pair,
+    state_label=state_label,
+    text=text,
+    signed_in=signed_in,
+    csrf_value=csrf_value,
+    csrf_field=csrf_field,
+)
 
 
 def _percent(value: float | None) -> str:
@@ -234,7 +275,9 @@ def _operator_page(
         "reason_names": reason_names(factory),
         "orders": orders,
         "entries": entries,
-        "operator": unquote(request.cookies.get("microfab_operator", "")),
+        "operator": _signed_in_name(request)
+        or unquote(request.cookies.get("microfab_operator", "")),
+        "by_fixed": _signed_in_name(request) is not None,
         "token": operator_input.new_token,
         "now_local": clock.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
         "local": lambda v, fmt="%a %d/%m %H:%M": (
@@ -246,6 +289,14 @@ def _operator_page(
         "company": factory.company.name,
     }
     return templates.TemplateResponse(request, "operator.html", context, status_code=status_code)
+
+
+def _signed_in_name(request: Request) -> str | None:
+    """The signed-in user's name (operator entries are theirs), or None for an API token."""
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal) and principal.kind == "user":
+        return principal.name
+    return None
 
 
 def _recent_entries(plant: Plant, ref: MachineRef, clock: dt.datetime) -> list[StoredEvent]:
@@ -287,14 +338,23 @@ def _saved(ref: MachineRef, what: str, entry: operator_input.Entry, by: str) -> 
 
 
 def _operator_post(
-    request: Request, plant: Plant, machine: str, what: str, action: Any
+    request: Request,
+    plant: Plant,
+    principal: Principal,
+    machine: str,
+    what: str,
+    action: Any,
 ) -> Response:
     ref = plant.machine(machine)
     try:
         entry, by = action(ref)
     except InputError as exc:
         return _operator_page(request, plant, ref, error=exc.message, status_code=400)
+    record_operator_entry(plant.store, principal, f"operator.{_ACTIONS[what]}", entry)
     return _saved(ref, what, entry, by)
+
+
+_ACTIONS = {"reason": "reason", "counts": "count", "correction": "correction"}
 
 
 def _int(value: str, name: str) -> int:
@@ -310,6 +370,7 @@ def operator_reason(
     machine: str,
     request: Request,
     plant: PlantDep,
+    principal: PrincipalDep,
     event: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
     by: Annotated[str, Form()] = "",
@@ -318,12 +379,13 @@ def operator_reason(
     def act(ref: MachineRef) -> tuple[operator_input.Entry, str]:
         if not reason:
             raise InputError("choose a reason code for the stop")
+        name = operator_by(principal, by)
         entry = operator_input.give_reason(
-            plant, ref, event_id=event, reason=reason, by=by, token=token or None
+            plant, ref, event_id=event, reason=reason, by=name, token=token or None
         )
-        return entry, by.strip()
+        return entry, (name or "").strip()
 
-    return _operator_post(request, plant, machine, "reason", act)
+    return _operator_post(request, plant, principal, machine, "reason", act)
 
 
 @router.post("/operator/{machine:path}/counts", include_in_schema=False)
@@ -331,6 +393,7 @@ def operator_counts(
     machine: str,
     request: Request,
     plant: PlantDep,
+    principal: PrincipalDep,
     good: Annotated[str, Form()] = "0",
     scrap: Annotated[str, Form()] = "0",
     order: Annotated[str, Form()] = "",
@@ -340,6 +403,7 @@ def operator_counts(
 ) -> Response:
     def act(ref: MachineRef) -> tuple[operator_input.Entry, str]:
         when = parse_time(ts, ref.site.zone, field="time") if ts.strip() else None
+        name = operator_by(principal, by)
         entry = operator_input.enter_count(
             plant,
             ref,
@@ -347,12 +411,12 @@ def operator_counts(
             scrap=_int(scrap, "scrap"),
             order=order or None,
             ts=when,
-            by=by,
+            by=name,
             token=token or None,
         )
-        return entry, by.strip()
+        return entry, (name or "").strip()
 
-    return _operator_post(request, plant, machine, "counts", act)
+    return _operator_post(request, plant, principal, machine, "counts", act)
 
 
 @router.post("/operator/{machine:path}/correction", include_in_schema=False)
@@ -360,6 +424,7 @@ def operator_correction(
     machine: str,
     request: Request,
     plant: PlantDep,
+    principal: PrincipalDep,
     event: Annotated[str, Form()],
     good: Annotated[str, Form()] = "0",
     scrap: Annotated[str, Form()] = "0",
@@ -367,18 +432,19 @@ def operator_correction(
     token: Annotated[str, Form()] = "",
 ) -> Response:
     def act(ref: MachineRef) -> tuple[operator_input.Entry, str]:
+        name = operator_by(principal, by)
         entry = operator_input.correct_count(
             plant,
             ref,
             event_id=event,
             good=_int(good, "good"),
             scrap=_int(scrap, "scrap"),
-            by=by,
+            by=name,
             token=token or None,
         )
-        return entry, by.strip()
+        return entry, (name or "").strip()
 
-    return _operator_post(request, plant, machine, "correction", act)
+    return _operator_post(request, plant, principal, machine, "correction", act)
 
 
 # ---------------------------------------------------------------------------- shift report

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microfab.api.deps import PlantDep
+from microfab.api.audit_trail import record_plan
+from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import ApiError, status_of
 from microfab.api.gantt import gantt
 from microfab.api.planning import PlanFile
@@ -84,6 +85,7 @@ def plan_page(request: Request, plant: PlantDep) -> Response:
 def replan_form(
     request: Request,
     plant: PlantDep,
+    principal: PrincipalDep,
     time_limit: Annotated[str, Form()] = "5",
     repair: Annotated[str, Form()] = "",
     down_machine: Annotated[str, Form()] = "",
@@ -99,9 +101,11 @@ def replan_form(
                 400, "invalid_input", f"time limit: '{time_limit}' is not 0.5 to 60 seconds"
             )
         down = [f"{down_machine}:{down_for.strip() or '1h'}"] if down_machine else []
-        document, saved = _plan_file(request).replan(
+        target = _plan_file(request)
+        document, saved = target.replan(
             plant, time_limit=seconds, repair=repair in ("1", "on", "true"), down=down
         )
+        record_plan(plant.store, principal, target.path, document, saved)
     except ApiError as exc:
         return _plan_page(request, plant, error=exc.message, status_code=exc.status)
     except MicrofabError as exc:

@@ -2,7 +2,8 @@
 
 Each input is stored as a new event (:mod:`microfab.api.operator_input`); the answer is the
 stored event and ``stored`` (``false`` when the same token was sent before: a repeat is stored
-once). Until microfab has users, ``by`` (the operator's name) comes with each request.
+once). ``by`` is the signed-in user's name; an API token (a scanner, a gateway) gives the
+operator's name in ``by``. Each stored entry is also written to the audit log with the caller.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from microfab.api import operator_input
-from microfab.api.deps import PlantDep
+from microfab.api.audit_trail import operator_by, record_operator_entry
+from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import ERROR_RESPONSES
 from microfab.model.events import MAX_INT, event_to_dict
 from microfab.model.timerange import parse_time
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["operator input"])
 
-By = Annotated[str, Field(min_length=1, max_length=64, description="Operator name")]
+By = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=64,
+        description="Operator name: needed with an API token; a signed-in user is the operator",
+    ),
+]
 Token = Annotated[
     str | None,
     Field(
@@ -36,7 +45,7 @@ class ReasonInput(BaseModel):
 
     event: str = Field(min_length=1, max_length=64, description="Id of the stop's state event")
     reason: str = Field(min_length=1, max_length=64, description="Downtime reason code")
-    by: By
+    by: By = None
     token: Token = None
 
 
@@ -52,7 +61,7 @@ class CountInput(BaseModel):
         description="When the units were made: ISO-8601 with an offset, or site time "
         "(default: the plant clock)",
     )
-    by: By
+    by: By = None
     token: Token = None
 
 
@@ -62,7 +71,7 @@ class CorrectionInput(BaseModel):
     corrects: str = Field(min_length=1, max_length=64, description="Id of the wrong count event")
     good: int = Field(ge=0, le=MAX_INT, description="What the good count should have been")
     scrap: int = Field(ge=0, le=MAX_INT, description="What the scrap count should have been")
-    by: By
+    by: By = None
     token: Token = None
 
 
@@ -87,13 +96,19 @@ def stops(
 
 @router.post("/machines/{machine:path}/reasons", summary="Give a stop its reason", status_code=201)
 def give_reason(
-    machine: str, body: ReasonInput, plant: PlantDep, response: Response
+    machine: str, body: ReasonInput, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
     """Stores a restatement of the stop with the reason code (docs/events.md)."""
     ref = plant.machine(machine)
     entry = operator_input.give_reason(
-        plant, ref, event_id=body.event, reason=body.reason, by=body.by, token=body.token
+        plant,
+        ref,
+        event_id=body.event,
+        reason=body.reason,
+        by=operator_by(principal, body.by),
+        token=body.token,
     )
+    record_operator_entry(plant.store, principal, "operator.reason", entry)
     return _answer(entry, response)
 
 
@@ -109,7 +124,7 @@ def counts(
 
 @router.post("/machines/{machine:path}/counts", summary="Enter counts by hand", status_code=201)
 def enter_count(
-    machine: str, body: CountInput, plant: PlantDep, response: Response
+    machine: str, body: CountInput, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
     """For a machine with no connection (or counts it missed). With an ``order`` and no
     ``operation``, the routing step this machine runs for the order's product is filled in."""
@@ -124,9 +139,10 @@ def enter_count(
         order=body.order,
         operation=body.operation,
         ts=ts,
-        by=body.by,
+        by=operator_by(principal, body.by),
         token=body.token,
     )
+    record_operator_entry(plant.store, principal, "operator.count", entry)
     return _answer(entry, response)
 
 
@@ -134,7 +150,11 @@ def enter_count(
     "/machines/{machine:path}/corrections", summary="Correct a wrong count", status_code=201
 )
 def correct_count(
-    machine: str, body: CorrectionInput, plant: PlantDep, response: Response
+    machine: str,
+    body: CorrectionInput,
+    plant: PlantDep,
+    principal: PrincipalDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Give the numbers the count should have been; a compensating count event with the signed
     differences is stored (the original stays as it was)."""
@@ -145,7 +165,8 @@ def correct_count(
         event_id=body.corrects,
         good=body.good,
         scrap=body.scrap,
-        by=body.by,
+        by=operator_by(principal, body.by),
         token=body.token,
     )
+    record_operator_entry(plant.store, principal, "operator.correction", entry)
     return _answer(entry, response)

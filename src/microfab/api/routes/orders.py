@@ -4,6 +4,7 @@ The work is :mod:`microfab.track.orders` and :mod:`microfab.track.genealogy`'s, 
 orders …`` and ``microfab trace`` do it. An order is its events, so nothing is ever edited or
 deleted: *cancel* withdraws an order; a changed order is a new one. Create, release and cancel are
 safe to retry: work already done stores nothing (``stored`` 0) and answers 200 instead of 201.
+Each change that stored something is written to the audit log with the caller.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api.deps import PlantDep
+from microfab.api.audit_trail import record_order_change
+from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import ERROR_RESPONSES
 from microfab.api.plant import Plant
 from microfab.model.orders import DEFAULT_PRIORITY, WorkOrderRequest, parse_due
@@ -74,10 +76,14 @@ def orders(
 
 
 @router.post("/orders", summary="Create a work order", status_code=201)
-def create(body: OrderInput, plant: PlantDep, response: Response) -> dict[str, Any]:
+def create(
+    body: OrderInput, plant: PlantDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
     """Checks the order against the factory (product, options, quantity, priority, due) and
     stores its ``created`` event (and ``released`` with ``release``)."""
-    return _changed(create_from_input(plant, body), response)
+    change = create_from_input(plant, body)
+    record_order_change(plant.store, principal, "orders.create", change)
+    return _changed(change, response)
 
 
 def create_from_input(plant: Plant, body: OrderInput) -> OrderChange:
@@ -102,15 +108,27 @@ def order(order: str, plant: PlantDep) -> dict[str, Any]:
 
 
 @router.post("/orders/{order}/release", summary="Release an order to the floor", status_code=201)
-def release(order: str, plant: PlantDep, response: Response) -> dict[str, Any]:
+def release(
+    order: str, plant: PlantDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
     """Stores the ``released`` event; an order already on the floor stores nothing."""
-    return _changed(release_order(plant.store, plant.factory(), order), response)
+    factory = plant.factory()
+    before = get_order(plant.store, factory, order, now=plant.now())
+    change = release_order(plant.store, factory, order)
+    record_order_change(plant.store, principal, "orders.release", change, before)
+    return _changed(change, response)
 
 
 @router.post("/orders/{order}/cancel", summary="Cancel an order", status_code=201)
-def cancel(order: str, plant: PlantDep, response: Response) -> dict[str, Any]:
+def cancel(
+    order: str, plant: PlantDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
     """Stores the ``cancelled`` event; a completed order cannot be cancelled."""
-    return _changed(cancel_order(plant.store, plant.factory(), order), response)
+    factory = plant.factory()
+    before = get_order(plant.store, factory, order, now=plant.now())
+    change = cancel_order(plant.store, factory, order)
+    record_order_change(plant.store, principal, "orders.cancel", change, before)
+    return _changed(change, response)
 
 
 @router.get("/orders/{order}/trace", summary="Genealogy of an order")

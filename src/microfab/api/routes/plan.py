@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api.deps import PlantDep
+from microfab.api.audit_trail import record_plan
+from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import ERROR_RESPONSES, ErrorBody
 from microfab.api.gantt import gantt
 from microfab.api.planning import REPLAN_TIME_LIMIT_S, PlanFile, parse_window
@@ -63,14 +64,19 @@ def read_plan(request: Request) -> dict[str, Any]:
     responses={409: {"model": ErrorBody, "description": "A re-plan is running already"}},
 )
 def replan(
-    request: Request, plant: PlantDep, response: Response, body: ReplanInput | None = None
+    request: Request,
+    plant: PlantDep,
+    principal: PrincipalDep,
+    response: Response,
+    body: ReplanInput | None = None,
 ) -> dict[str, Any]:
     """Plans every open order from the plant clock (CP-SAT, the current plan as a hint, or
     repaired with ``repair``) and writes the plan file when a schedule was found. The answer is
     the plan document and ``saved``; an infeasible problem answers 200 with status
     ``infeasible``, its reasons and ``saved: false`` (the earlier plan stays)."""
     wanted = body or ReplanInput()
-    document, saved = plan_file(request).replan(
+    target = plan_file(request)
+    document, saved = target.replan(
         plant,
         time_limit=wanted.time_limit,
         repair=wanted.repair,
@@ -78,6 +84,7 @@ def replan(
         horizon=wanted.horizon,
         objective=wanted.objective,
     )
+    record_plan(plant.store, principal, target.path, document, saved)
     response.status_code = 201 if saved else 200
     return {"saved": saved, **document}
 
