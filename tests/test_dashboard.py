@@ -116,7 +116,8 @@ def test_live_stream_sends_new_panels_when_events_are_stored(
     changed = tile(second["panels"]["overview"], CNC1)
     assert 'data-state="unplanned_stop"' in changed and "state-unplanned_stop" in changed
     assert "16:01" in second["panels"]["clock"]
-    assert set(second["panels"]) == {"clock", "overview", "orders", "oee", "downtime", "carbon"}
+    panels = {"clock", "overview", "orders", "oee", "downtime", "carbon", "alerts"}
+    assert set(second["panels"]) == panels  # the alert banner rides along (empty here)
     assert set(second["charts"]) == {"oee", "pareto", "output", "shifts"}
     # a page rendered at some sequence number gets only what came after it
     seq = store.last_seq()

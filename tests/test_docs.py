@@ -9,7 +9,7 @@ from pathlib import Path
 import typer.main
 
 from microfab.cli import app
-from microfab.model.events import events_json_schema
+from microfab.model.events import STREAMS, events_json_schema
 from microfab.model.factory import Factory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def test_every_command_is_shown_in_the_docs() -> None:
 
 def test_every_event_stream_is_documented() -> None:
     events_doc = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
-    for stream in ("state", "count", "telemetry", "energy", "order", "material"):
+    for stream in STREAMS:
         assert re.search(rf"^### `{stream}`", events_doc, re.MULTILINE), stream
 
 

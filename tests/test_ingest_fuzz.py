@@ -157,6 +157,13 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {"material": label, "qty": st.floats(0.001, 1e6), "unit": st.sampled_from(["kg", "l"])},
         optional={"lot": label},
     ),
+    "inspection": st.one_of(
+        st.fixed_dictionaries({"result": st.just("pass")}, optional={"product": label}),
+        st.fixed_dictionaries(
+            {"result": st.just("fail")},
+            optional={"defect": label, "order": label, "score": st.floats(0, 1)},
+        ),
+    ),
 }
 
 

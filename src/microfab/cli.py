@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from microfab.connect.mqtt_publish import MqttPublisher
     from microfab.connect.publisher import Publisher
     from microfab.console import MqttPath
+    from microfab.quality.alerts import AlertLoop
     from microfab.sim.engine import FactorySimulation
     from microfab.sim.scenario import Scenario
     from microfab.store.event_store import EventStore
@@ -59,6 +60,7 @@ from microfab.commands.orders import orders_app
 from microfab.commands.orders import trace as trace_command
 from microfab.commands.plan import plan_app
 from microfab.commands.quality import anomalies as anomalies_command
+from microfab.commands.quality import defects as defects_command
 from microfab.commands.quality import health as health_command
 from microfab.commands.quality import spc as spc_command
 from microfab.commands.serve import serve as serve_command
@@ -104,6 +106,7 @@ app.add_typer(retention_app, name="retention")
 app.command("spc")(spc_command)
 app.command("anomalies")(anomalies_command)
 app.command("health")(health_command)
+app.command("defects")(defects_command)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(haccp_app, name="haccp")
 app.add_typer(carbon_app, name="carbon")
@@ -644,6 +647,46 @@ def _serve_until_interrupted(url: str) -> None:
             time.sleep(3600)
 
 
+DEMO_ALERTS_EVERY_S = 10.0
+"""Wall-clock seconds between the demo's evaluations of the scenario's alert rules."""
+
+
+def _demo_alerts(store: EventStore, scenario: Scenario) -> AlertLoop | None:
+    """The scenario's alert rules (``alerts.yaml`` in its folder) evaluated in the background
+    while the demo runs, or None when it has none."""
+    from microfab.quality.alerts import AlertLoop, load_alert_rules
+
+    if scenario.folder is None or not (scenario.folder / "alerts.yaml").is_file():
+        return None
+    path = scenario.folder / "alerts.yaml"
+    loop = AlertLoop(store, scenario.factory, load_alert_rules(path), every_s=DEMO_ALERTS_EVERY_S)
+    out.print(
+        f"alerts 警報: the rules of {path.name} ({len(loop.rules.rules)}) are evaluated every "
+        f"{DEMO_ALERTS_EVERY_S:g} s; open alerts show on the dashboard's banner",
+        highlight=False,
+    )
+    return loop.start()
+
+
+def _print_demo_alerts(store: EventStore, factory: Factory, loop: AlertLoop) -> None:
+    from microfab.quality.alerts import open_alerts
+
+    if loop.error is not None:
+        err.print(f"warning: the alert rules could not be evaluated: {loop.error}", highlight=False)
+    found = open_alerts(store, limit=50)
+    zone = factory.sites[0].zone
+    out.print(f"alerts 警報: {len(found)} open", highlight=False)
+    for alert in found:
+        since = parse_ts(alert["first_ts"]).astimezone(zone).strftime("%m-%d %H:%M")
+        machine = str(alert["machine"]).rsplit("/", 1)[-1]
+        out.print(
+            f"  {alert['id']:>3} {alert['severity']:<8} {machine:<10} since {since}  "
+            f"{escape(alert['message'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 @app.command()
 def demo(
     scenario: ScenarioOption = "food-line",
@@ -745,6 +788,9 @@ def demo(
             cleanup.callback(pipeline.stop)
             publisher = pipeline.publisher
         sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
+        alert_loop = _demo_alerts(store, chosen)
+        if alert_loop is not None:
+            cleanup.callback(alert_loop.stop, final=False)
         server: BackgroundServer | None = None
         if web:
             server, sign_in = _dashboard(store)
@@ -853,6 +899,9 @@ def demo(
                     "when the demo stopped",
                     highlight=False,
                 )
+        if alert_loop is not None:
+            alert_loop.stop()
+            _print_demo_alerts(store, chosen.factory, alert_loop)
         if server is not None and not interrupted and sys.stdin.isatty():
             _serve_until_interrupted(server.url)
 

@@ -20,7 +20,7 @@ from microfab.api.carbon import CarbonPanel
 from microfab.api.errors import install_error_handlers
 from microfab.api.planning import PlanFile
 from microfab.api.plant import Plant
-from microfab.api.routes import auth, operator, orders, plan, plant, tracking
+from microfab.api.routes import auth, operator, orders, plan, plant, quality, tracking
 from microfab.errors import MicrofabError
 from microfab.store import EventStore, open_store
 
@@ -67,6 +67,7 @@ def create_app(
     from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
     from microfab.web.pages import router as pages_router
     from microfab.web.plan_page import router as plan_page_router
+    from microfab.web.quality_pages import router as quality_pages_router
 
     owned = not isinstance(store, EventStore)
     opened = store if isinstance(store, EventStore) else open_store(store)
@@ -103,6 +104,8 @@ def create_app(
             {"name": "planning", "description": "The plan: read it, re-plan, plan vs actual"},
             {"name": "dashboard", "description": "What the dashboard shows"},
             {"name": "carbon", "description": "Energy and carbon per unit, idle energy"},
+            {"name": "alerts", "description": "Alerts: list, acknowledge, close"},
+            {"name": "quality", "description": "Inspection results: the defect Pareto"},
             {"name": "exports", "description": "Printable and PDF reports"},
             {"name": "authentication", "description": "A bearer token for scripts"},
         ],
@@ -113,7 +116,7 @@ def create_app(
     app.state.funding_ledger = Path(funding_ledger) if funding_ledger is not None else None
     app.state.feed = LiveFeed(
         plant_view,
-        lambda snapshot: render_panels(snapshot, carbon),
+        lambda snapshot: render_panels(snapshot, carbon, plant_view),
         poll_s=poll_s,
         min_refresh_s=min_refresh_s,
         version=lambda: carbon.version,
@@ -128,10 +131,12 @@ def create_app(
     app.include_router(tracking.router)
     app.include_router(orders.router)
     app.include_router(plan.router)
+    app.include_router(quality.router)
     app.include_router(pages_router)
     app.include_router(order_pages_router)
     app.include_router(plan_page_router)
     app.include_router(funding_pages_router)
+    app.include_router(quality_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

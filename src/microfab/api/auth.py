@@ -84,6 +84,11 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/api/v1/downtime.csv"): _P.PLANT_READ,
     ("GET", "/api/v1/dashboard"): _P.PLANT_READ,
     ("GET", "/api/v1/carbon/intensity"): _P.PLANT_READ,
+    # alerts and quality
+    ("GET", "/api/v1/alerts"): _P.PLANT_READ,
+    ("POST", "/api/v1/alerts/{alert_id}/ack"): _P.OPERATOR_RECORD,
+    ("POST", "/api/v1/alerts/{alert_id}/close"): _P.OPERATOR_RECORD,
+    ("GET", "/api/v1/defects"): _P.PLANT_READ,
     # operator input
     ("GET", "/api/v1/machines/{machine:path}/stops"): _P.PLANT_READ,
     ("GET", "/api/v1/machines/{machine:path}/counts"): _P.PLANT_READ,
@@ -126,6 +131,9 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/funding/match"): _P.FUNDING_READ,
     ("POST", "/funding/match"): _P.FUNDING_READ,
     ("GET", "/funding/report/{kind}"): _P.FUNDING_READ,
+    ("GET", "/quality"): _P.PLANT_READ,
+    ("POST", "/alerts/{alert_id}/ack"): _P.OPERATOR_RECORD,
+    ("POST", "/alerts/{alert_id}/close"): _P.OPERATOR_RECORD,
 }
 """Every route of the app by (method, path) → the permission it needs, or ``PUBLIC``.
 

@@ -240,6 +240,52 @@ def health(
     out.print(table)
 
 
+def defects(
+    start: FromOption = None,
+    end: ToOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Defect Pareto from inspection results, per product and machine 缺陷柏拉圖."""
+    from microfab.quality.defects import defect_pareto
+    from microfab.store import open_store
+
+    with open_store(db) as store:
+        factory = stored_factory(store)
+        first, last = _range(factory, start, end)
+        report = defect_pareto(store, start=first, end=last)
+    if as_json:
+        print_json(report)
+        return
+    if not report["inspected"]:
+        out.print("no inspection results in this period", highlight=False)
+        return
+    out.print(
+        f"Inspected {report['inspected']:,}, failed {report['failed']:,} "
+        f"({report['fail_rate']:.2%})",
+        highlight=False,
+    )
+    table = Table(title="Defects 缺陷 by product and machine (largest first)")
+    for name in ("product", "machine", "inspected", "failed", "defect", "n", "share", "cum"):
+        text_column = name in ("product", "machine", "defect")
+        table.add_column(name, justify="left" if text_column else "right", no_wrap=True)
+    for group in report["groups"]:
+        first_row = True
+        for d in group["defects"] or [None]:
+            table.add_row(
+                (group["product"] or "—") if first_row else "",
+                group["machine"].rsplit("/", 1)[-1] if first_row else "",
+                f"{group['inspected']:,}" if first_row else "",
+                f"{group['failed']:,}" if first_row else "",
+                d["defect"] if d else "",
+                f"{d['count']:,}" if d else "",
+                f"{d['share']:.0%}" if d else "",
+                f"{d['cumulative']:.0%}" if d else "",
+            )
+            first_row = False
+    out.print(table)
+
+
 # ---------------------------------------------------------------------------- helpers
 
 

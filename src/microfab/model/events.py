@@ -37,7 +37,7 @@ from pydantic import (
 EVENT_SCHEMA_VERSION = 1
 """Version of the event schema below; stored with every event."""
 
-STREAMS = ("state", "count", "telemetry", "energy", "order", "material")
+STREAMS = ("state", "count", "telemetry", "energy", "order", "material", "inspection")
 
 
 def format_ts(value: dt.datetime) -> str:
@@ -274,8 +274,45 @@ class MaterialConsumption(_EventBase):
     order: Label | None = None
 
 
+class InspectionVerdict(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+
+
+class InspectionResult(_EventBase):
+    """An inspection (a vision system, a gauge, a person) judged one unit or sample at ``ts``:
+    pass or fail, and on a fail the defect class."""
+
+    stream: Literal["inspection"] = "inspection"
+    result: InspectionVerdict
+    defect: Label | None = Field(
+        default=None, description="Defect class of a fail, e.g. short_shot, flash, scratch"
+    )
+    order: Label | None = Field(default=None, description="Work order of the inspected unit")
+    product: Label | None = Field(default=None, description="Product SKU of the inspected unit")
+    unit: Label | None = Field(default=None, description="Serial or sample id, if any")
+    image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        default=None, description="Where the image is kept: a file name or URL (never the image)"
+    )
+    score: float | None = Field(
+        default=None, ge=0, le=1, description="The classifier's confidence in ``defect``, 0–1"
+    )
+
+    @model_validator(mode="after")
+    def _defect_only_on_fail(self) -> InspectionResult:
+        if self.result is InspectionVerdict.PASS and self.defect is not None:
+            raise ValueError("a passed inspection has no 'defect'; send result 'fail'")
+        return self
+
+
 Event = Annotated[
-    StateChange | PartCount | TelemetrySample | EnergyReading | OrderEvent | MaterialConsumption,
+    StateChange
+    | PartCount
+    | TelemetrySample
+    | EnergyReading
+    | OrderEvent
+    | MaterialConsumption
+    | InspectionResult,
     Field(discriminator="stream"),
 ]
 """Any microfab event; the ``stream`` field says which."""
@@ -289,6 +326,7 @@ _KEPT_WHEN_NULL = {
     "count": ("order", "operation"),
     "order": ("operation",),
     "material": ("lot", "order"),
+    "inspection": ("defect", "order", "product"),
 }
 """Fields of the contract that are written even when empty, so every line of a stream has one shape."""
 

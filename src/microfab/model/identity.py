@@ -8,7 +8,7 @@ asks one question per route — does this principal hold permission P? — throu
 role                may
 ==================  ==============================================================
 viewer              read the plant, orders, plans, OEE, reports
-operator            viewer + record operator entries (state, reason, counts, scrap)
+operator            viewer + record operator entries (state, reason, counts, scrap), alerts
 planner             viewer + create/release/cancel orders, make and commit plans
 engineer            viewer + operator entries, apply the factory model, append events
 funding_officer     viewer + read and change funding records, read the audit log
@@ -44,7 +44,8 @@ class Permission(StrEnum):
     PLANT_READ = "plant.read"
     """Read machines, events, orders, WIP, plans, OEE, downtime, carbon and shift reports."""
     OPERATOR_RECORD = "operator.record"
-    """Record operator entries at a machine: state and reason, good and scrap counts."""
+    """Record operator entries at a machine: state and reason, good and scrap counts; acknowledge
+    and close alerts."""
     ORDERS_WRITE = "orders.write"
     """Create, release and cancel work orders."""
     PLAN_WRITE = "plan.write"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -586,6 +587,61 @@ def run_alert_rules(
     )
     run.notes = {o.rule: o.note for o in outcomes if o.note}
     return run
+
+
+class AlertLoop:
+    """The rules evaluated over a store every ``every_s`` seconds in a background thread, as
+    ``microfab alerts run`` does without delivery: what ``microfab demo`` runs beside the
+    simulator, so the banner shows an injected fault's alert while the run goes on.
+
+    :meth:`stop` ends the thread and evaluates once more, so the last events are judged too. A
+    run that fails keeps its message in ``error`` and the next one tries again."""
+
+    def __init__(
+        self, store: EventStore, factory: Factory, rules: AlertRules, *, every_s: float = 10.0
+    ) -> None:
+        if not every_s > 0:
+            raise InputError("the alert rules need a positive evaluation interval")
+        self.store = store
+        self.factory = factory
+        self.rules = rules
+        self.every_s = every_s
+        self.runs = 0
+        self.raised = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> AlertRun | None:
+        """Evaluate every rule now and store the alerts (None when the run failed)."""
+        with self._lock:
+            try:
+                run = run_alert_rules(self.store, self.factory, self.rules)
+            except MicrofabError as exc:
+                self.error = exc.message
+                return None
+            self.runs += 1
+            self.raised += len(run.raised)
+            self.error = None
+            return run
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.run_once()
+
+    def start(self) -> AlertLoop:
+        self._thread = threading.Thread(target=self._loop, name="microfab-alerts", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, *, final: bool = True) -> AlertRun | None:
+        """End the thread; with ``final``, evaluate once more and return that run."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return self.run_once() if final else None
 
 
 class AlertStateError(InputError):

@@ -124,6 +124,8 @@ class Scenario:
     factory: Factory
     behaviour: Behaviour
     factory_source: str
+    folder: Path | None = None
+    """Where it was read from; the demo looks there for ``alerts.yaml`` (alert rules)."""
 
     @property
     def description(self) -> str:
@@ -165,7 +167,7 @@ def load_scenario(name_or_path: str) -> Scenario:
             ]
         ) from None
     _check_references(factory, behaviour, str(behaviour_path))
-    return Scenario(folder.name, factory, behaviour, str(factory_path))
+    return Scenario(folder.name, factory, behaviour, str(factory_path), folder)
 
 
 def _check_references(factory: Factory, behaviour: Behaviour, where: str) -> None:

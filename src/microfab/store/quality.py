@@ -142,3 +142,48 @@ def stream_span(
     if first is None or last is None:
         return None
     return _utc(first), _utc(last)
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionRow:
+    """One inspection result, with the product of its order when the event names none."""
+
+    machine: str
+    ts: dt.datetime
+    passed: bool
+    defect: str | None
+    order: str | None
+    product: str | None
+
+
+def inspection_rows(
+    store: EventStore, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> list[InspectionRow]:
+    """Every ``inspection`` event in ``[start, end)``, in event order."""
+    table = schema.events
+    body = table.c.body
+    stmt = _range(
+        select(
+            table.c.machine,
+            table.c.ts,
+            body["result"].as_string(),
+            body["defect"].as_string(),
+            body["order"].as_string(),
+            body["product"].as_string(),
+        ).where(table.c.stream == "inspection"),
+        start,
+        end,
+    ).order_by(table.c.ts, table.c.id)
+    products = {o.order: o.product for o in store.order_status()}
+    with store.engine.connect() as conn:
+        return [
+            InspectionRow(
+                machine,
+                _utc(ts),
+                result == "pass",
+                defect,
+                order,
+                product or (products.get(order) if order else None),
+            )
+            for machine, ts, result, defect, order, product in conn.execute(stmt)
+        ]

@@ -36,6 +36,7 @@ from microfab.model.identity import Principal
 from microfab.model.timerange import parse_time
 from microfab.store.event_store import StoredEvent
 from microfab.web import report as shift_report
+from microfab.web.alert_banner import SHOWN, banner_rows
 from microfab.web.labels import chart_labels, pair, state_label, t, text
 from microfab.web.live import LiveFeed
 from microfab.web.panels import Snapshot, build, reason_names, today
@@ -73,7 +74,32 @@ def csrf_field(context: Any) -> Markup:
     )
 
 
+def banner_html(plant: Plant, back: str = "/", request: Request | None = None) -> str:
+    """The alert banner (``_alerts.html``) over the store's open alerts; ``back`` is the page
+    the buttons return to. Without ``request`` (the live feed) the forms' CSRF field is empty
+    and static/session.js fills it in the browser."""
+    rows = banner_rows(plant)
+    context: dict[str, Any] = {"alerts": rows, "shown": SHOWN, "back": back}
+    if request is not None:
+        context["request"] = request
+    return env.get_template("_alerts.html").render(context)
+
+
+@pass_context
+def alert_banner(context: Any) -> Markup:
+    """The banner for a page: only for a signed-in principal (not on the login page)."""
+    request = context.get("request")
+    if not isinstance(request, Request) or signed_in(context) is None:
+        return Markup("")
+    plant = getattr(request.app.state, "plant", None)
+    if not isinstance(plant, Plant):
+        return Markup("")
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Markup(banner_html(plant, back, request))
+
+
 env.globals.update(
+    alert_banner=alert_banner,
     t=t,
     pair=pair,
     state_label=state_label,
@@ -112,15 +138,20 @@ def _feed(request: Request) -> LiveFeed:
     return feed
 
 
-def render_panels(snapshot: Snapshot, carbon: CarbonPanel | None = None) -> dict[str, Any]:
+def render_panels(
+    snapshot: Snapshot, carbon: CarbonPanel | None = None, plant: Plant | None = None
+) -> dict[str, Any]:
     """The dashboard's live parts: HTML per panel id, and the charts' data; with ``carbon``,
-    the carbon panel for the snapshot's window too, and ``version``, the figures' version."""
+    the carbon panel for the snapshot's window too, and ``version``, the figures' version;
+    with ``plant``, the alert banner (``alerts``)."""
     context: dict[str, Any] = {"s": snapshot}
     names = ["clock", "overview", "orders", "oee", "downtime"]
     if carbon is not None:
         context["c"] = carbon.view(snapshot.seq, snapshot.start, snapshot.end)
         names.append("carbon")
     panels = {name: env.get_template(f"_{name}.html").render(context) for name in names}
+    if plant is not None:
+        panels["alerts"] = banner_html(plant)
     rendered: dict[str, Any] = {"panels": panels, "charts": snapshot.charts()}
     if carbon is not None:
         rendered["version"] = context["c"].version  # the feed's, not the page's (popped)

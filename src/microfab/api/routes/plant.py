@@ -16,7 +16,7 @@ from microfab.store.event_store import MachineStatus, StoredEvent
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
-Stream = Literal["state", "count", "telemetry", "energy", "order", "material"]
+Stream = Literal["state", "count", "telemetry", "energy", "order", "material", "inspection"]
 assert set(Stream.__args__) == set(STREAMS)  # type: ignore[attr-defined]
 
 
