@@ -137,3 +137,24 @@ def test_wip_and_genealogy(shared: httpx.Client) -> None:
     machines = {b["machine"] for b in trace["batches"]}
     assert CNC1 in machines
     assert sum(b["good"] for b in trace["batches"] if b["machine"] == CNC1) == 760
+
+
+def test_orders_placed_on_a_simulated_plant_carry_its_clock(store: EventStore) -> None:
+    """The demo serves the app with the simulation's clock: an order created, released or
+    cancelled there is stamped in the simulated day, not today, so the plant clock stays put."""
+    import datetime as dt
+
+    fill(store)
+    simulated = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
+    before = store.last_seq()
+    with serving(store, clock=lambda: simulated) as (_, client):
+        call(client, "POST", "/api/v1/orders", 201, json={"order": "WO-S", "product": "BRKT-1",
+             "quantity": 3, "release": True})  # fmt: skip
+        call(client, "POST", "/api/v1/orders/WO-S/cancel", 201)
+    written = [e.event for e in store.events() if e.seq > before]
+    assert sorted(getattr(e, "event", None) for e in written) == [
+        "cancelled",
+        "created",
+        "released",
+    ]
+    assert {e.ts for e in written} == {simulated}

@@ -611,7 +611,7 @@ def _token() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def _dashboard(store: EventStore) -> tuple[BackgroundServer, str]:
+def _dashboard(store: EventStore, clock: Callable[[], dt.datetime]) -> tuple[BackgroundServer, str]:
     """The dashboard on port 8000 (a free port when 8000 is taken), and how to sign in to it.
 
     A store without an admin gets user ``admin`` (``demo-admin`` if that name is taken) with a
@@ -631,7 +631,7 @@ def _dashboard(store: EventStore) -> tuple[BackgroundServer, str]:
             f"sign in 登入: user {name}, one-time password {password} (shown only now; "
             f"change it with 'microfab users password {name}')"
         )
-    app = create_app(store)
+    app = create_app(store, clock=clock)  # the simulation's time is the plant's
     try:
         server = BackgroundServer(app, "127.0.0.1", 8000)
     except InputError:  # port 8000 in use
@@ -793,7 +793,7 @@ def demo(
             cleanup.callback(alert_loop.stop, final=False)
         server: BackgroundServer | None = None
         if web:
-            server, sign_in = _dashboard(store)
+            server, sign_in = _dashboard(store, lambda: sim.now)
             cleanup.callback(server.stop)
             out.print(
                 f"dashboard 儀表板: {server.url} · API docs {server.url}docs", highlight=False

@@ -70,6 +70,14 @@ class Plant:
 
     # ------------------------------------------------------------------ time
 
+    def stamp(self) -> dt.datetime:
+        """The time written on events made here (orders created, released, cancelled): the
+        given clock — the demo passes its simulation's time, so an order placed on the dashboard
+        lands in the simulated day — or else the wall clock, as on a real plant."""
+        if self._clock is not None:
+            return self._clock().astimezone(dt.UTC)
+        return dt.datetime.now(dt.UTC)
+
     def now(self) -> dt.datetime:
         """The plant clock (see the module docstring)."""
         if self._clock is not None:

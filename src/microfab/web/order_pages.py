@@ -238,7 +238,7 @@ def release_order_form(
     def release() -> OrderChange:
         factory = plant.factory()
         before = get_order(plant.store, factory, order, now=plant.now())
-        change = release_order(plant.store, factory, order)
+        change = release_order(plant.store, factory, order, now=plant.stamp())
         record_order_change(plant.store, principal, "orders.release", change, before)
         return change
 
@@ -261,7 +261,7 @@ def cancel_order_form(
             )
         factory = plant.factory()
         before = get_order(plant.store, factory, order, now=plant.now())
-        change = cancel_order(plant.store, factory, order)
+        change = cancel_order(plant.store, factory, order, now=plant.stamp())
         record_order_change(plant.store, principal, "orders.cancel", change, before)
         return change
 

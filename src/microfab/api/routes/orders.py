@@ -99,7 +99,7 @@ def create_from_input(plant: Plant, body: OrderInput) -> OrderChange:
         due=due,
         priority=body.priority,
     )
-    return create_order(plant.store, factory, request, release=body.release)
+    return create_order(plant.store, factory, request, release=body.release, now=plant.stamp())
 
 
 @router.get("/orders/{order}", summary="One work order")
@@ -114,7 +114,7 @@ def release(
     """Stores the ``released`` event; an order already on the floor stores nothing."""
     factory = plant.factory()
     before = get_order(plant.store, factory, order, now=plant.now())
-    change = release_order(plant.store, factory, order)
+    change = release_order(plant.store, factory, order, now=plant.stamp())
     record_order_change(plant.store, principal, "orders.release", change, before)
     return _changed(change, response)
 
@@ -126,7 +126,7 @@ def cancel(
     """Stores the ``cancelled`` event; a completed order cannot be cancelled."""
     factory = plant.factory()
     before = get_order(plant.store, factory, order, now=plant.now())
-    change = cancel_order(plant.store, factory, order)
+    change = cancel_order(plant.store, factory, order, now=plant.stamp())
     record_order_change(plant.store, principal, "orders.cancel", change, before)
     return _changed(change, response)
 
