@@ -144,13 +144,14 @@ def test_every_route_as_every_role(
             response = call(client, method, path)
             status = response.status_code
             to_login = status == 303 and response.headers["location"].startswith("/login?next=")
-            key = response.json()["error"]["key"] if _is_error_json(response) else None
+            key = _error_key(response)
             if permission == "public":
                 gate = key in ("not_authenticated", "forbidden")
                 ok = not gate and not to_login and status < 500
                 expected = "public"
             elif who == ANONYMOUS:
-                page = not path.startswith("/api/") and path != "/live" and method == "GET"
+                api = path.startswith(("/api/", "/3/")) or path == "/live"
+                page = not api and method == "GET"
                 ok = to_login if page else status == 401 and key == "not_authenticated"
                 expected = "login redirect" if page else "401"
             elif permission in granted:
@@ -165,8 +166,19 @@ def test_every_route_as_every_role(
     assert not wrong, f"as {who}:\n" + "\n".join(wrong)
 
 
-def _is_error_json(response: httpx.Response) -> bool:
+PACT_CODES = {"TokenExpired": "not_authenticated", "AccessDenied": "forbidden"}
+"""The PACT endpoints (``/3/…``) answer the gate's 401 and 403 in PACT's shape, with these codes."""
+
+
+def _error_key(response: httpx.Response) -> str | None:
+    """The error's key: microfab's ``error.key``, or a PACT error's code as that key."""
     if not response.headers.get("content-type", "").startswith("application/json"):
-        return False
+        return None
     body = response.json()
-    return isinstance(body, dict) and "error" in body
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("error"), dict):
+        return str(body["error"]["key"])
+    if "code" in body and "message" in body:
+        return PACT_CODES.get(str(body["code"]), str(body["code"]))
+    return None

@@ -18,9 +18,10 @@ from microfab import __version__
 from microfab.api.auth import AccessGate, openapi_permissions
 from microfab.api.carbon import CarbonPanel
 from microfab.api.errors import install_error_handlers
+from microfab.api.pact import PactFootprints
 from microfab.api.planning import PlanFile
 from microfab.api.plant import Plant
-from microfab.api.routes import auth, operator, orders, plan, plant, quality, tracking
+from microfab.api.routes import auth, operator, orders, pact, plan, plant, quality, tracking
 from microfab.errors import MicrofabError
 from microfab.store import EventStore, open_store
 
@@ -28,7 +29,8 @@ DESCRIPTION = """\
 The shop floor as microfab stores it: the factory tree, machines and their live state, events,
 OEE and downtime, operator input. Times are UTC (`2026-11-23T08:00:00.000Z`); `from`/`to` also
 take site time (`2026-11-23T16:00`) or a date. Every error has one shape:
-`{"error": {"status", "key", "message", "details"}}`.
+`{"error": {"status", "key", "message", "details"}}` — except on PACT's `/3/footprints`
+endpoints, which answer in PACT's shape `{"code", "message"}`.
 
 Every call needs a principal: send `Authorization: Bearer TOKEN` with an API token (`microfab
 tokens create`) or the `access_token` of `POST /auth/token`. Each operation names the permission
@@ -47,6 +49,7 @@ def create_app(
     carbon_settings: Path | str | None = None,
     carbon_refresh_s: float = 10.0,
     funding_ledger: Path | str | None = None,
+    pact_period: str | None = None,
 ) -> FastAPI:
     """The app over ``store``: an opened :class:`EventStore` (the caller closes it) or a database
     URL (opened now, closed when the app shuts down; ``None`` = ``$MICROFAB_DB`` or the default).
@@ -59,7 +62,11 @@ def create_app(
     ``carbon_settings`` is the carbon settings file (docs/green.md) the dashboard's carbon panel
     uses (read now: a bad file is an :class:`~microfab.errors.InputError`); its figures are
     recomputed at most every ``carbon_refresh_s``. ``funding_ledger`` is the funding project's
-    ledger the ``/funding`` pages show (docs/funding.md), read on every visit."""
+    ledger the ``/funding`` pages show (docs/funding.md), read on every visit.
+
+    ``pact_period`` is the period of the PACT footprints at ``/3/footprints``: a month
+    ``2026-11`` or ``FROM..TO`` in site time (default: the last complete calendar month before
+    the plant clock; see :mod:`microfab.api.pact`). They use the carbon settings file too."""
     from microfab.web.funding_pages import router as funding_pages_router
     from microfab.web.live import LiveFeed
     from microfab.web.login import router as login_router
@@ -75,6 +82,13 @@ def create_app(
     try:
         carbon = CarbonPanel(plant_view, carbon_settings, refresh_s=carbon_refresh_s)
     except MicrofabError:
+        if owned:
+            opened.close()
+        raise
+    try:
+        footprints = PactFootprints(plant_view, carbon.settings, pact_period)
+    except MicrofabError:
+        carbon.close()
         if owned:
             opened.close()
         raise
@@ -108,11 +122,17 @@ def create_app(
             {"name": "quality", "description": "Inspection results: the defect Pareto"},
             {"name": "exports", "description": "Printable and PDF reports"},
             {"name": "authentication", "description": "A bearer token for scripts"},
+            {
+                "name": "PACT",
+                "description": "PACT v3 product footprints for customers' systems (read-only; "
+                "errors in PACT's shape {code, message})",
+            },
         ],
     )
     app.state.plant = plant_view
     app.state.plan_file = PlanFile(plan_file)
     app.state.carbon = carbon
+    app.state.pact = footprints
     app.state.funding_ledger = Path(funding_ledger) if funding_ledger is not None else None
     app.state.feed = LiveFeed(
         plant_view,
@@ -132,6 +152,7 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(plan.router)
     app.include_router(quality.router)
+    app.include_router(pact.router)
     app.include_router(pages_router)
     app.include_router(order_pages_router)
     app.include_router(plan_page_router)

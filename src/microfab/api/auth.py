@@ -14,7 +14,8 @@ compares the three).
    A bearer that is not valid → 401, even where a session cookie is present.
 3. The request is matched against the table: no entry for its method and path → 405 or 404
    (a route nobody declared is never reached). Public entries pass.
-4. Nobody signed in → 401 for the API and ``/live``; the browser pages redirect to
+4. Nobody signed in → 401 for the API, the PACT endpoints (``/3/…``, in PACT's error shape)
+   and ``/live``; the browser pages redirect to
    ``/login?next=…``. A principal without the permission → 403.
 5. A state-changing request made with the session cookie must carry the session's CSRF token, in
    the form field ``csrf_token`` or the header ``X-CSRF-Token``; it is compared with
@@ -42,7 +43,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from microfab.api.errors import error_body, wants_json
+from microfab.api.errors import PACT_PREFIX, error_body, is_pact, pact_error_body, wants_json
 from microfab.model.identity import Permission, Principal
 from microfab.store.event_store import EventStore
 from microfab.store.identity import TOKEN_PREFIX, Session, session_principal, verify_token
@@ -84,6 +85,9 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/api/v1/downtime.csv"): _P.PLANT_READ,
     ("GET", "/api/v1/dashboard"): _P.PLANT_READ,
     ("GET", "/api/v1/carbon/intensity"): _P.PLANT_READ,
+    # PACT for customers' systems (read-only)
+    ("GET", "/3/footprints"): _P.FOOTPRINTS_READ,
+    ("GET", "/3/footprints/{id}"): _P.FOOTPRINTS_READ,
     # alerts and quality
     ("GET", "/api/v1/alerts"): _P.PLANT_READ,
     ("POST", "/api/v1/alerts/{alert_id}/ack"): _P.OPERATOR_RECORD,
@@ -337,7 +341,7 @@ class AccessGate:
     async def _unauthenticated(
         self, scope: Scope, method: str, path: str, bad_bearer: bool, send: Send
     ) -> None:
-        page = not path.startswith("/api/") and path != "/live"
+        page = not path.startswith(("/api/", PACT_PREFIX)) and path != "/live"
         if page and method in ("GET", "HEAD") and not bad_bearer:
             query = scope.get("query_string", b"").decode("latin-1")
             target = path + (f"?{query}" if query else "")
@@ -346,12 +350,18 @@ class AccessGate:
             )
             await response(scope, _replay(b""), send)
             return
-        message = (
-            "the API token is not valid (unknown, revoked or expired)"
-            if bad_bearer
-            else "sign in first: send 'Authorization: Bearer TOKEN' (microfab tokens create, or "
-            "POST /auth/token) or log in at /login"
-        )
+        if bad_bearer:
+            message = "the API token is not valid (unknown, revoked or expired)"
+        elif is_pact(path):
+            message = (
+                "send 'Authorization: Bearer ACCESS_TOKEN': the access_token of POST /auth/token "
+                "with grant_type=client_credentials"
+            )
+        else:
+            message = (
+                "sign in first: send 'Authorization: Bearer TOKEN' (microfab tokens create, or "
+                "POST /auth/token) or log in at /login"
+            )
         await self._refuse(
             scope, 401, "not_authenticated", message, send, {"WWW-Authenticate": "Bearer"}
         )
@@ -367,7 +377,11 @@ class AccessGate:
     ) -> None:
         request = Request(scope, _replay(b""))
         response: Response
-        if self.html is not None and not wants_json(request):
+        if is_pact(request.url.path):
+            response = JSONResponse(
+                pact_error_body(status, message), status_code=status, headers=headers
+            )
+        elif self.html is not None and not wants_json(request):
             response = self.html(request, status, key, message)
             for name, value in (headers or {}).items():
                 response.headers[name] = value

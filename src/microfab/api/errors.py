@@ -12,6 +12,10 @@ sentence saying what was wrong; ``details`` lists each faulty field of a malform
 ``{"field": "query.limit", "message": "…"}``. Browser pages get the same key and message as an HTML
 page (see :mod:`microfab.web.pages`); everything under ``/api/`` and every client that does not ask
 for HTML gets JSON.
+
+The PACT endpoints (``/3/…``, :mod:`microfab.api.routes.pact`) answer in the shape the PACT
+specification mandates instead, ``{"code": "NotFound", "message": "…"}`` (:func:`pact_error_body`),
+and a malformed request there is 400 ``BadRequest`` rather than 422.
 """
 
 from __future__ import annotations
@@ -78,6 +82,39 @@ _STATUS_KEYS = {
     501: "not_implemented",
     503: "unavailable",
 }
+
+
+PACT_PREFIX = "/3/"
+"""The PACT endpoints' paths start so; their errors have PACT's shape."""
+
+_PACT_CODES = {
+    400: "BadRequest",
+    401: "TokenExpired",
+    403: "AccessDenied",
+    404: "NotFound",
+    501: "NotImplemented",
+}
+
+
+class PactError(BaseModel):
+    """PACT's error shape (PACT v3 ``Error``)."""
+
+    code: str = Field(
+        description="BadRequest, TokenExpired (401: no valid token), AccessDenied, NotFound, "
+        "InternalError or NotImplemented"
+    )
+    message: str
+
+
+def is_pact(path: str) -> bool:
+    return path.startswith(PACT_PREFIX)
+
+
+def pact_error_body(status: int, message: str) -> dict[str, Any]:
+    """PACT's ``{"code", "message"}`` for an HTTP status (other 4xx: BadRequest; 5xx:
+    InternalError)."""
+    code = _PACT_CODES.get(status, "InternalError" if status >= 500 else "BadRequest")
+    return PactError(code=code, message=message).model_dump()
 
 
 class ApiError(Exception):
@@ -161,6 +198,11 @@ def install_error_handlers(app: FastAPI, html: Renderer | None = None) -> None:
         details: Sequence[ErrorDetail] = (),
         headers: Mapping[str, str] | None = None,
     ) -> Response:
+        if is_pact(request.url.path):
+            status = 400 if status == 422 else status
+            return JSONResponse(
+                pact_error_body(status, message), status_code=status, headers=headers
+            )
         if html is not None and not wants_json(request):
             page = html(request, status, key, message)
             if not isinstance(page, Response):

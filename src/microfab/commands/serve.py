@@ -41,6 +41,16 @@ def serve(
             help="The funding project's ledger (docs/funding.md) for the /funding pages",
         ),
     ] = None,
+    pact_period: Annotated[
+        str | None,
+        typer.Option(
+            "--pact-period",
+            metavar="PERIOD",
+            help="Period of the PACT footprints at /3/footprints: a month (2026-11) or FROM..TO "
+            "in site time \\[default: the last complete calendar month]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard 儀表板 and the REST API (docs at /docs) until Ctrl-C."""
     from microfab.api import bind, create_app, serve_forever, url_of
@@ -53,7 +63,12 @@ def serve(
         load_ledger(funding_ledger)
     store = open_store(db)  # an unreachable database is one sentence, before anything listens
     try:
-        app = create_app(store, carbon_settings=carbon_settings, funding_ledger=funding_ledger)
+        app = create_app(
+            store,
+            carbon_settings=carbon_settings,
+            funding_ledger=funding_ledger,
+            pact_period=pact_period,
+        )
         if not list_users(store):  # nobody could sign in; there is no default password
             app.state.carbon.close()
             raise InputError(

@@ -14,6 +14,9 @@ engineer            viewer + operator entries, apply the factory model, append e
 funding_officer     viewer + read and change funding records, read the audit log
 admin               everything, including users, tokens and the audit log
 ==================  ==============================================================
+
+``footprints.read`` (the PACT API for customers) belongs to no role but admin: it is given to a
+customer's token alone (``microfab tokens create NAME --scope footprints.read``).
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Permission(StrEnum):
     """Read the audit log and its verification."""
     USERS_MANAGE = "users.manage"
     """Add and remove users, create and revoke tokens."""
+    FOOTPRINTS_READ = "footprints.read"
+    """Read the PACT product footprints (``/3/footprints``) and nothing else: for a customer's
+    system, through a token made with ``--scope footprints.read``."""
 
 
 _P = Permission
