@@ -25,14 +25,10 @@ from microfab.plan.check import check_schedule, read_schedule
 from microfab.plan.factory import (
     DEFAULT_OBJECTIVE,
     FactoryProblem,
-    build_problem,
     dispatch_lists,
-    longest_window_problems,
-    plan_document,
-    previous_schedule,
 )
 from microfab.plan.formats import FORMATS, read_instance
-from microfab.plan.live import down_windows, mounted_families, open_orders, parse_duration
+from microfab.plan.live import down_windows, parse_duration, plan_open_orders
 from microfab.plan.problem import Objective
 from microfab.plan.result import Result
 
@@ -230,8 +226,6 @@ def plan_schedule(
 ) -> None:
     """Plan the open orders of the factory onto its machines and write the plan file."""
     from microfab.model.factory_file import parse_factory
-    from microfab.plan.reschedule import freeze, reschedule
-    from microfab.plan.solvers import cpsat
     from microfab.store import open_store
     from microfab.track.orders import list_orders, plant_clock
 
@@ -246,48 +240,22 @@ def plan_schedule(
             factory = stored_factory(store)
         begin = _start(start, factory, plant_clock(store))
         views = list_orders(store, factory, now=begin)
-        orders = open_orders(views)
-        mounted = mounted_families(factory, views)
-    earlier = _read_plan(plan_file) if repair else None
-    since = None
-    if earlier is not None:
-        starts = [
-            dt.datetime.fromisoformat(op["start"])
-            for op in earlier.get("operations", [])
-            if isinstance(op, dict) and "start" in op
-        ]
-        since = min(starts, default=None)
-    fp = build_problem(
+    earlier = _read_plan(plan_file)
+    if repair and earlier is None:
+        err.print(f"no usable plan in {plan_file}: planning afresh")
+    planned = plan_open_orders(
         factory,
-        orders,
+        views,
         start=begin,
         horizon=parse_duration(horizon, "--horizon"),
         objective=DEFAULT_OBJECTIVE if objective is None else Objective.parse(objective),
         down=down_windows(down or [], begin, "--down"),
-        mounted=mounted,
-        since=since,
+        earlier=earlier,
+        repair=repair,
+        time_limit=time_limit,
+        workers=workers,
     )
-    too_long = longest_window_problems(fp)
-    if too_long:
-        raise InputError("cannot plan: " + "; ".join(too_long))
-    previous = None
-    known = earlier if earlier is not None else _read_plan(plan_file)
-    if known is not None:
-        try:
-            previous = previous_schedule(fp, known)
-        except (ValueError, KeyError, TypeError):
-            previous = None
-    if repair and previous is not None and previous.assignments:
-        # what the earlier plan had started by now stays; the rest is repaired around it
-        fp = dataclasses.replace(fp, problem=freeze(fp.problem, previous, fp.seconds(fp.start)))
-        result = reschedule(fp.problem, previous, time_limit=time_limit, workers=workers)
-    else:
-        if repair:
-            err.print(f"no usable plan in {plan_file}: planning afresh")
-        result = cpsat.solve(
-            fp.problem, cpsat.Settings(time_limit=time_limit, workers=workers), hint=previous
-        )
-    document = plan_document(fp, result)
+    fp, result, document = planned.problem, planned.result, planned.document
     if result.schedule is not None:
         plan_file.write_text(
             json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
