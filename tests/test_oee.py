@@ -3,7 +3,9 @@ with DuckDB SQL over the JSONL that `microfab events export` writes (no microfab
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,26 @@ def test_downtime_pareto_and_reliability(small: EventStore) -> None:
     )
     assert document["pareto"][0]["reason"] == "UB-MECH"
     assert document["reliability"][0]["mttr_s"] == 1800
+
+
+def test_oee_and_downtime_as_csv_for_a_spreadsheet(small: EventStore) -> None:
+    small.append(worked_example())
+    window = ["--machine", "cnc-1", "--from", "2026-11-23", "--to", "2026-11-24", "--db", small.url]
+    oee = list(csv.DictReader(io.StringIO(invoke("oee", *window, "--csv"))))
+    assert len(oee) == 1
+    assert list(oee[0])[:3] == ["machine", "from", "to"] and oee[0]["machine"] == CNC1
+    row = oee[0]
+    assert (float(row["planned_busy_s"]), float(row["run_s"]), int(row["good"])) == (
+        27000,
+        25200,
+        760,
+    )
+    assert oee[0]["shift"] == ""  # null: an empty cell
+    assert float(oee[0]["oee"]) == pytest.approx(0.8444, abs=5e-5)
+    pareto = list(csv.DictReader(io.StringIO(invoke("downtime", *window, "--csv"))))
+    assert [(p["reason"], float(p["seconds"]), p["machines"]) for p in pareto] == [
+        ("UB-MECH", 1800, CNC1)
+    ]
 
 
 @pytest.mark.parametrize(

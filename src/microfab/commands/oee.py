@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import sys
 import zoneinfo
@@ -23,6 +22,7 @@ from microfab.commands.common import (
 from microfab.errors import TimeRangeError
 from microfab.model.factory import Factory
 from microfab.model.timerange import parse_time
+from microfab.track.export import DOWNTIME_COLUMNS, OEE_COLUMNS, csv_text
 from microfab.track.oee import (
     By,
     Level,
@@ -40,27 +40,6 @@ MachineOption = Annotated[
     str | None, typer.Option("--machine", help="Only this machine (id or path)")
 ]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV (for a spreadsheet)")]
-
-OEE_COLUMNS = (
-    "machine",
-    "from",
-    "to",
-    "shift",
-    "day",
-    "planned_busy_s",
-    "run_s",
-    "ideal_cycle_s",
-    "total",
-    "good",
-    "scrap",
-    "outside_total",
-    "availability",
-    "performance",
-    "quality",
-    "oee",
-    "bottleneck",
-    "output_good",
-)
 
 
 def oee(
@@ -100,7 +79,7 @@ def oee(
     if as_json:
         print_json(documents)
     elif as_csv:
-        _csv(documents, OEE_COLUMNS)
+        sys.stdout.write(csv_text(documents, OEE_COLUMNS))
     else:
         out.print(_oee_table(documents, factory, period_by))
 
@@ -133,10 +112,8 @@ def downtime(
         )
         return
     if as_csv:
-        _csv(
-            [row.to_json() | {"machines": " ".join(row.machines)} for row in pareto],
-            ("state", "reason", "category", "seconds", "stops", "share", "machines"),
-        )
+        rows = [row.to_json() | {"machines": " ".join(row.machines)} for row in pareto]
+        sys.stdout.write(csv_text(rows, DOWNTIME_COLUMNS))
         return
     table = Table(title="Downtime Pareto 停機柏拉圖 (working time)")
     for name in ("reason", "state", "category", "lost", "stops", "share", "cumulative"):
@@ -240,10 +217,3 @@ def _percent(value: float | None) -> str:
 def _duration(seconds: float) -> str:
     minutes = round(seconds / 60)
     return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _csv(documents: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for d in documents:
-        writer.writerow({k: "" if d.get(k) is None else d[k] for k in columns})

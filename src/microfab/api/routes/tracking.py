@@ -6,9 +6,7 @@ downtime`` print for the same options; ``from``/``to`` take the same forms as ``
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -17,33 +15,11 @@ from fastapi.responses import Response
 from microfab.api.deps import PlantDep
 from microfab.api.errors import ERROR_RESPONSES
 from microfab.api.plant import Plant
+from microfab.track.export import DOWNTIME_COLUMNS, OEE_API_COLUMNS, csv_text
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["OEE and downtime"])
 
-OEE_CSV_COLUMNS = (
-    "machine",
-    "line",
-    "level",
-    "from",
-    "to",
-    "shift",
-    "day",
-    "planned_busy_s",
-    "run_s",
-    "ideal_cycle_s",
-    "total",
-    "good",
-    "scrap",
-    "outside_total",
-    "availability",
-    "performance",
-    "quality",
-    "oee",
-    "bottleneck",
-    "output_good",
-)
-DOWNTIME_CSV_COLUMNS = ("state", "reason", "category", "seconds", "stops", "share", "machines")
 
 LineQuery = Annotated[
     str | None, Query(description="Line id or path site/area/line (default: all)")
@@ -120,7 +96,7 @@ def oee_csv(
 ) -> Response:
     """The rows of ``/api/v1/oee`` as CSV, one column per field, empty cells for ``null``."""
     rows = _oee(plant, line, machine, start, end, by, level)
-    return _csv_response(rows, OEE_CSV_COLUMNS, "oee.csv")
+    return _csv_response(rows, OEE_API_COLUMNS, "oee.csv")
 
 
 def _downtime(
@@ -168,16 +144,7 @@ def downtime_csv(
     """The Pareto of ``/api/v1/downtime`` as CSV; ``machines`` is a space-separated list."""
     pareto, _ = _downtime(plant, line, machine, start, end)
     rows = [r | {"machines": " ".join(r["machines"])} for r in pareto]
-    return _csv_response(rows, DOWNTIME_CSV_COLUMNS, "downtime.csv")
-
-
-def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
-    return buffer.getvalue()
+    return _csv_response(rows, DOWNTIME_COLUMNS, "downtime.csv")
 
 
 def _csv_response(rows: list[dict[str, Any]], columns: Sequence[str], name: str) -> Response:
