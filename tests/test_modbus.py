@@ -20,12 +20,12 @@ from microfab.connect.connector import (
     LINK_DOWN,
     Health,
     LinkStatus,
-    configure_connector_logging,
     run_until_interrupted,
 )
 from microfab.connect.modbus import ModbusConnector, decode_registers, parse_address
 from microfab.connect.publisher import ListPublisher
 from microfab.errors import InputError
+from microfab.logs import configure_connector_logging
 from microfab.model.events import (
     EnergyReading,
     Event,

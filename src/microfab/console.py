@@ -1,6 +1,8 @@
-"""Terminal views built with Rich: the live factory summary and end-of-run totals.
+"""The command line's Rich consoles and terminal views: the live factory summary, end-of-run totals.
 
-Both read the store's read models (never the simulator), so what they show is what was stored.
+``out`` (stdout) and ``err`` (stderr) are the only consoles: every command prints through them.
+Both views read the store's read models (never the simulator), so what they show is what was
+stored.
 """
 
 from __future__ import annotations
@@ -8,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from microfab.model.factory import Factory
 from microfab.store.event_store import MachineStatus, OrderStatus
+
+out = Console(soft_wrap=True, markup=False)  # user text (names, ids) is never markup
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 STATE_STYLE = {
     "running": "bold green",

@@ -1,4 +1,7 @@
-"""What every command group shares: the consoles, the ``--db`` option, the stored factory."""
+"""What every command group shares: the consoles, the ``--db`` option, the stored factory.
+
+The consoles are :data:`microfab.console.out` and :data:`microfab.console.err`, handed on here.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,12 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from microfab.console import err as err
+from microfab.console import out as out
 from microfab.errors import NoFactoryError
 from microfab.model.factory import Factory
 from microfab.store import EventStore
-
-out = Console(soft_wrap=True, markup=False)  # user text (names, ids) is never markup
-err = Console(stderr=True, soft_wrap=True, markup=False)
 
 DbOption = Annotated[
     str | None,

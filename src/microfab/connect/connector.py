@@ -11,7 +11,7 @@ connector's status or its detail changes (every link loss, return and refused po
 once), and the connectors' loggers carry the rest. Link changes are logged at INFO by every
 connector (they are already on the status line); WARNING is kept for what the status line does not
 show: values that were skipped, malformed payloads, a publisher that fails.
-:func:`configure_connector_logging` shows those log lines on stderr.
+:func:`microfab.logs.configure_connector_logging` shows those log lines on stderr.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import enum
-import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from microfab.connect.publisher import Publisher
 from microfab.model.events import Event
@@ -145,43 +143,3 @@ def _duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min {secs} s"
     return f"{secs} s"
-
-
-# ---------------------------------------------------------------------------- logging
-
-_HANDLER_NAME = "microfab-connectors"
-_LIBRARY_LOGGERS = ("asyncua", "pymodbus")
-"""Libraries whose own reports of a failed or lost connection repeat what the status line says."""
-
-
-def configure_connector_logging(verbose: bool = False, stream: TextIO | None = None) -> None:
-    """Show the connectors' log lines on ``stream`` (default stderr), each after the local time.
-
-    Not verbose: WARNING and above of ``microfab.connect`` (values skipped, malformed payloads,
-    a failing store), and nothing from the protocol libraries below ERROR (pymodbus's
-    ``Failed to connect … Repeating....`` and asyncua's connection warnings say again what the
-    status line says). Verbose: INFO of ``microfab.connect`` too (every link change, birth,
-    rebirth request) and the libraries' warnings, named. Calling it again replaces the setup.
-    """
-    out = stream or sys.stderr
-    own = logging.getLogger("microfab.connect")
-    _replace_handler(own, out, "%(asctime)s %(message)s")
-    own.setLevel(logging.INFO if verbose else logging.WARNING)
-    own.propagate = False
-    for name in _LIBRARY_LOGGERS:
-        library = logging.getLogger(name)
-        _replace_handler(library, out, "%(asctime)s %(name)s: %(message)s")
-        library.setLevel(logging.WARNING if verbose else logging.ERROR)
-        library.propagate = False
-    # pymodbus logs "Failed to connect" at WARNING but timeouts of a lost link at ERROR
-    logging.getLogger("pymodbus").setLevel(logging.WARNING if verbose else logging.CRITICAL)
-
-
-def _replace_handler(logger: logging.Logger, stream: TextIO, fmt: str) -> None:
-    for handler in list(logger.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream)
-    handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
-    logger.addHandler(handler)

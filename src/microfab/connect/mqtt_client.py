@@ -7,7 +7,6 @@ override what the URL carries; passwords are masked wherever a URL is shown.
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 from dataclasses import dataclass, replace
@@ -64,7 +63,10 @@ def parse_broker_url(
     protocol: str = "5",
 ) -> BrokerSettings:
     """Read a broker URL (see the module docstring) into :class:`BrokerSettings`."""
-    text = url or os.environ.get("MICROFAB_BROKER") or DEFAULT_BROKER
+    from microfab.settings import load_settings, secret
+
+    environment = load_settings()
+    text = url or environment.broker or DEFAULT_BROKER
     parts = urlsplit(text)
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
         raise InputError(f"--broker: '{text}' is not a broker URL such as mqtt://127.0.0.1:1883")
@@ -82,7 +84,7 @@ def parse_broker_url(
         tls=tls,
         username=username or (unquote(parts.username) if parts.username else None),
         password=password
-        or os.environ.get("MICROFAB_MQTT_PASSWORD")
+        or secret(environment.mqtt_password)
         or (unquote(parts.password) if parts.password else None),
         tls_ca=tls_ca,
         protocol=versions[protocol],
@@ -90,9 +92,13 @@ def parse_broker_url(
 
 
 def new_client(
-    settings: BrokerSettings, client_id: str, *, manual_ack: bool = False
+    settings: BrokerSettings, client_id: str, *, manual_ack: bool = False, clean: bool = False
 ) -> paho.Client:
-    """A paho client (callback API 2) configured for ``settings``; not yet connected."""
+    """A paho client (callback API 2) configured for ``settings``; not yet connected.
+
+    This is the one place microfab builds a paho client. The session is persistent unless
+    ``clean``: on MQTT 3.1.1 that sets the clean-session flag here; on MQTT 5 the caller passes
+    ``clean_start=True`` to ``connect`` (see :func:`connect_blocking`)."""
     version = paho.MQTTv5 if settings.protocol == 5 else paho.MQTTv311
     kwargs: dict[str, object] = {
         "client_id": client_id,
@@ -100,7 +106,7 @@ def new_client(
         "manual_ack": manual_ack,
     }
     if version != paho.MQTTv5:
-        kwargs["clean_session"] = False
+        kwargs["clean_session"] = clean
     client = paho.Client(CallbackAPIVersion.VERSION2, **kwargs)  # type: ignore[arg-type]
     if settings.username:
         client.username_pw_set(settings.username, settings.password)

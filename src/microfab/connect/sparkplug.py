@@ -46,7 +46,6 @@ import json
 import logging
 import re
 import socket
-import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -54,7 +53,6 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from google.protobuf.message import DecodeError
-from paho.mqtt.enums import CallbackAPIVersion
 
 from microfab.connect import sparkplug_b_pb2
 from microfab.connect.connector import (
@@ -233,21 +231,9 @@ def _to_signed(value: int, bits: int) -> int:
 
 
 def sparkplug_client(settings: BrokerSettings, client_id: str) -> paho.Client:
-    """A paho client for a Sparkplug session: like :func:`new_client`, but with a clean session
-    on MQTT 3.1.1 too (on MQTT 5 pass ``clean_start=True`` to ``connect``)."""
-    if settings.protocol == 5:
-        return new_client(settings, client_id)
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=paho.MQTTv311,
-        clean_session=True,
-    )
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls:
-        client.tls_set_context(ssl.create_default_context(cafile=settings.tls_ca))
-    return client
+    """A paho client for a Sparkplug session: :func:`new_client` with a clean session (on MQTT 5
+    pass ``clean_start=True`` to ``connect``)."""
+    return new_client(settings, client_id, clean=True)
 
 
 # ---------------------------------------------------------------------------- host state

@@ -18,7 +18,6 @@ records the attempt, so a channel that was down gets everything on a later run (
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import time
 from dataclasses import dataclass
@@ -164,16 +163,17 @@ class SmtpSettings:
 
 def smtp_settings(email: EmailDelivery) -> SmtpSettings:
     """The rules file's SMTP settings, overridden by ``MICROFAB_SMTP_*`` environment variables."""
-    port_text = os.environ.get("MICROFAB_SMTP_PORT")
+    from microfab.settings import SettingsError, load_settings, secret
+
     try:
-        port = int(port_text) if port_text else email.port
-    except ValueError:
-        raise DeliveryError(f"MICROFAB_SMTP_PORT '{port_text}' is not a port number") from None
+        environment = load_settings()
+    except SettingsError as exc:
+        raise DeliveryError(exc.message) from None
     return SmtpSettings(
-        host=os.environ.get("MICROFAB_SMTP_HOST") or email.host,
-        port=port,
-        user=os.environ.get("MICROFAB_SMTP_USER") or email.user,
-        password=os.environ.get("MICROFAB_SMTP_PASSWORD"),
+        host=environment.smtp_host or email.host,
+        port=environment.smtp_port or email.port,
+        user=environment.smtp_user or email.user,
+        password=secret(environment.smtp_password),
         starttls=email.starttls,
     )
 

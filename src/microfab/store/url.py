@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -16,7 +14,9 @@ Override with ``--db`` or the ``MICROFAB_DB`` environment variable."""
 
 def resolve_url(url: str | None) -> str:
     """The URL to use: the argument, else ``MICROFAB_DB``, else :data:`DEFAULT_DB_URL`."""
-    return url or os.environ.get("MICROFAB_DB") or DEFAULT_DB_URL
+    from microfab.settings import load_settings
+
+    return url or load_settings().db or DEFAULT_DB_URL
 
 
 def engine_url(url: str) -> URL:

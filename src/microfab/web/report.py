@@ -7,7 +7,6 @@ chromium is installed, printed to PDF by headless chromium (``--print-to-pdf``).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 import tempfile
@@ -170,7 +169,9 @@ def report_css() -> str:
 
 def chromium() -> str | None:
     """The chromium to print PDFs with: $MICROFAB_CHROMIUM, else one on the PATH."""
-    configured = os.environ.get("MICROFAB_CHROMIUM")
+    from microfab.settings import load_settings
+
+    configured = load_settings().chromium
     if configured:
         return configured if Path(configured).exists() else None
     for name in ("chromium", "chromium-browser", "google-chrome"):
