@@ -26,10 +26,10 @@ _LIBRARY_LOGGERS = ("asyncua", "pymodbus")
 
 
 def configure_logging() -> None:
-    """The command line's defaults: microfab's loggers report WARNING and above (on stderr, via
-    Python's last-resort handler until a command attaches its own), and pymodbus — which logs
-    every failed connect attempt — only its critical messages unless a level was set for it."""
-    logging.getLogger("microfab").setLevel(logging.WARNING)
+    """The command line's defaults, set once before any command runs: microfab's loggers keep
+    Python's default (WARNING and above on stderr until a command attaches its own handler), and
+    pymodbus — which logs every failed connect attempt — shows only its critical messages unless
+    a level was set for it already."""
     library = logging.getLogger("pymodbus")
     if library.level == logging.NOTSET:
         library.setLevel(logging.CRITICAL)

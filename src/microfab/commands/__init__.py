@@ -1,6 +1,7 @@
-"""Command groups of the ``microfab`` command line, one module per group.
+"""Every command of the ``microfab`` command line, one module per command group.
 
-``microfab.cli`` is the entry point and assembles them; a group that grows past a few commands
-gets its own module here so that ``cli.py`` stays readable. Commands only parse options, call the
-domain code in ``track/``, ``plan/``, ``green/`` … and print; they hold no logic of their own.
+``microfab.cli`` is the entry point and only assembles them. Commands parse options, call the
+domain code in ``track/``, ``plan/``, ``green/`` … or a runtime in ``runtime/``, and print through
+the consoles of :mod:`microfab.console`; they hold no logic of their own. Options that several
+groups share are in ``common.py`` (``--db``), ``mqtt_options.py`` and ``sim_options.py``.
 """
