@@ -24,7 +24,7 @@ unavailable; it is named in :meth:`ModbusConnector.health`. No exception leaves 
 
 Link changes are logged at INFO (the status line shows them); pymodbus's own log of the same
 failures ("Failed to connect …", "Repeating....") is silenced unless the ``pymodbus`` logger has
-been given a level (see :func:`~microfab.connect.connector.configure_connector_logging`).
+been given a level (see :func:`~microfab.logs.configure_connector_logging`).
 """
 
 from __future__ import annotations
