@@ -31,7 +31,7 @@ from microfab.funding.reports import (
     progress_report_html,
 )
 from microfab.web.pages import env, templates
-from microfab.web.report import print_pdf
+from microfab.reports import print_pdf
 
 router = APIRouter()
 
