@@ -21,6 +21,7 @@ from microfab.store.production import count_sums
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
 from microfab.web.panels import local_midnight, reason_names
 
+
 @dataclass(slots=True)
 class OrderLine:
     order: str
