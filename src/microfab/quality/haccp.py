@@ -26,7 +26,7 @@ from sqlalchemy import select
 from microfab.errors import NotFoundError
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory
-from microfab.quality.located import Loc, load_settings_file
+from microfab.model.located_yaml import Loc, load_located_file
 from microfab.reports import render
 from microfab.store import schema
 from microfab.store.event_store import EventStore
@@ -118,7 +118,9 @@ def _check(plan: HaccpPlan) -> list[tuple[Loc, str]]:
 
 def load_haccp(path: Path) -> HaccpPlan:
     """Read a HACCP plan; LocatedFileError (exit 2) names the line of every fault."""
-    return load_settings_file(path, HaccpPlan, expected="'ccps' (a list)", check=_check)
+    return load_located_file(
+        path, HaccpPlan, what="HACCP plan", expected="'ccps' (a list)", check=_check
+    )
 
 
 # ---------------------------------------------------------------------------- batches
