@@ -27,7 +27,9 @@ EXAMPLES = ROOT / "docs" / "examples"
 TEMPLATE = ROOT / "src" / "microfab" / "templates" / "factory.yaml"
 
 
-def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str):
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[object, list[str]]:
     """``microfab ARGS`` in this process: (exit code, stderr lines)."""
     monkeypatch.setattr(sys, "argv", ["microfab", *args])
     with pytest.raises(SystemExit) as stopped:
