@@ -7,16 +7,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 
-def money(value: int | str | None) -> str:
-    """``1,234,567`` or ``1,234.50`` (money as the funding JSON gives it); empty for None."""
-    if value is None:
-        return ""
-    if isinstance(value, int):
-        return f"{value:,}"
-    whole, _, cents = value.partition(".")
-    return f"{int(whole):,}.{cents}" if cents else f"{int(whole):,}"
-
-
 def percent(value: float | None) -> str:
     """A fraction as ``87.5%``; ``—`` for None."""
     return "—" if value is None else f"{value * 100:.1f}%"
@@ -50,9 +40,7 @@ ENVIRONMENT = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-ENVIRONMENT.filters.update(
-    money=money, percent=percent, duration=duration, number=number, text=text
-)
+ENVIRONMENT.filters.update(percent=percent, duration=duration, number=number, text=text)
 
 
 def render(template: str, **context: Any) -> str:
