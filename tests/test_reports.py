@@ -81,3 +81,19 @@ def test_the_cli_says_what_the_printer_said(
     stderr = capsys.readouterr().err
     assert "error: PDF export needs chromium" in stderr and "Traceback" not in stderr
     assert html.is_file() and not pdf.exists()  # the HTML is written before printing
+
+
+def test_the_reports_layer_depends_on_nothing_of_microfab_but_its_errors() -> None:
+    """Domain services build each report's data and call the layer, never the other way round."""
+    import ast
+
+    folder = Path(__file__).resolve().parents[1] / "src" / "microfab" / "reports"
+    imported: set[str] = set()
+    for module in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    ours = {name for name in imported if name.startswith("microfab")}
+    assert ours <= {"microfab.errors", "microfab.reports.pdf", "microfab.reports.render"}, ours
