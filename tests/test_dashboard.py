@@ -22,8 +22,8 @@ from microfab.api import bind
 from microfab.errors import InputError
 from microfab.model.factory_file import parse_factory
 from microfab.model.identity import Role
+from microfab.reports import chromium
 from microfab.store import EventStore, open_store
-from microfab.web.report import chromium
 from webapp import CNC1, CNC2, ROBOT1, add_test_user, api_token, event, fill, serving
 
 HTML = {"accept": "text/html"}

@@ -12,10 +12,13 @@
     │   ├── UnknownScenarioError   no simulator scenario of that name
     │   ├── NotFoundError          no machine, line, order … with that id
     │   └── TimeRangeError         a time or time range that is malformed or inverted
-    └── StoreError                 the event store cannot do what was asked
-        ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
-        ├── StoreSchemaError       the database schema is not the one this version expects
-        └── NoFactoryError         no factory model has been applied to this store yet
+    ├── StoreError                 the event store cannot do what was asked
+    │   ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
+    │   ├── StoreSchemaError       the database schema is not the one this version expects
+    │   └── NoFactoryError         no factory model has been applied to this store yet
+    └── PdfError                   a printable report could not be printed to PDF
+        ├── PdfPrinterMissing      no chromium to print with (the API answers 501)
+        └── PdfPrintFailed         chromium ran but printed no PDF
 
 Each error has a stable ``key`` for scripts and a message that says what to do. The CLI prints the
 message and exits with ``exit_code``; it never shows a traceback for these.
@@ -119,3 +122,21 @@ class NoFactoryError(StoreError):
     """A command needs the factory model, but none has been applied to the store."""
 
     key = "no_factory"
+
+
+class PdfError(MicrofabError):
+    """A printable report could not be printed to PDF."""
+
+    key = "pdf_error"
+
+
+class PdfPrinterMissing(PdfError):
+    """No chromium to print PDFs with (neither ``MICROFAB_CHROMIUM`` nor one on the PATH)."""
+
+    key = "pdf_unavailable"
+
+
+class PdfPrintFailed(PdfError):
+    """Chromium was started but did not print the page."""
+
+    key = "pdf_failed"

@@ -35,6 +35,7 @@ from microfab.errors import (
     MicrofabError,
     NoFactoryError,
     NotFoundError,
+    PdfPrinterMissing,
     StoreSchemaError,
     StoreUnavailableError,
 )
@@ -136,6 +137,8 @@ def status_of(exc: MicrofabError) -> int:
         return 409
     if isinstance(exc, StoreUnavailableError | StoreSchemaError):
         return 503
+    if isinstance(exc, PdfPrinterMissing):
+        return 501
     return 500
 
 

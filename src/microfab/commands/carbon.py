@@ -20,7 +20,7 @@ from microfab.commands.common import (
     print_json,
     stored_factory,
 )
-from microfab.errors import InputError, MicrofabError
+from microfab.errors import InputError
 from microfab.model.timerange import parse_time
 
 if TYPE_CHECKING:
@@ -210,6 +210,7 @@ def report_command(
     from microfab.green.intensity import IdleWaste
     from microfab.green.report import OrderPoint, render_report
     from microfab.model.carbon import MILLI, UNITS
+    from microfab.reports import print_pdf
 
     factory, carbon, table, period = _load(db, settings, factors, start, end)
     fp = _footprint(factory, carbon, table, period, None, product, allow_missing)
@@ -242,21 +243,5 @@ def report_command(
     out.print(f"wrote {output}")
     if pdf:
         pdf_path = output.with_suffix(".pdf")
-        pdf_path.write_bytes(_print_pdf(html))
+        pdf_path.write_bytes(print_pdf(html))
         out.print(f"wrote {pdf_path}")
-
-
-def _print_pdf(html: str) -> bytes:
-    """The HTML printed by headless chromium (the dashboard's printer), errors made ours."""
-    from microfab.api.errors import ApiError
-    from microfab.web.report import print_pdf
-
-    try:
-        return print_pdf(html)
-    except ApiError as exc:
-        if exc.key == "pdf_unavailable":
-            raise MicrofabError(
-                "the PDF needs chromium (apt-get install chromium, or set MICROFAB_CHROMIUM); "
-                "the HTML report was written, print it from a browser or pass --no-pdf"
-            ) from None
-        raise MicrofabError(f"{exc.message}; the HTML report was written") from None

@@ -18,8 +18,9 @@ import typer
 from rich.table import Table
 
 from microfab.commands.common import DbOption, JsonOption, err, out, print_json, stored_factory
-from microfab.errors import InputError, MicrofabError
+from microfab.errors import InputError
 from microfab.funding.reports import assessment_html, evidence_html
+from microfab.reports import print_pdf
 
 HtmlOption = Annotated[
     Path | None, typer.Option("--html", help="Also write a printable HTML page here")
@@ -179,18 +180,8 @@ def _write_pages(html: Path | None, pdf: Path | None, render: Callable[[], str])
         html.write_text(text, encoding="utf-8")
         err.print(f"wrote {html}")
     if pdf is not None:
-        pdf.write_bytes(_print_pdf(text))
+        pdf.write_bytes(print_pdf(text))
         err.print(f"wrote {pdf}")
-
-
-def _print_pdf(text: str) -> bytes:
-    from microfab.api.errors import ApiError
-    from microfab.web.report import print_pdf
-
-    try:
-        return print_pdf(text)
-    except ApiError as exc:
-        raise MicrofabError(f"cannot print the PDF: {exc.message}") from None
 
 
 @funding_app.command("match")

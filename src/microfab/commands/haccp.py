@@ -18,7 +18,6 @@ from microfab.commands.common import (
     print_json,
     stored_factory,
 )
-from microfab.errors import MicrofabError
 
 haccp_app = typer.Typer(
     help="Food safety: critical control points per batch, printable batch records 食物安全.",
@@ -108,6 +107,7 @@ def haccp_record(
 ) -> None:
     """The printable batch record of one work order at every CCP (HTML, PDF for inspectors)."""
     from microfab.quality.haccp import batch_records, load_haccp, render_batch_record
+    from microfab.reports import print_pdf
     from microfab.store import open_store
 
     plan = load_haccp(plan_file)
@@ -124,21 +124,5 @@ def haccp_record(
     elif pdf is None:
         print(html)
     if pdf is not None:
-        pdf.write_bytes(_print_pdf(html))
+        pdf.write_bytes(print_pdf(html))
         out.print(f"wrote {pdf}", highlight=False)
-
-
-def _print_pdf(html: str) -> bytes:
-    """The HTML printed by headless chromium (the dashboard's printer), errors made ours."""
-    from microfab.api.errors import ApiError
-    from microfab.web.report import print_pdf
-
-    try:
-        return print_pdf(html)
-    except ApiError as exc:
-        if exc.key == "pdf_unavailable":
-            raise MicrofabError(
-                "the PDF needs chromium (apt-get install chromium, or set MICROFAB_CHROMIUM); "
-                "write the HTML with --output and print it from a browser"
-            ) from None
-        raise MicrofabError(exc.message) from None

@@ -1,33 +1,56 @@
-"""Printable funding documents as self-contained HTML: the evidence annex and the report drafts.
+"""Printable funding documents: the evidence annex and the report drafts, as page data.
 
-Each page stands alone (A4 print CSS inline) so it can be opened, printed from a browser, or
-printed to PDF by headless chromium (:func:`microfab.web.report.print_pdf`). They are drafts: the
-company checks and signs what it submits.
+Each function builds the document's sections from the JSON of a domain result (an assessment, a
+ledger review, the smart-line evidence) and renders them with the reports layer's
+``funding.html`` template, a page that stands alone (A4 print CSS inline) so it can be opened,
+printed from a browser, or printed to PDF (:func:`microfab.reports.print_pdf`). They are drafts:
+the company checks and signs what it submits.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-CSS = """
-@page { size: A4; margin: 16mm 14mm; }
-body { font-family: "Noto Sans", "Noto Sans CJK TC", "Helvetica Neue", Arial, sans-serif;
-       font-size: 10.5pt; color: #111; margin: 0 auto; max-width: 190mm; }
-h1 { font-size: 16pt; margin: 0 0 2mm; } h2 { font-size: 12.5pt; margin: 6mm 0 2mm; }
-p.meta { color: #444; margin: 0 0 4mm; } p.draft { color: #8a1c1c; font-weight: 600; }
-table { border-collapse: collapse; width: 100%; margin: 2mm 0 4mm; page-break-inside: auto; }
-th, td { border: 0.3mm solid #999; padding: 1.2mm 1.6mm; text-align: left; vertical-align: top; }
-th { background: #eee; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr { page-break-inside: avoid; } ul { margin: 1mm 0 3mm 5mm; padding: 0; }
-.ok { color: #14632c; } .bad { color: #8a1c1c; } .warn { color: #7a5200; }
-footer { margin-top: 8mm; color: #555; font-size: 9pt; }
-"""
+from microfab.reports import render
 
 
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value))
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    """A paragraph of plain text."""
+
+    kind: ClassVar[str] = "paragraph"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table; columns whose index is in ``numeric`` are right-aligned."""
+
+    kind: ClassVar[str] = "table"
+    headers: Sequence[str]
+    rows: list[Sequence[object]]
+    numeric: Sequence[int] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Bullets:
+    """A bullet list ("none" when empty)."""
+
+    kind: ClassVar[str] = "bullets"
+    items: list[object]
+
+
+Block = Paragraph | Table | Bullets
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A heading and what follows it."""
+
+    heading: str
+    blocks: list[Block] = field(default_factory=list)
 
 
 def money(value: int | str | None) -> str:
@@ -42,49 +65,27 @@ def money(value: int | str | None) -> str:
 
 def table(
     headers: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequence[int] = ()
-) -> str:
-    """An HTML table; columns whose index is in ``numeric`` are right-aligned."""
-    head = "".join(
-        f'<th class="num">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>"
-        for i, h in enumerate(headers)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{esc(c)}</td>' if i in numeric else f"<td>{esc(c)}</td>"
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+) -> Table:
+    return Table(headers, list(rows), numeric)
 
 
-def bullets(items: Iterable[object]) -> str:
-    inner = "".join(f"<li>{esc(i)}</li>" for i in items)
-    return f"<ul>{inner}</ul>" if inner else "<p>none</p>"
+def bullets(items: Iterable[object]) -> Bullets:
+    return Bullets(list(items))
 
 
-def page(title: str, meta: str, sections: Sequence[tuple[str, str]], footer: str = "") -> str:
-    """A whole HTML document: title, a meta line, (heading, HTML) sections, a footer."""
-    parts = "".join(f"<h2>{esc(h)}</h2>{body}" for h, body in sections)
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f'<h1>{esc(title)}</h1><p class="meta">{esc(meta)}</p>'
-        '<p class="draft">DRAFT prepared by microfab — check every figure before submission</p>'
-        f"{parts}<footer>{esc(footer)}</footer></body></html>"
-    )
+def page(title: str, meta: str, sections: Sequence[Section], footer: str = "") -> str:
+    """A whole HTML document: title, a meta line, the sections, a footer."""
+    return render("funding.html", title=title, meta=meta, sections=sections, footer=footer)
 
 
 def evidence_html(doc: dict[str, Any]) -> str:
     """The smart-line evidence annex (from ``SmartLineEvidence.to_json()``)."""
-    sections: list[tuple[str, str]] = []
+    sections: list[Section] = []
     for ln in doc["lines"]:
-        summary = (
-            f"<p>{ln['machines_meeting_criteria']} of {ln['machines_counted']} machines meet the "
+        summary = Paragraph(
+            f"{ln['machines_meeting_criteria']} of {ln['machines_counted']} machines meet the "
             f"criteria: smart-line share {ln['smart_line_share']:.2f} "
-            f"({esc(ln['smart_line_share_fraction'])}). Definition: {esc(doc['definition'])}.</p>"
+            f"({ln['smart_line_share_fraction']}). Definition: {doc['definition']}."
         )
         criteria = table(
             ["criterion", "status", "evidence"],
@@ -105,8 +106,8 @@ def evidence_html(doc: dict[str, Any]) -> str:
             ],
             numeric=(2, 3, 4),
         )
-        sections.append((f"Line {ln['line']} {ln['name']}", summary + criteria + machines))
-    sections.append(("Notes", bullets(doc["notes"])))
+        sections.append(Section(f"Line {ln['line']} {ln['name']}", [summary, criteria, machines]))
+    sections.append(Section("Notes", [bullets(doc["notes"])]))
     return page(
         "Smart production line evidence 智能生產線證明 (annex)",
         f"{doc['company']} · {doc['source']}",
@@ -171,17 +172,17 @@ def assessment_html(doc: dict[str, Any]) -> str:
         f"{doc['scheme']} assessment: {doc['project']}",
         f"{doc['company']} · {verdict} as of {doc['as_of']} · rules {doc['version']}",
         [
-            ("Rules", rules),
-            ("Budget", budget),
-            ("Grant", grant),
-            ("Payments", payments),
-            ("Warnings", bullets(doc["warnings"])),
+            Section("Rules", [rules]),
+            Section("Budget", [budget]),
+            Section("Grant", [grant]),
+            Section("Payments", [payments]),
+            Section("Warnings", [bullets(doc["warnings"])]),
         ],
         f"Rules derived from {doc['rules_from'].get('file', '')} compiled {doc['rules_from'].get('compiled', '')}.",
     )
 
 
-def _ledger_sections(review: dict[str, Any]) -> list[tuple[str, str]]:
+def _ledger_sections(review: dict[str, Any]) -> list[Section]:
     items = table(
         ["id", "item", "category", "approved HK$", "spent HK$", "remaining HK$", "invoices"],
         [
@@ -198,10 +199,10 @@ def _ledger_sections(review: dict[str, Any]) -> list[tuple[str, str]]:
         ],
         numeric=(3, 4, 5, 6),
     )
-    totals = (
-        f"<p>Approved budget HK${money(review['approved_budget_hkd'])}; spent "
+    totals = Paragraph(
+        f"Approved budget HK${money(review['approved_budget_hkd'])}; spent "
         f"HK${money(review['spent_hkd'])}; reimbursable spend HK${money(review['eligible_spend_hkd'])}; "
-        f"approved grant HK${money(review['approved_grant_hkd'])}.</p>"
+        f"approved grant HK${money(review['approved_grant_hkd'])}."
     )
     claims = table(
         [
@@ -242,14 +243,14 @@ def _ledger_sections(review: dict[str, Any]) -> list[tuple[str, str]]:
         numeric=(2,),
     )
     return [
-        ("Budget and spending 預算及開支", totals + items),
-        ("Claims 申領", claims),
-        ("Milestones and deadlines", deadlines),
-        ("Warnings", bullets(review["warnings"])),
+        Section("Budget and spending 預算及開支", [totals, items]),
+        Section("Claims 申領", [claims]),
+        Section("Milestones and deadlines", [deadlines]),
+        Section("Warnings", [bullets(review["warnings"])]),
     ]
 
 
-def _expenditure_table(ledger: Any) -> str:
+def _expenditure_table(ledger: Any) -> Table:
     return table(
         ["date", "invoice", "supplier", "budget item", "HK$", "note"],
         [
@@ -276,7 +277,7 @@ def _money_json(amount: Any) -> int | str:
 def progress_report_html(review: dict[str, Any], ledger: Any) -> str:
     """Progress report draft (for the interim payment) from a ledger review."""
     sections = _ledger_sections(review)
-    sections.insert(1, ("Expenditures 開支明細", _expenditure_table(ledger)))
+    sections.insert(1, Section("Expenditures 開支明細", [_expenditure_table(ledger)]))
     return page(
         f"Progress report 進度報告: {review['project']}",
         f"{review['company']} · {review['scheme']} {review['reference']} · project "
@@ -289,24 +290,29 @@ def progress_report_html(review: dict[str, Any], ledger: Any) -> str:
 def final_report_html(review: dict[str, Any], ledger: Any, evidence: dict[str, Any] | None) -> str:
     """Final report draft: spending, claims, and the smart-line evidence when a store was read."""
     sections = _ledger_sections(review)
-    sections.insert(1, ("Expenditures 開支明細", _expenditure_table(ledger)))
+    sections.insert(1, Section("Expenditures 開支明細", [_expenditure_table(ledger)]))
     if evidence is not None:
         for ln in evidence["lines"]:
             sections.append(
-                (
+                Section(
                     f"Smart-line evidence: {ln['line']} (share {ln['smart_line_share']:.2f})",
-                    table(
-                        ["criterion", "status", "evidence"],
-                        [
-                            (c["criterion"], c["status"], " · ".join(c["evidence"]))
-                            for c in ln["criteria"]
-                        ],
-                    ),
+                    [
+                        table(
+                            ["criterion", "status", "evidence"],
+                            [
+                                (c["criterion"], c["status"], " · ".join(c["evidence"]))
+                                for c in ln["criteria"]
+                            ],
+                        )
+                    ],
                 )
             )
     else:
         sections.append(
-            ("Smart-line evidence", "<p>not included: give --db to read the stored data</p>")
+            Section(
+                "Smart-line evidence",
+                [Paragraph("not included: give --db to read the stored data")],
+            )
         )
     return page(
         f"Final report 完成報告: {review['project']}",
@@ -319,7 +325,7 @@ def final_report_html(review: dict[str, Any], ledger: Any, evidence: dict[str, A
 
 def benefit_report_html(review: dict[str, Any], ledger: Any, output: dict[str, Any] | None) -> str:
     """Benefit report draft: the line's output and turnover, new jobs, the no-transfer period."""
-    sections: list[tuple[str, str]] = []
+    sections: list[Section] = []
     if output is not None:
         rows = [
             (
@@ -331,40 +337,49 @@ def benefit_report_html(review: dict[str, Any], ledger: Any, output: dict[str, A
             )
             for p in output["products"]
         ]
-        text = (
-            f"<p>Line {esc(output['line'])}, output counted at its bottleneck "
-            f"{esc((output['bottleneck'] or '').rsplit('/', 1)[-1])}, {esc(output['from'])} to "
-            f"{esc(output['to'])}: {output['good']:,} good units, turnover "
+        text = Paragraph(
+            f"Line {output['line']}, output counted at its bottleneck "
+            f"{(output['bottleneck'] or '').rsplit('/', 1)[-1]}, {output['from']} to "
+            f"{output['to']}: {output['good']:,} good units, turnover "
             f"HK${money(output['turnover_hkd'])}"
             + ("" if output["turnover_complete"] else " (incomplete: some prices are missing)")
-            + ".</p>"
+            + "."
         )
         sections.append(
-            (
+            Section(
                 "Output and turnover 產量及營業額",
-                text
-                + table(
-                    ["product", "name", "good", "unit price HK$", "turnover HK$"],
-                    rows,
-                    numeric=(2, 3, 4),
-                ),
+                [
+                    text,
+                    table(
+                        ["product", "name", "good", "unit price HK$", "turnover HK$"],
+                        rows,
+                        numeric=(2, 3, 4),
+                    ),
+                ],
             )
         )
     else:
-        sections.append(("Output and turnover", "<p>not included: give --db and project.line</p>"))
+        sections.append(
+            Section(
+                "Output and turnover",
+                [Paragraph("not included: give --db and project.line")],
+            )
+        )
     jobs = ledger.benefit.jobs
     sections.append(
-        (
+        Section(
             "New jobs 新職位",
-            table(["type", "count"], [(j.type, j.count) for j in jobs], numeric=(1,))
-            + f"<p>{sum(j.count for j in jobs)} new job(s).</p>",
+            [
+                table(["type", "count"], [(j.type, j.count) for j in jobs], numeric=(1,)),
+                Paragraph(f"{sum(j.count for j in jobs)} new job(s)."),
+            ],
         )
     )
     transfer = [d for d in review["deadlines"] if "no-transfer" in d["what"]]
     sections.append(
-        (
+        Section(
             "Obligations",
-            bullets(f"{d['what']}: until {d['due']} ({d['source']})" for d in transfer),
+            [bullets(f"{d['what']}: until {d['due']} ({d['source']})" for d in transfer)],
         )
     )
     return page(

@@ -12,19 +12,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import pint
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from microfab.errors import InputError
 from microfab.model.carbon import UNITS, pick_year
-
-M = TypeVar("M", bound=BaseModel)
+from microfab.model.located_yaml import load_located, load_located_file
 
 SHIPPED = "hk-emission-factors.yaml"
 """The factors file shipped in ``microfab/green/data``."""
+
+FACTORS_FILE_HOLDS = "'version' and 'factors' (a list)"
 
 
 class EmissionFactor(BaseModel):
@@ -120,33 +119,15 @@ class FactorTable:
 
 
 def load_factors(path: Path | None = None) -> FactorTable:
-    """The shipped table, or the factors file at ``path`` (same shape) instead of it."""
+    """The shipped table, or the factors file at ``path`` (same shape) instead of it; a fault in
+    the file is a :class:`~microfab.errors.LocatedFileError` naming its line and field."""
     if path is None:
         text = resources.files("microfab.green").joinpath("data", SHIPPED).read_text("utf-8")
-        name = f"microfab/green/data/{SHIPPED}"
+        parsed = load_located(
+            text, f"microfab/green/data/{SHIPPED}", _FactorsFile, expected=FACTORS_FILE_HOLDS
+        )
     else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the factors file ({exc.strerror})") from None
-        name = str(path)
-    parsed = parse_yaml_model(_FactorsFile, text, name)
+        parsed = load_located_file(
+            path, _FactorsFile, what="factors file", expected=FACTORS_FILE_HOLDS
+        )
     return FactorTable(parsed.version, parsed.factors)
-
-
-def parse_yaml_model(model: type[M], text: str, name: str) -> M:
-    """YAML text validated as ``model``; InputError naming the file, field and what is wrong."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{name}{where}: not valid YAML ({exc})") from None
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
-            problems.append(f"{name} {loc}: {err['msg']}")
-        raise InputError("\n".join(problems)) from None

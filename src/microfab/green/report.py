@@ -1,8 +1,9 @@
-"""The product carbon report: one self-contained HTML page with SVG charts (printable to PDF).
+"""The product carbon report: the page data of one product footprint, rendered as printable HTML.
 
-Charts are drawn here as inline SVG (no script), so the page prints the same in any browser and
-in headless chromium: emissions by scope, by machine, by process step, kgCO2e per unit order by
-order, and idle-energy waste per machine.
+:func:`render_report` builds the figures and the charts (geometry of inline SVG bar charts, no
+script, so the page prints the same in any browser and in headless chromium) and renders the
+reports layer's ``carbon.html``: emissions by scope, by machine, by process step, kgCO2e per unit
+order by order, and idle-energy waste per machine.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from microfab.green.footprint import CarbonFootprint
 from microfab.green.intensity import IdleWaste
 from microfab.green.pact import PACT_NOTICE
+from microfab.reports import render
 
 PALETTE = ("#2f6f4f", "#4c9a6a", "#7cbf8e", "#b5dcb9", "#e0b04c", "#c0603c", "#6b7fa8")
 
@@ -28,28 +29,50 @@ class OrderPoint:
     kgco2e_per_unit: float | None
 
 
-def bar_chart(title: str, rows: Sequence[tuple[str, float]], unit: str) -> str:
-    """A horizontal bar chart as inline SVG."""
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar of a chart, placed: its label, top edge, length, colour and value text."""
+
+    label: str
+    y: int
+    width: str
+    colour: str
+    value_x: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class BarChart:
+    """A horizontal bar chart, laid out for inline SVG."""
+
+    title: str
+    width: int
+    height: int
+    label_width: int
+    bar_height: int
+    bars: list[Bar]
+
+
+def bar_chart(title: str, rows: Sequence[tuple[str, float]], unit: str) -> BarChart:
+    """The layout of a horizontal bar chart of ``rows`` (label, value in ``unit``)."""
     width, label_w, bar_h, gap = 640, 220, 18, 6
     height = 30 + len(rows) * (bar_h + gap)
     top = max((v for _, v in rows), default=0.0) or 1.0
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="{escape(title)}">',
-        f'<text x="0" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
-    ]
+    bars = []
     for i, (label, value) in enumerate(rows):
         y = 26 + i * (bar_h + gap)
         w = max(0.0, value) / top * (width - label_w - 110)
-        colour = PALETTE[i % len(PALETTE)]
-        parts += [
-            f'<text x="0" y="{y + 13}" font-size="11">{escape(label[:34])}</text>',
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}"/>',
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 13}" font-size="11">'
-            f"{value:,.3f} {escape(unit)}</text>",
-        ]
-    parts.append("</svg>")
-    return "".join(parts)
+        bars.append(
+            Bar(
+                label[:34],
+                y,
+                f"{w:.1f}",
+                PALETTE[i % len(PALETTE)],
+                f"{label_w + w + 6:.1f}",
+                f"{value:,.3f} {unit}",
+            )
+        )
+    return BarChart(title, width, height, label_w, bar_h, bars)
 
 
 def _short(machine: str) -> str:
@@ -89,58 +112,41 @@ def render_report(
     idle_rows = [(_short(w.machine), float(w.saving.to("kWh").magnitude)) for w in idle]
     standby_total = sum(float(w.standby.to("kWh").magnitude) for w in idle)
     saving_total = sum(r[1] for r in idle_rows)
-    figures = [
-        ("Product 產品", f"{escape(product_name)} ({escape(fp.product)})"),
-        ("Period 期間", f"{doc['from']} – {doc['to']}"),
-        ("Orders 工單", f"{len(fp.orders)}: {escape(', '.join(fp.orders))}"),
-        ("Finished units 完成數量", f"{fp.units:,}"),
-        ("Energy 能源", f"{doc['energy_kwh']:,.3f} kWh ({doc['kwh_per_unit'] or 0:,.4f} kWh/unit)"),
+    per_unit = f"{doc['kgco2e_per_unit'] or 0:,.4f} kgCO2e"
+    energy_cost = "—" if doc["energy_cost_hkd"] is None else f"HK$ {doc['energy_cost_hkd']:,.2f}"
+    figures = [  # (label, value, shown in bold)
+        ("Product 產品", f"{product_name} ({fp.product})", False),
+        ("Period 期間", f"{doc['from']} – {doc['to']}", False),
+        ("Orders 工單", f"{len(fp.orders)}: {', '.join(fp.orders)}", False),
+        ("Finished units 完成數量", f"{fp.units:,}", False),
         (
-            "Energy cost 能源成本",
-            "—" if doc["energy_cost_hkd"] is None else f"HK$ {doc['energy_cost_hkd']:,.2f}",
+            "Energy 能源",
+            f"{doc['energy_kwh']:,.3f} kWh ({doc['kwh_per_unit'] or 0:,.4f} kWh/unit)",
+            False,
         ),
-        ("Total 總排放", f"{doc['total_kgco2e']:,.3f} kgCO2e"),
-        ("Per unit 每件", f"<b>{doc['kgco2e_per_unit'] or 0:,.4f} kgCO2e</b>"),
-        ("Primary data share 一手數據比例", f"{doc['primary_data_share']:.1%}"),
-        ("Allocation of facility energy", escape(fp.rule)),
+        ("Energy cost 能源成本", energy_cost, False),
+        ("Total 總排放", f"{doc['total_kgco2e']:,.3f} kgCO2e", False),
+        ("Per unit 每件", per_unit, True),
+        ("Primary data share 一手數據比例", f"{doc['primary_data_share']:.1%}", False),
+        ("Allocation of facility energy", fp.rule, False),
     ]
-    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in figures)
-    factor_rows = "".join(
-        f"<tr><td>{escape(f['key'])}</td><td>{f['value']:g} {escape(f['unit'])}</td>"
-        f"<td>{f['year']}</td><td>{escape(f['source'])}</td></tr>"
-        for f in doc["factors"]
+    return render(
+        "carbon.html",
+        product=fp.product,
+        company=company,
+        created=f"{created:%Y-%m-%d %H:%M}",
+        figures=figures,
+        charts=[
+            bar_chart("By scope 按範疇 (kgCO2e)", scopes, "kgCO2e"),
+            bar_chart("By machine 按機器 (kgCO2e, energy)", machines, "kgCO2e"),
+            bar_chart("By process step 按工序 (kgCO2e, energy)", steps, "kgCO2e"),
+            bar_chart("Per-unit trend by order 每件趨勢 (kgCO2e/unit)", trend_rows, "kgCO2e"),
+        ],
+        standby=f"{standby_total:,.3f}",
+        saving=f"{saving_total:,.3f}",
+        saving_kg=f"{saving_total * idle_factor:,.3f}",
+        idle_chart=bar_chart("Avoidable idle energy 可避免閒置能耗 (kWh)", idle_rows, "kWh"),
+        factors=[{**f, "value": f"{f['value']:g}"} for f in doc["factors"]],
+        flags=list(fp.flags),
+        notice=PACT_NOTICE,
     )
-    flags = "".join(f"<li>{escape(flag)}</li>" for flag in fp.flags) or "<li>none</li>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Carbon footprint {escape(fp.product)} · {escape(company)}</title>
-<style>
-@page {{ size: A4; margin: 14mm; }}
-body {{ font-family: "Noto Sans", "Noto Sans CJK TC", Arial, sans-serif; font-size: 12px;
-       color: #1d2a22; max-width: 720px; margin: 0 auto; }}
-h1 {{ font-size: 20px; margin-bottom: 0; }} h2 {{ font-size: 15px; margin-top: 22px; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ text-align: left; padding: 3px 6px; border-bottom: 1px solid #dde5df;
-          vertical-align: top; }}
-th {{ width: 38%; font-weight: 600; }}
-.chart {{ page-break-inside: avoid; margin: 10px 0; }}
-.small {{ font-size: 10px; color: #55645a; }}
-</style></head><body>
-<h1>Product carbon footprint 產品碳足跡</h1>
-<p>{escape(company)} · generated {created:%Y-%m-%d %H:%M} UTC by microfab</p>
-<table>{rows}</table>
-<div class="chart">{bar_chart("By scope 按範疇 (kgCO2e)", scopes, "kgCO2e")}</div>
-<div class="chart">{bar_chart("By machine 按機器 (kgCO2e, energy)", machines, "kgCO2e")}</div>
-<div class="chart">{bar_chart("By process step 按工序 (kgCO2e, energy)", steps, "kgCO2e")}</div>
-<div class="chart">{bar_chart("Per-unit trend by order 每件趨勢 (kgCO2e/unit)", trend_rows, "kgCO2e")}</div>
-<h2>Idle-energy waste 閒置能源浪費</h2>
-<p>Standby energy of production machines in the period: {standby_total:,.3f} kWh. Switching
-machines off after the configured idle time would have saved about {saving_total:,.3f} kWh
-(≈ {saving_total * idle_factor:,.3f} kgCO2e).</p>
-<div class="chart">{bar_chart("Avoidable idle energy 可避免閒置能耗 (kWh)", idle_rows, "kWh")}</div>
-<h2>Emission factors used 排放因子</h2>
-<table><tr><th>key</th><th>value</th><th>year</th><th>source</th></tr>{factor_rows}</table>
-<h2>Data quality 數據質素</h2><ul>{flags}</ul>
-<p class="small">{escape(PACT_NOTICE)}</p>
-</body></html>
-"""

@@ -30,10 +30,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from microfab.errors import InputError
-from microfab.green.factors import EmissionFactor, parse_yaml_model
+from microfab.green.factors import EmissionFactor
 from microfab.model.events import parse_ts
 from microfab.model.factory import ElectricitySupplier
+from microfab.model.located_yaml import load_located_file
 
 AllocationRule = Literal["units", "mass", "run_time"]
 
@@ -161,11 +161,14 @@ def _urn(value: str) -> str:
 
 
 def load_settings(path: Path | None) -> CarbonSettings:
-    """The carbon settings at ``path``, or the defaults when no file is given."""
+    """The carbon settings at ``path``, or the defaults when no file is given (or it is empty);
+    a fault in the file is a :class:`~microfab.errors.LocatedFileError` naming line and field."""
     if path is None:
         return CarbonSettings()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the carbon settings ({exc.strerror})") from None
-    return parse_yaml_model(CarbonSettings, text, str(path))
+    return load_located_file(
+        path,
+        CarbonSettings,
+        what="carbon settings",
+        expected="carbon settings (allocation, tariffs, factors, …)",
+        empty_is_default=True,
+    )

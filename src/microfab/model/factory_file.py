@@ -1,6 +1,7 @@
-"""Parse factory-file text (YAML) into a :class:`Factory`, with errors located by file line.
+"""Read a factory file (YAML) into a :class:`Factory`, with errors located by file line.
 
-Pure: it takes text and a display name, never opens files. Every fault is reported as
+:func:`parse_factory` is pure (text and a display name in); :func:`load_factory` reads the file
+first (:func:`~microfab.model.located_yaml.read_file`). Every fault is reported as
 ``factory.yaml:42 sites[0].areas[0].lines[0].cells[1].machines[3].kind: 'cnc2' is not one of …``.
 """
 
@@ -8,15 +9,21 @@ from __future__ import annotations
 
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from microfab.errors import FactoryFileError
 from microfab.model.factory import Factory, _LocatedError
-from microfab.model.located_yaml import Loc, format_loc, load_located
+from microfab.model.located_yaml import Loc, format_loc, load_located, read_file
 
-__all__ = ["format_loc", "parse_factory"]
+__all__ = ["format_loc", "load_factory", "parse_factory"]
+
+
+def load_factory(path: Path) -> Factory:
+    """Read and validate the factory file at ``path`` (:class:`FactoryFileError` if not valid)."""
+    return parse_factory(read_file(path, "factory file"), str(path))
 
 
 def parse_factory(text: str, filename: str = "factory.yaml") -> Factory:

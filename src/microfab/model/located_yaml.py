@@ -1,20 +1,24 @@
-"""YAML text → pydantic model, every fault located as ``file:line field: message``.
+"""User-edited YAML → pydantic model, every fault located as ``file:line field: message``.
 
-Pure: text in, a validated model or one :class:`~microfab.errors.LocatedFileError` (the caller's
-subclass) out, never opening files. The factory file, the funding files and the quality settings
-(alert rules, HACCP limits) are all read this way, so a plant engineer sees the same kind of line
-for every file: ``rules.yaml:12 rules[2].above: field required``.
+:func:`load_located` is pure: text in, a validated model or one
+:class:`~microfab.errors.LocatedFileError` (the caller's subclass, exit 2) out. :func:`read_file` is
+the one way a user-edited file is opened (an :class:`~microfab.errors.InputError` naming the file
+when it cannot be read) and :func:`load_located_file` does both. Every user-edited file is read this
+way (the factory file, the carbon settings and factor overrides, the funding files, the alert
+rules and HACCP plan, a scenario's behaviour), so a plant engineer sees the same kind of line for
+every file: ``rules.yaml:12 rules[2].above: field required``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from microfab.errors import LocatedFileError
+from microfab.errors import InputError, LocatedFileError
 
 Loc = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -49,7 +53,57 @@ def describe(err: Any) -> str:
 
 
 def _plain(err: Any, loc: Loc) -> tuple[Loc, str]:
+    if err["type"] == "union_tag_invalid":  # name the discriminator field and its choices
+        ctx = err["ctx"]
+        allowed = str(ctx["expected_tags"]).replace("'", "")
+        field = str(ctx["discriminator"]).strip("'")
+        return (*loc, field), f"{ctx['tag']!r} is not one of {allowed}"
     return loc, describe(err)
+
+
+def read_file(path: Path, what: str = "file") -> str:
+    """The text of a user-edited file; :class:`InputError` (exit 2) naming it when it cannot be
+    read: ``cannot read the alert rules rules.yaml: no such file``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        reason = "no such file"
+    except IsADirectoryError:
+        reason = "it is a folder, not a file"
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    raise InputError(f"cannot read the {what} {path}: {reason}")
+
+
+def load_located_file(
+    path: Path,
+    model: type[ModelT],
+    *,
+    what: str,
+    expected: str,
+    error: type[LocatedFileError] = LocatedFileError,
+    loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+    tags: frozenset[str] = frozenset(),
+    problem: Problem = _plain,
+    check: Callable[[ModelT], list[tuple[Loc, str]]] | None = None,
+    empty_is_default: bool = False,
+) -> ModelT:
+    """Read ``path`` (:func:`read_file`, ``what`` names it) and validate it as ``model``
+    (:func:`load_located`)."""
+    return load_located(
+        read_file(path, what),
+        str(path),
+        model,
+        expected=expected,
+        error=error,
+        loader=loader,
+        tags=tags,
+        problem=problem,
+        check=check,
+        empty_is_default=empty_is_default,
+    )
 
 
 def load_located(
@@ -63,6 +117,7 @@ def load_located(
     tags: frozenset[str] = frozenset(),
     problem: Problem = _plain,
     check: Callable[[ModelT], list[tuple[Loc, str]]] | None = None,
+    empty_is_default: bool = False,
 ) -> ModelT:
     """Validate YAML ``text`` as ``model``; raise ``error`` with one located line per fault.
 
@@ -70,7 +125,8 @@ def load_located(
     ``loader`` may read scalars differently (the funding files read floats as Decimal); ``tags``
     are discriminator values pydantic puts in error locations, left out of what is shown;
     ``problem`` words each pydantic error; ``check`` adds cross-field faults found on the
-    validated model, as (location, message).
+    validated model, as (location, message); ``empty_is_default``: an empty file is the model's
+    defaults (a settings file whose every field has one).
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -80,6 +136,8 @@ def load_located(
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
         raise error([f"{filename}:{line} (yaml): {reason}"]) from None
+    if data is None and empty_is_default:
+        data = {}
     if not isinstance(data, dict):
         raise error([f"{filename}:1 (file): expected a mapping with {expected}"])
     lines = line_index(root)

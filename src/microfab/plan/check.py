@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from microfab.errors import InputError
+from microfab.model.located_yaml import read_file
 from microfab.plan.problem import Problem
 from microfab.plan.result import Assignment
 
@@ -211,12 +212,7 @@ def read_schedule(path: Path) -> tuple[list[Assignment], int | None]:
     The file is the JSON that ``microfab plan solve --json`` prints (an object with
     ``assignments``) or just the list of assignments.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read it ({exc})") from None
+    text = read_file(path, "schedule file")
     try:
         document: Any = json.loads(text)
     except json.JSONDecodeError as exc:

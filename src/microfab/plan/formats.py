@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microfab.errors import InputError
+from microfab.model.located_yaml import read_file
 from microfab.plan.problem import Job, Machine, Mode, Operation, Problem
 
 FORMATS = ("jssp", "fjs", "fjs-sdst")
@@ -132,12 +133,7 @@ def guess_format(path: Path) -> str:
 def read_instance(path: Path, fmt: str | None = None) -> Problem:
     """Read an instance file; ``fmt`` None: guessed from the suffix."""
     chosen = fmt or guess_format(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read it ({exc})") from None
+    text = read_file(path, "instance file")
     return parse_instance(text, chosen, source=str(path), name=path.stem)
 
 

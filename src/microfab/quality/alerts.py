@@ -36,8 +36,8 @@ from microfab.model.alerts import excursions as find_excursions
 from microfab.model.alerts import stops as find_stops
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory
+from microfab.model.located_yaml import Loc, load_located_file
 from microfab.model.spc import NotEnoughBaseline
-from microfab.quality.located import Loc, load_settings_file
 from microfab.store import schema
 from microfab.store.alerts import (
     StoredAlert,
@@ -204,8 +204,13 @@ def _check(rules: AlertRules) -> list[tuple[Loc, str]]:
 
 def load_alert_rules(path: Path) -> AlertRules:
     """Read an alert rules file; LocatedFileError (exit 2) names the line of every fault."""
-    parsed = load_settings_file(
-        path, AlertRules, expected="'rules' (a list)", tags=RULE_KINDS, check=_check
+    parsed = load_located_file(
+        path,
+        AlertRules,
+        what="alert rules",
+        expected="'rules' (a list)",
+        tags=RULE_KINDS,
+        check=_check,
     )
     return parsed.model_copy(update={"folder": path.parent})
 

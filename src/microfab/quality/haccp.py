@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +26,8 @@ from sqlalchemy import select
 from microfab.errors import NotFoundError
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory
-from microfab.quality.located import Loc, load_settings_file
+from microfab.model.located_yaml import Loc, load_located_file
+from microfab.reports import render
 from microfab.store import schema
 from microfab.store.event_store import EventStore
 
@@ -118,7 +118,9 @@ def _check(plan: HaccpPlan) -> list[tuple[Loc, str]]:
 
 def load_haccp(path: Path) -> HaccpPlan:
     """Read a HACCP plan; LocatedFileError (exit 2) names the line of every fault."""
-    return load_settings_file(path, HaccpPlan, expected="'ccps' (a list)", check=_check)
+    return load_located_file(
+        path, HaccpPlan, what="HACCP plan", expected="'ccps' (a list)", check=_check
+    )
 
 
 # ---------------------------------------------------------------------------- batches
@@ -404,25 +406,13 @@ def haccp_report(
 
 # ---------------------------------------------------------------------------- the record
 
-_CSS = """
-@page { size: A4; margin: 16mm 14mm; }
-body { font-family: "Noto Sans", "Noto Sans CJK TC", Arial, sans-serif; font-size: 10.5pt;
-       color: #111; }
-h1 { font-size: 16pt; margin: 0 0 2mm; } h2 { font-size: 12.5pt; margin: 6mm 0 2mm; }
-table { border-collapse: collapse; width: 100%; margin: 2mm 0; }
-th, td { border: 1px solid #999; padding: 1.4mm 2mm; text-align: left; vertical-align: top; }
-th { background: #eee; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.pass { color: #176317; font-weight: bold; } .deviation { color: #a40000; font-weight: bold; }
-.meta td { border: none; padding: 0.6mm 2mm 0.6mm 0; } .sign td { height: 12mm; }
-"""
-
 
 def render_batch_record(
     factory: Factory, plan: HaccpPlan, order: str, records: list[BatchRecord]
 ) -> str:
-    """A standalone, printable HTML batch record of one order at every CCP it passed."""
+    """A standalone, printable HTML batch record of one order at every CCP it passed
+    (the reports layer's ``haccp_batch.html``)."""
     zone = factory.sites[0].zone
-    e = html.escape
 
     def local(value: dt.datetime | None) -> str:
         return "—" if value is None else f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
@@ -430,64 +420,19 @@ def render_batch_record(
     def num(value: float | None) -> str:
         return "—" if value is None else f"{value:g}"
 
-    first = records[0]
     ccps = {c.id: c for c in plan.ccps}
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>HACCP batch record {e(order)}</title><style>{_CSS}</style></head><body>",
-        "<h1>HACCP batch record 危害分析重要控制點批次記錄</h1>",
-        "<table class='meta'>",
-        f"<tr><td>Company</td><td>{e(factory.company.name)}</td></tr>",
-        f"<tr><td>Plan</td><td>{e(plan.plan)}</td></tr>",
-        f"<tr><td>Batch (work order)</td><td><b>{e(order)}</b></td></tr>",
-        f"<tr><td>Product</td><td>{e(first.product or '—')}</td></tr>",
-        f"<tr><td>Quantity</td><td>{e(str(first.quantity or '—'))}</td></tr>",
-        f"<tr><td>Times</td><td>site time ({e(str(zone))})</td></tr>",
-        "</table>",
-    ]
-    for r in records:
-        ccp = ccps[r.ccp]
-        parts += [
-            f"<h2>{e(r.ccp)} — {e(r.ccp_name)}: <span class='{e(r.status.split()[0])}'>"
-            f"{e(r.status.upper())}</span></h2>",
-            "<table class='meta'>",
-            f"<tr><td>Machine</td><td>{e(r.machine)} (operation {r.operation})</td></tr>",
-            f"<tr><td>Hazard</td><td>{e(ccp.hazard or '—')}</td></tr>",
-            f"<tr><td>At the step</td><td>{local(r.start)} – {local(r.end)}"
-            + (f" ({r.minutes:.0f} min)" if r.minutes is not None else "")
-            + "</td></tr>",
-            "</table>",
-            "<table><tr><th>critical limit</th><th>readings</th><th>lowest</th><th>highest</th>"
-            "<th>mean</th><th>outside</th></tr>",
-        ]
-        for s in r.limits:
-            parts.append(
-                f"<tr><td>{e(s.limit.metric)} {e(s.limit.text())}</td>"
-                f"<td class='num'>{s.readings}</td><td class='num'>{num(s.low)}</td>"
-                f"<td class='num'>{num(s.high)}</td>"
-                f"<td class='num'>{num(None if s.mean is None else round(s.mean, 2))}</td>"
-                f"<td class='num'>{s.outside}</td></tr>"
-            )
-        if r.time_limit is not None:
-            minutes = "—" if r.minutes is None else f"{r.minutes:.1f}"
-            parts.append(
-                f"<tr><td>time at the step {e(r.time_limit)}</td><td class='num'>—</td>"
-                f"<td class='num' colspan='3'>{minutes} min</td><td class='num'>"
-                f"{sum(1 for d in r.deviations if d.limit.startswith('time'))}</td></tr>"
-            )
-        parts.append("</table>")
-        if r.deviations:
-            parts.append("<p><b>Deviations</b></p><ul>")
-            parts += [f"<li>{local(d.ts)}: {e(d.message)}</li>" for d in r.deviations]
-            parts.append("</ul>")
-            if ccp.corrective_action:
-                parts.append(f"<p><b>Corrective action</b>: {e(ccp.corrective_action)}</p>")
-    parts += [
-        "<h2>Verification</h2>",
-        "<table class='sign'><tr><th>role</th><th>name</th><th>signature</th><th>date</th></tr>",
-        "<tr><td>Line supervisor</td><td></td><td></td><td></td></tr>",
-        "<tr><td>QA / HACCP team</td><td></td><td></td><td></td></tr></table>",
-        f"<p>Generated by microfab from the stored telemetry at {local(dt.datetime.now(dt.UTC))}"
-        " site time.</p></body></html>",
-    ]
-    return "\n".join(parts)
+    return render(
+        "haccp_batch.html",
+        company=factory.company.name,
+        plan=plan.plan,
+        order=order,
+        first=records[0],
+        zone=str(zone),
+        records=[
+            (r, ccps[r.ccp], sum(1 for d in r.deviations if d.limit.startswith("time")))
+            for r in records
+        ],
+        generated=local(dt.datetime.now(dt.UTC)),
+        local=local,
+        num=num,
+    )

@@ -12,12 +12,12 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from microfab.errors import FactoryFileError, UnknownScenarioError
 from microfab.model.factory import Factory
-from microfab.model.factory_file import format_loc, parse_factory
+from microfab.model.factory_file import load_factory
+from microfab.model.located_yaml import Loc, load_located_file
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -147,58 +147,55 @@ def load_scenario(name_or_path: str) -> Scenario:
             "(or give a folder holding factory.yaml and behaviour.yaml)"
         )
     factory_path = folder / "factory.yaml"
-    factory = parse_factory(factory_path.read_text(encoding="utf-8"), str(factory_path))
+    factory = load_factory(factory_path)
     behaviour_path = folder / "behaviour.yaml"
-    try:
-        raw = yaml.safe_load(behaviour_path.read_text(encoding="utf-8"))
-        behaviour = Behaviour.model_validate(raw)
-    except FileNotFoundError:
-        raise FactoryFileError(
-            [f"{behaviour_path}: missing (a scenario needs behaviour.yaml)"]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise FactoryFileError([f"{behaviour_path}: {exc}"]) from None
-    except ValidationError as exc:
-        raise FactoryFileError(
-            [
-                f"{behaviour_path} {format_loc(tuple(e['loc']))}: "
-                + e["msg"].removeprefix("Value error, ")
-                for e in exc.errors()
-            ]
-        ) from None
-    _check_references(factory, behaviour, str(behaviour_path))
+    behaviour = load_located_file(
+        behaviour_path,
+        Behaviour,
+        what="scenario behaviour",
+        expected="'orders' and the machines' behaviour",
+        error=FactoryFileError,
+        check=lambda b: _reference_faults(factory, b),
+    )
     return Scenario(folder.name, factory, behaviour, str(factory_path), folder)
 
 
-def _check_references(factory: Factory, behaviour: Behaviour, where: str) -> None:
+def _reference_faults(factory: Factory, behaviour: Behaviour) -> list[tuple[Loc, str]]:
+    """Machines, products and reason codes of the behaviour that the factory does not have."""
     ids = {ref.machine.id: ref.machine for ref in factory.machines()}
-    problems = []
-    for machine_id in [*behaviour.machines, *behaviour.facility]:
-        if machine_id not in ids:
-            problems.append(f"{where} machines.{machine_id}: not a machine of the factory")
+    faults: list[tuple[Loc, str]] = []
+    for part in ("machines", "facility"):
+        for machine_id in getattr(behaviour, part):
+            if machine_id not in ids:
+                faults.append(((part, machine_id), "not a machine of the factory"))
     for sku in behaviour.orders.products:
         if sku not in {p.sku for p in factory.products}:
-            problems.append(f"{where} orders.products.{sku}: not a product SKU of the factory")
+            faults.append((("orders", "products", sku), "not a product SKU of the factory"))
     codes = set(factory.downtime_reasons.codes())
     for machine_id, mb in behaviour.machines.items():
         for code in mb.failure_reasons:
             if codes and code not in codes:
-                problems.append(
-                    f"{where} machines.{machine_id}.failure_reasons: '{code}' is not a reason code"
+                faults.append(
+                    (
+                        ("machines", machine_id, "failure_reasons"),
+                        f"'{code}' is not a reason code",
+                    )
                 )
     for i, fault in enumerate(behaviour.faults):
         telemetry = behaviour.machines.get(fault.machine, MachineBehaviour()).telemetry
         if fault.machine not in ids:
-            problems.append(f"{where} faults[{i}].machine: '{fault.machine}' is not a machine")
+            faults.append(((("faults", i, "machine")), f"'{fault.machine}' is not a machine"))
         elif fault_metric(fault, telemetry) is None:
-            problems.append(
-                f"{where} faults[{i}].metric: {fault.machine} reports no telemetry metric for a "
-                f"{fault.kind.value} fault; name one of: {', '.join(telemetry) or 'none'}"
+            faults.append(
+                (
+                    ("faults", i, "metric"),
+                    f"{fault.machine} reports no telemetry metric for a {fault.kind.value} "
+                    f"fault; name one of: {', '.join(telemetry) or 'none'}",
+                )
             )
         if fault.reason is not None and codes and fault.reason not in codes:
-            problems.append(f"{where} faults[{i}].reason: '{fault.reason}' is not a reason code")
-    if problems:
-        raise FactoryFileError(problems)
+            faults.append((("faults", i, "reason"), f"'{fault.reason}' is not a reason code"))
+    return faults
 
 
 def fault_metric(fault: FaultSpec, telemetry: dict[str, tuple[float, float]]) -> str | None:

@@ -30,8 +30,8 @@ from microfab.funding.reports import (
     money,
     progress_report_html,
 )
+from microfab.reports import print_pdf
 from microfab.web.pages import env, templates
-from microfab.web.report import print_pdf
 
 router = APIRouter()
 

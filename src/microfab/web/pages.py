@@ -34,6 +34,7 @@ from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.identity import Principal
 from microfab.model.timerange import parse_time
+from microfab.reports import print_pdf
 from microfab.store.event_store import StoredEvent
 from microfab.web import report as shift_report
 from microfab.web.alert_banner import SHOWN, banner_rows
@@ -490,9 +491,7 @@ def report_page(
     shift: str | None = None,
 ) -> Response:
     report = shift_report.build_report(plant, line=line, day=day, shift=shift)
-    return templates.TemplateResponse(
-        request, "report.html", {"r": report, "css": shift_report.report_css(), "page": "report"}
-    )
+    return HTMLResponse(shift_report.render_html(report))
 
 
 @router.get(
@@ -515,10 +514,7 @@ def report_pdf(
 ) -> Response:
     """The printable shift report (``/report/shift``) printed to PDF by headless chromium."""
     report = shift_report.build_report(plant, line=line, day=day, shift=shift)
-    html = env.get_template("report.html").render(
-        {"r": report, "css": shift_report.report_css(), "page": "report", "request": request}
-    )
-    pdf = shift_report.print_pdf(html)
+    pdf = print_pdf(shift_report.render_html(report))
     name = f"shift-report-{report.day}-{report.shift}.pdf".replace(" ", "_")
     return Response(
         pdf,

@@ -1,31 +1,25 @@
 """The shift report: one line's OEE, downtime, orders and operator entries for one shift.
 
-Rendered as a printable HTML page (A4 print CSS, inlined so the page stands alone) and, when
-chromium is installed, printed to PDF by headless chromium (``--print-to-pdf``).
+Rendered as a printable HTML page by the reports layer (``reports/templates/shift.html``, A4 print
+CSS inlined so the page stands alone) and printed to PDF by :func:`microfab.reports.print_pdf`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from microfab.api import event_query
-from microfab.api.errors import ApiError
 from microfab.api.plant import LineRef, Plant
 from microfab.errors import NotFoundError, TimeRangeError
 from microfab.model.timerange import parse_time
+from microfab.reports import render
 from microfab.store.event_store import StoredEvent
 from microfab.store.production import count_sums
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
 from microfab.web.panels import local_midnight, reason_names
-
-STATIC = Path(__file__).with_name("static")
 
 
 @dataclass(slots=True)
@@ -163,63 +157,6 @@ def build_report(
     )
 
 
-def report_css() -> str:
-    return (STATIC / "report.css").read_text(encoding="utf-8")
-
-
-def chromium() -> str | None:
-    """The chromium to print PDFs with: $MICROFAB_CHROMIUM, else one on the PATH."""
-    from microfab.settings import load_settings
-
-    configured = load_settings().chromium
-    if configured:
-        return configured if Path(configured).exists() else None
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def print_pdf(html: str, *, timeout_s: float = 60.0) -> bytes:
-    """``html`` (self-contained) printed to A4 PDF by headless chromium."""
-    browser = chromium()
-    if browser is None:
-        raise ApiError(
-            501,
-            "pdf_unavailable",
-            "PDF export needs chromium on the server (apt-get install chromium, or set "
-            "MICROFAB_CHROMIUM); print the HTML report (/report/shift) from the browser instead",
-        )
-    with tempfile.TemporaryDirectory(prefix="microfab-pdf-") as tmp:
-        page = Path(tmp) / "report.html"
-        out = Path(tmp) / "report.pdf"
-        page.write_text(html, encoding="utf-8")
-        command = [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--no-pdf-header-footer",
-            f"--user-data-dir={Path(tmp) / 'profile'}",
-            f"--print-to-pdf={out}",
-            page.as_uri(),
-        ]
-        try:
-            done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ApiError(
-                500, "pdf_failed", f"chromium could not print the report: {exc}"
-            ) from None
-        if not out.is_file() or out.stat().st_size == 0:
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise ApiError(
-                500,
-                "pdf_failed",
-                f"chromium did not print the report (exit {done.returncode}): {tail[0]}",
-            )
-        return out.read_bytes()
+def render_html(report: ShiftReport) -> str:
+    """The printable page of ``report`` (``reports/templates/shift.html``, print CSS inline)."""
+    return render("shift.html", r=report)
