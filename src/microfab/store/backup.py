@@ -51,6 +51,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from microfab.errors import InputError, StoreError, StoreSchemaError
 from microfab.store import schema
 from microfab.store.event_store import _alembic_config, _sqlite_pragmas, _unavailable
+from microfab.store.schema import as_utc
 from microfab.store.url import engine_url, mask_url, resolve_url
 
 FORMAT = "microfab-backup"
@@ -118,8 +119,9 @@ def _json_value(value: Any, is_time: bool) -> Any:
     if value is None:
         return None
     if is_time and isinstance(value, dt.datetime):
-        utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-        return utc.isoformat()
+        # ISO 8601 to the microsecond, not format_ts's milliseconds: a restore gives back the
+        # very times (audit hashes cover them)
+        return as_utc(value).isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         raise StoreError("a binary column cannot be backed up in this format")
     return value

@@ -25,7 +25,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
-    DateTime,
     Engine,
     String,
     create_engine,
@@ -56,6 +55,7 @@ from microfab.model.events import (
 )
 from microfab.model.factory import Factory
 from microfab.store import schema
+from microfab.store.schema import UtcDateTime, as_utc
 from microfab.store.url import engine_url, mask_url, resolve_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -178,9 +178,11 @@ def _pg_array_type(column: Any, dialect: Any) -> str:
 
 
 def _stored_time(value: Any) -> dt.datetime | None:
-    """A time column's value as read without SQLAlchemy: SQLite hands back the text SQLAlchemy
-    wrote (parsed here as SQLAlchemy parses it), PostgreSQL a datetime."""
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    """A time column's value as read without SQLAlchemy, as an aware UTC datetime: SQLite hands
+    back the text SQLAlchemy wrote (parsed here as SQLAlchemy parses it), PostgreSQL a datetime."""
+    if value is None:
+        return None
+    return as_utc(dt.datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _driver_error(conn: Connection, exc: Exception, statement: str) -> StatementError:
@@ -198,13 +200,6 @@ def _driver_error(conn: Connection, exc: Exception, statement: str) -> Statement
         connection_invalidated=lost,
         dialect=dialect,
     )
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands datetimes back naive; every stored time is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _later(a_ts: dt.datetime | None, a_id: str | None, b_ts: dt.datetime, b_id: str) -> bool:
@@ -260,7 +255,7 @@ class EventStore:
                 result.conflicts.append(IdConflict(ev.id, seen[1], digest))
         items = list(unique.values())
         try:
-            with self._write_lock, self._begin() as conn:
+            with self.transaction() as conn:
                 if self.dialect == "postgresql":
                     inserted, stored = self._insert_postgresql(conn, items, now)
                 else:
@@ -419,7 +414,7 @@ class EventStore:
                 (*defaults, keys),
             )
         columns = [column.name for column in table.columns]
-        times = [column.name for column in table.columns if isinstance(column.type, DateTime)]
+        times = [column.name for column in table.columns if isinstance(column.type, UtcDateTime)]
         query = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} "
         found: list[Any] = []
         if sqlite:
@@ -433,7 +428,7 @@ class EventStore:
         for values in sorted(found, key=lambda values: values[at]) if sqlite else found:
             row = dict(zip(columns, values, strict=True))
             for name in times:
-                row[name] = _utc(_stored_time(row[name]))
+                row[name] = _stored_time(row[name])
             rows[row[key]] = row
         return rows
 
@@ -565,12 +560,12 @@ class EventStore:
                 machine=r["machine"],
                 state=r["state"],
                 reason=r["reason"],
-                state_ts=_utc(r["state_ts"]),
+                state_ts=r["state_ts"],
                 good=r["good"],
                 scrap=r["scrap"],
                 kwh=r["kwh"],
                 order=r["order_id"],
-                last_ts=_utc(r["last_ts"]),
+                last_ts=r["last_ts"],
                 events=r["events"],
             )
             for r in rows
@@ -587,8 +582,8 @@ class EventStore:
                 status=r["status"],
                 operation=r["operation"],
                 machine=r["machine"],
-                released_ts=_utc(r["released_ts"]),
-                completed_ts=_utc(r["completed_ts"]),
+                released_ts=r["released_ts"],
+                completed_ts=r["completed_ts"],
                 good=r["good"],
                 scrap=r["scrap"],
             )
@@ -604,6 +599,30 @@ class EventStore:
     def last_seq(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
+
+    def newest_ts(self) -> dt.datetime | None:
+        """The event time of the newest stored event (aware UTC), or None while the store is
+        empty: one indexed look-up."""
+        with self.engine.connect() as conn:
+            newest: dt.datetime | None = conn.scalar(select(func.max(schema.events.c.ts)))
+        return newest
+
+    def plant_clock(self) -> dt.datetime:
+        """The plant clock: what "now" means when reading stored data.
+
+        It is the event time of the newest stored event (:meth:`newest_ts`); while the store is
+        empty it is the wall clock (UTC, cut to milliseconds like every event time). A live
+        plant's events arrive as they happen, so the plant clock is the present; a simulation
+        or a replayed import reads as it was, with "today" and "late" meaning what they meant
+        then. It follows the data, not the wall clock, so it may lag the wall clock (a quiet
+        plant, a replay) or run ahead of it (a simulation faster than real time). Pages, the
+        REST API, order views and the planner all take "now" from here.
+        """
+        newest = self.newest_ts()
+        if newest is not None:
+            return newest
+        now = dt.datetime.now(dt.UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     def events(
         self,
@@ -629,7 +648,7 @@ class EventStore:
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
             for row in result.mappings():
-                yield _stored(row)
+                yield stored_event(row)
 
     # ------------------------------------------------------------------ dead letters
 
@@ -650,7 +669,7 @@ class EventStore:
             return 0
         table = schema.dead_letters
         stmt = self._insert(table).on_conflict_do_nothing(index_elements=["key"])
-        with self._write_lock, self._begin() as conn:
+        with self.transaction() as conn:
             return len(conn.scalars(stmt.returning(table.c.seq), rows).all())
 
     def dead_letters(
@@ -664,7 +683,7 @@ class EventStore:
             rows = conn.execute(stmt).mappings().all()
         return [
             DeadLetter(
-                r["source"], r["topic"], r["payload"], r["reason"], _utc(r["received_at"]) or _EPOCH
+                r["source"], r["topic"], r["payload"], r["reason"], r["received_at"] or _EPOCH
             )
             for r in rows
         ]
@@ -678,7 +697,7 @@ class EventStore:
         if not seen:
             return
         table = schema.unknown_machines
-        with self._write_lock, self._begin() as conn:
+        with self.transaction() as conn:
             rows = self._locked_rows(
                 conn,
                 table,
@@ -688,14 +707,14 @@ class EventStore:
             )
             for machine, (first, last, n) in seen.items():
                 row = rows[machine]
-                stored_first = _utc(row["first_ts"]) or _EPOCH
+                stored_first = row["first_ts"] or _EPOCH
                 new_first = first if stored_first == _EPOCH else min(first, stored_first)
                 conn.execute(
                     update(table)
                     .where(table.c.machine == machine)
                     .values(
                         first_ts=new_first,
-                        last_ts=max(last, _utc(row["last_ts"]) or last),
+                        last_ts=max(last, row["last_ts"] or last),
                         events=row["events"] + n,
                     )
                 )
@@ -704,7 +723,7 @@ class EventStore:
         table = schema.unknown_machines
         with self.engine.connect() as conn:
             rows = conn.execute(select(table).order_by(table.c.machine)).all()
-        return [(r[0], _utc(r[1]) or _EPOCH, _utc(r[2]) or _EPOCH, int(r[3])) for r in rows]
+        return [(r[0], r[1] or _EPOCH, r[2] or _EPOCH, int(r[3])) for r in rows]
 
     @property
     def display_url(self) -> str:
@@ -718,7 +737,7 @@ class EventStore:
         document = factory.model_dump(mode="json")
         digest = _digest_json(document)
         table = schema.factory_versions
-        with self._write_lock, self._begin() as conn:
+        with self.transaction() as conn:
             found = conn.scalar(select(table.c.version).where(table.c.digest == digest))
             if found is not None:
                 return int(found), False
@@ -734,6 +753,13 @@ class EventStore:
                 )
             )
         return version, True
+
+    def factory_version(self) -> int | None:
+        """The newest applied factory model's version, or None when none was applied."""
+        table = schema.factory_versions
+        with self.engine.connect() as conn:
+            found = conn.scalar(select(func.max(table.c.version)))
+        return None if found is None else int(found)
 
     def factory(self, version: int | None = None) -> tuple[int, Factory] | None:
         """The newest applied factory model (or a given version), or None when none was applied."""
@@ -751,7 +777,17 @@ class EventStore:
         document = row[1] if isinstance(row[1], dict) else json.loads(row[1])
         return int(row[0]), Factory.model_validate(document)
 
-    # ------------------------------------------------------------------ plumbing
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction through the store's one writer: the lock that serialises this
+        process's writes (SQLite allows one writer at a time) held for the whole transaction,
+        committed when the block ends, rolled back when it raises. Losing the database (at
+        connect or mid-transaction) becomes :class:`StoreUnavailableError`. Every write in
+        ``store/`` goes through here or through :meth:`append`."""
+        with self._write_lock, self._begin() as conn:
+            yield conn
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -768,16 +804,17 @@ class EventStore:
             raise
 
 
-def _stored(row: Any) -> StoredEvent:
+def stored_event(row: Any) -> StoredEvent:
+    """A row of the ``events`` table as a :class:`StoredEvent` (times aware UTC)."""
     body = row["body"] if isinstance(row["body"], dict) else json.loads(row["body"])
     data = {
         "id": row["id"],
-        "ts": _utc(row["ts"]),
+        "ts": row["ts"],
         "machine": row["machine"],
         "stream": row["stream"],
         **body,
     }
-    ingest_ts = _utc(row["ingest_ts"])
+    ingest_ts = row["ingest_ts"]
     assert ingest_ts is not None
     return StoredEvent(
         seq=int(row["seq"]), ingest_ts=ingest_ts, event=EVENT_ADAPTER.validate_python(data)
