@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from microfab.store import schema
-from microfab.store.event_store import EventStore, StoredEvent, stored_event
+from microfab.store.event_store import EventStore
+from microfab.store.reads import StoredEvent, stored_event
 
 
 def _in_range(stmt: Any, start: dt.datetime | None, end: dt.datetime | None) -> Any:

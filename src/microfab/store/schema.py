@@ -34,6 +34,20 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def sqlite_time(value: dt.datetime) -> str:
+    """A time as :class:`UtcDateTime` stores it on SQLite, for statements that bypass SQLAlchemy's
+    parameter processing: UTC, zone dropped, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def stored_time(value: Any) -> dt.datetime | None:
+    """A time column's value as read without SQLAlchemy, as an aware UTC datetime: SQLite hands
+    back the text SQLAlchemy wrote (parsed here as SQLAlchemy parses it), PostgreSQL a datetime."""
+    if value is None:
+        return None
+    return as_utc(dt.datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """A point in time, stored in UTC, read back as an aware UTC datetime on every back end.
 
