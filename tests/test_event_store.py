@@ -355,7 +355,7 @@ def test_order_status_out_of_order_release(store: EventStore) -> None:
 def test_order_current_operation_does_not_depend_on_arrival(store: EventStore) -> None:
     """The order's current operation is its latest operation event, whatever arrived first.
 
-    Regression: ``_update_order_status`` once compared an operation event's ts with ``last_ts``,
+    Regression: ``update_order_status`` once compared an operation event's ts with ``last_ts``,
     which a later count event had already raised, so an operation event arriving after a later
     count was dropped.
     """
@@ -372,7 +372,7 @@ def test_order_current_operation_does_not_depend_on_arrival(store: EventStore) -
 def test_order_release_does_not_depend_on_arrival(store: EventStore, second: str) -> None:
     """An order released twice (amended) shows the same product and quantity whatever arrived last.
 
-    Regression: ``_update_order_status`` once took ``product``/``quantity`` from whichever
+    Regression: ``update_order_status`` once took ``product``/``quantity`` from whichever
     release event was appended last, so the read model depended on arrival order.
     """
     original = order("o1", 0, "WO-1", "released", product="BRKT-1", quantity=20)

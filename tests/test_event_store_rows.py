@@ -30,7 +30,8 @@ from microfab.model.events import (
     split_body,
 )
 from microfab.store import EventStore, open_store, schema
-from microfab.store import event_store as store_module
+from microfab.store import writer as store_module
+from microfab.store.schema import sqlite_time
 from test_event_store import CNC1, METER1, at, count, energy, make, order, state
 from test_ingest import refuse_in_database
 
@@ -145,7 +146,7 @@ BIND_TIME = schema.events.c.ts.type.dialect_impl(SQLITE).bind_processor(SQLITE)
 @given(st.datetimes(timezones=st.just(dt.UTC) | st.none()))
 def test_sqlite_time_text_is_sqlalchemys(value: dt.datetime) -> None:
     assert BIND_TIME is not None
-    assert store_module._sqlite_time(value) == BIND_TIME(value)
+    assert sqlite_time(value) == BIND_TIME(value)
 
 
 json_values = st.recursive(
@@ -178,7 +179,7 @@ def test_ids_another_writer_stored_after_the_look_up_are_judged_by_content(
     ON CONFLICT skips those, and they are judged like any stored id (PostgreSQL always works so:
     it learns what it inserted from RETURNING)."""
     store.append([count("same", 1, 5), count("other", 2, 5)])
-    monkeypatch.setattr(EventStore, "_stored_digests", lambda self, conn, ids: {})
+    monkeypatch.setattr(store_module, "_stored_digests", lambda conn, ids: {})
     result = store.append([count("same", 1, 5), count("other", 2, 7), count("new", 3, 1)])
     assert (result.inserted, result.inserted_ids, result.duplicates) == (1, ["new"], 1)
     assert [c.id for c in result.conflicts] == ["other"]

@@ -96,4 +96,9 @@ def test_the_reports_layer_depends_on_nothing_of_microfab_but_its_errors() -> No
             elif isinstance(node, ast.Import):
                 imported.update(alias.name for alias in node.names)
     ours = {name for name in imported if name.startswith("microfab")}
-    assert ours <= {"microfab.errors", "microfab.settings", "microfab.reports.pdf", "microfab.reports.render"}, ours
+    assert ours <= {
+        "microfab.errors",
+        "microfab.settings",
+        "microfab.reports.pdf",
+        "microfab.reports.render",
+    }, ours

@@ -1,8 +1,8 @@
 """What every route reads: the store, its current factory model, the plant clock, id look-ups.
 
-The **plant clock** is the time of the newest stored event (the wall clock while the store is
-empty): a live plant's events arrive as they happen, so it is "now"; a simulation at 600× or a
-replayed import shows as it was, with "today" and "late" meaning what they meant then.
+The **plant clock** is :meth:`EventStore.plant_clock` (the time of the newest stored event, the
+wall clock while the store is empty) unless the app was given a clock of its own (the demo
+passes its simulation's time).
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
 from microfab.errors import InputError, NoFactoryError, NotFoundError, TimeRangeError
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.timerange import parse_time
-from microfab.store import EventStore, schema
+from microfab.store import EventStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +42,7 @@ class Plant:
     # ------------------------------------------------------------------ factory
 
     def factory_version(self) -> int | None:
-        table = schema.factory_versions
-        with self.store.engine.connect() as conn:
-            found = conn.scalar(select(func.max(table.c.version)))
-        return None if found is None else int(found)
+        return self.store.factory_version()
 
     def factory(self) -> Factory:
         """The newest applied factory model; :class:`NoFactoryError` when there is none."""
@@ -82,12 +77,7 @@ class Plant:
         """The plant clock (see the module docstring)."""
         if self._clock is not None:
             return self._clock().astimezone(dt.UTC)
-        with self.store.engine.connect() as conn:
-            newest = conn.scalar(select(func.max(schema.events.c.ts)))
-        if newest is None:
-            return dt.datetime.now(dt.UTC).replace(microsecond=0)
-        assert isinstance(newest, dt.datetime)
-        return newest.replace(tzinfo=dt.UTC) if newest.tzinfo is None else newest.astimezone(dt.UTC)
+        return self.store.plant_clock()
 
     def zone(self, factory: Factory | None = None) -> zoneinfo.ZoneInfo:
         """The time zone of the (first) site: the one pages show times in."""

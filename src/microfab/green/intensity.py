@@ -18,6 +18,7 @@ from microfab.green.footprint import footprint, orders_of
 from microfab.green.readings import account_period, period_range
 from microfab.green.settings import CarbonSettings
 from microfab.model.carbon import MILLI, UNITS
+from microfab.model.events import format_ts
 from microfab.model.factory import Factory
 from microfab.store.event_store import EventStore
 
@@ -84,8 +85,8 @@ class Intensity:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
+            "from": format_ts(self.start),
+            "to": format_ts(self.end),
             "rows": [row.to_json() for row in self.rows],
             "idle": [waste.to_json() for waste in self.idle],
             "message": self.message,

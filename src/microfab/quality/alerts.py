@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from microfab.errors import InputError, MicrofabError, NotFoundError
 from microfab.model.alerts import AlertFinding, AlertState, Decision, decide
@@ -38,9 +37,9 @@ from microfab.model.events import format_ts
 from microfab.model.factory import Factory
 from microfab.model.located_yaml import Loc, load_located_file
 from microfab.model.spc import NotEnoughBaseline
-from microfab.store import schema
 from microfab.store.alerts import (
     StoredAlert,
+    alert_state,
     fold_into,
     get_alert,
     insert_alert,
@@ -48,7 +47,7 @@ from microfab.store.alerts import (
     list_alerts,
     set_alert_state,
 )
-from microfab.store.audit import append_audit, write_transaction
+from microfab.store.audit import append_audit
 from microfab.store.event_store import EventStore
 
 RUNNING_STATES = frozenset({"running", "setup", "micro_stop"})
@@ -243,15 +242,6 @@ def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def data_now(store: EventStore) -> dt.datetime | None:
-    """The newest stored event time: "now" for conditions still going on in stored data."""
-    with store.engine.connect() as conn:
-        value = conn.scalar(select(func.max(schema.events.c.ts)))
-    if not isinstance(value, dt.datetime):
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _threshold(
     store: EventStore, factory: Factory, rule: ThresholdRule, start: dt.datetime | None, end: Any
 ) -> list[AlertFinding]:
@@ -416,7 +406,7 @@ def _machine_down(
     from microfab.store.quality import state_changes
 
     paths = _machine_paths(factory, rule.machines)
-    now = end or data_now(store)
+    now = end or store.newest_ts()  # "now" for a stop still going on in stored data
     if now is None:
         return []
     changes = state_changes(store, paths, start, end)
@@ -548,7 +538,7 @@ def apply_findings(
     now = now or dt.datetime.now(dt.UTC)
     run = AlertRun()
     raised_ids = []
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         for finding in sorted(findings, key=lambda f: (f.ts, f.rule, f.machine, f.cause)):
             latest = latest_alert(conn, finding.key)
             decision = decide(finding, latest, now, hold_off)
@@ -659,13 +649,10 @@ def _change_state(
     store: EventStore, alert_id: int, target: AlertState, actor: str, now: dt.datetime | None
 ) -> StoredAlert:
     at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    with write_transaction(store) as conn:
-        row = conn.execute(
-            select(schema.alerts.c.state).where(schema.alerts.c.id == alert_id)
-        ).first()
-        if row is None:
+    with store.transaction() as conn:
+        state = alert_state(conn, alert_id)
+        if state is None:
             raise NotFoundError(f"no alert {alert_id}; 'microfab alerts list' shows them")
-        state = AlertState(row[0])
         if state == AlertState.CLOSED:
             raise AlertStateError(f"alert {alert_id} is closed already")
         if target == AlertState.ACKNOWLEDGED and state == AlertState.ACKNOWLEDGED:

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from microfab.errors import NotFoundError
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory
 from microfab.model.located_yaml import Loc, load_located_file
 from microfab.reports import render
-from microfab.store import schema
 from microfab.store.event_store import EventStore
+from microfab.store.production import step_events
 
 RUNNING_STATES = frozenset({"running", "setup", "micro_stop"})
 
@@ -216,43 +215,24 @@ class BatchRecord:
         }
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _batches(
     store: EventStore, machine: str, operation: int
 ) -> list[tuple[str, dt.datetime, dt.datetime | None]]:
     """(order, started, completed or None) of every order at this machine and operation."""
-    table = schema.events
-    stmt = (
-        select(table.c.ts, table.c.body)
-        .where(table.c.machine == machine, table.c.stream == "order")
-        .order_by(table.c.ts, table.c.id)
-    )
     started: dict[str, dt.datetime] = {}
     done: dict[str, dt.datetime] = {}
-    with store.engine.connect() as conn:
-        for ts, body in conn.execute(stmt):
-            if body.get("operation") != operation:
-                continue
-            order = body.get("order")
-            if body.get("event") == "started" and order not in started:
-                started[order] = _utc(ts)
-            elif body.get("event") == "completed" and order in started:
-                done[order] = _utc(ts)
+    for ts, order, kind in step_events(store, machine, operation):
+        if kind == "started" and order not in started:
+            started[order] = ts
+        elif kind == "completed" and order in started:
+            done[order] = ts
     return sorted(
         ((order, ts, done.get(order)) for order, ts in started.items()), key=lambda b: b[1]
     )
 
 
 def _orders(store: EventStore) -> dict[str, tuple[str | None, int | None]]:
-    table = schema.order_status
-    with store.engine.connect() as conn:
-        return {
-            r[0]: (r[1], r[2])
-            for r in conn.execute(select(table.c.order_id, table.c.product, table.c.quantity))
-        }
+    return {o.order: (o.product, o.quantity) for o in store.order_status()}
 
 
 def _judge(

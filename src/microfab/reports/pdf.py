@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from microfab.settings import load_settings
 from microfab.errors import PdfPrinterMissing, PdfPrintFailed
+from microfab.settings import load_settings
 
 
 def configured_chromium() -> str | None:

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection
 
 from microfab.model.alerts import AlertFinding, AlertState, LatestAlert
 from microfab.store import schema
-from microfab.store.audit import write_transaction
 from microfab.store.event_store import EventStore
 
 ALERT_EVENTS = ("raised", "acknowledged", "closed")
@@ -25,12 +24,6 @@ ALERT_EVENTS = ("raised", "acknowledged", "closed")
 
 MAX_DELIVERY_ATTEMPTS = 10
 """Runs that try a failing delivery before giving up on it."""
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _ts(value: dt.datetime | None) -> str | None:
@@ -98,14 +91,14 @@ def _alert(row: Any) -> StoredAlert:
         cause=row["cause"],
         message=row["message"],
         details=dict(row["details"] or {}),
-        first_ts=_utc(row["first_ts"]) or dt.datetime.min.replace(tzinfo=dt.UTC),
-        last_ts=_utc(row["last_ts"]) or dt.datetime.min.replace(tzinfo=dt.UTC),
+        first_ts=row["first_ts"] or dt.datetime.min.replace(tzinfo=dt.UTC),
+        last_ts=row["last_ts"] or dt.datetime.min.replace(tzinfo=dt.UTC),
         occurrences=int(row["occurrences"]),
         state=AlertState(row["state"]),
-        raised_at=_utc(row["raised_at"]) or dt.datetime.min.replace(tzinfo=dt.UTC),
-        acked_at=_utc(row["acked_at"]),
+        raised_at=row["raised_at"] or dt.datetime.min.replace(tzinfo=dt.UTC),
+        acked_at=row["acked_at"],
         acked_by=row["acked_by"],
-        closed_at=_utc(row["closed_at"]),
+        closed_at=row["closed_at"],
         closed_by=row["closed_by"],
     )
 
@@ -127,9 +120,17 @@ def latest_alert(conn: Connection, key: tuple[str, str, str]) -> LatestAlert | N
     )
     if row is None:
         return None
-    last = _utc(row["last_ts"])
+    last = row["last_ts"]
     assert last is not None
-    return LatestAlert(int(row["id"]), AlertState(row["state"]), last, _utc(row["closed_at"]))
+    return LatestAlert(int(row["id"]), AlertState(row["state"]), last, row["closed_at"])
+
+
+def alert_state(conn: Connection, alert_id: int) -> AlertState | None:
+    """The state of alert ``alert_id`` (None when there is no such alert), read inside the
+    caller's transaction so that a change decided on it is made on the same row."""
+    table = schema.alerts
+    state = conn.scalar(select(table.c.state).where(table.c.id == alert_id))
+    return None if state is None else AlertState(state)
 
 
 def insert_alert(conn: Connection, finding: AlertFinding, now: dt.datetime) -> int | None:
@@ -172,7 +173,7 @@ def fold_into(conn: Connection, alert_id: int, finding: AlertFinding) -> bool:
     ).first()
     if row is None:
         return False
-    last = _utc(row[0])
+    last = row[0]
     assert last is not None
     if finding.ts <= last:
         if finding.last_ts > last:
@@ -276,7 +277,7 @@ def record_delivery(
     table = schema.alert_deliveries
     now = dt.datetime.now(dt.UTC)
     where = and_(table.c.alert_id == alert_id, table.c.event == event, table.c.channel == channel)
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         row = conn.execute(select(table.c.attempts).where(where)).first()
         delivered = now if error is None else None
         if row is None:
@@ -312,7 +313,7 @@ def delivery_log(store: EventStore, alert_id: int) -> list[dict[str, Any]]:
                 "event": r["event"],
                 "channel": r["channel"],
                 "attempts": int(r["attempts"]),
-                "delivered_at": _ts(_utc(r["delivered_at"])),
+                "delivered_at": _ts(r["delivered_at"]),
                 "error": r["error"],
             }
             for r in rows

@@ -18,8 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,20 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from microfab.errors import InputError
 from microfab.store import schema
 from microfab.store.event_store import EventStore
+from microfab.store.schema import as_utc
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first record."""
 
 _RETRIES = 5
 """Attempts at an append when another process took the same ``seq`` first."""
-
-
-@contextmanager
-def write_transaction(store: EventStore) -> Iterator[Connection]:
-    """A write transaction on ``store`` through its one writer (the lock that serialises SQLite
-    writes in this process); a lost database becomes StoreUnavailableError."""
-    with store._write_lock, store._begin() as conn:
-        yield conn
 
 
 def canonical_json(value: Any) -> str | None:
@@ -54,9 +45,9 @@ def canonical_json(value: Any) -> str | None:
 
 
 def time_text(value: dt.datetime) -> str:
-    """A time as the hash sees it: UTC, microseconds, ``Z`` (SQLite hands times back naive)."""
-    utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A time as the hash sees it: UTC, microseconds, ``Z``. Not :func:`format_ts` (milliseconds):
+    a record's time is stored and hashed to the microsecond, and the chain must keep verifying."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def record_hash(
@@ -208,7 +199,7 @@ def record_change(
     order events or a plan file). Use :func:`append_audit` to commit with the change itself."""
     for attempt in range(_RETRIES):
         try:
-            with write_transaction(store) as conn:
+            with store.transaction() as conn:
                 return append_audit(
                     conn, actor=actor, action=action, target=target, before=before, after=after
                 )
@@ -219,11 +210,9 @@ def record_change(
 
 
 def _record(row: Any) -> AuditRecord:
-    at = row["at"]
-    at = at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
     return AuditRecord(
         seq=int(row["seq"]),
-        at=at,
+        at=row["at"],
         actor=row["actor"],
         action=row["action"],
         target=row["target"],

@@ -50,7 +50,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from microfab.errors import InputError, StoreError, StoreSchemaError
 from microfab.store import schema
-from microfab.store.event_store import _alembic_config, _sqlite_pragmas, _unavailable
+from microfab.store.database import alembic_config, sqlite_pragmas, unavailable
+from microfab.store.schema import as_utc
 from microfab.store.url import engine_url, mask_url, resolve_url
 
 FORMAT = "microfab-backup"
@@ -110,7 +111,7 @@ class BackupManifest:
 def _engine(url: str) -> Engine:
     engine = create_engine(engine_url(url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
     return engine
 
 
@@ -118,8 +119,9 @@ def _json_value(value: Any, is_time: bool) -> Any:
     if value is None:
         return None
     if is_time and isinstance(value, dt.datetime):
-        utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-        return utc.isoformat()
+        # ISO 8601 to the microsecond, not format_ts's milliseconds: a restore gives back the
+        # very times (audit hashes cover them)
+        return as_utc(value).isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         raise StoreError("a binary column cannot be backed up in this format")
     return value
@@ -161,7 +163,7 @@ def _snapshot(url: str) -> Iterator[Connection]:
                 finally:
                     destination.close()
             except sqlite3.Error as exc:
-                raise _unavailable(url, exc) from None
+                raise unavailable(url, exc) from None
             finally:
                 source.close()
             engine = create_engine(f"sqlite:///{copy}")
@@ -211,7 +213,7 @@ def write_backup(url: str | None, output: Path) -> BackupManifest:
                 )
     except (OperationalError, DBAPIError) as exc:
         partial.unlink(missing_ok=True)
-        raise _unavailable(url, exc) from None
+        raise unavailable(url, exc) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -330,7 +332,7 @@ def restore_backup(path: Path, url: str | None, *, force: bool = False) -> Backu
     engine = _engine(url)
     try:
         with engine.begin() as conn:
-            cfg = _alembic_config(conn)
+            cfg = alembic_config(conn)
             scripts = ScriptDirectory.from_config(cfg)
             known = {rev.revision for rev in scripts.walk_revisions()}
             if manifest.schema_revision not in known:
@@ -372,7 +374,7 @@ def restore_backup(path: Path, url: str | None, *, force: bool = False) -> Backu
                 _reset_sequences(conn, list(tables.values()))
             command.upgrade(cfg, "head")
     except (OperationalError, DBAPIError) as exc:
-        raise _unavailable(url, exc) from None
+        raise unavailable(url, exc) from None
     finally:
         engine.dispose()
     return manifest

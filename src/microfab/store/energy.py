@@ -29,10 +29,6 @@ class MeterReading:
     unit: str
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def meter_readings(
     store: EventStore, machines: Sequence[str], start: dt.datetime, end: dt.datetime
 ) -> list[MeterReading]:
@@ -92,5 +88,5 @@ def _reading(row: Any) -> MeterReading:
     machine, ts, kwh, carrier, quantity, unit = row
     assert isinstance(machine, str) and isinstance(ts, dt.datetime)
     if carrier is None:
-        return MeterReading(machine, _utc(ts), "electricity", float(kwh or 0.0), "kWh")
-    return MeterReading(machine, _utc(ts), str(carrier), float(quantity or 0.0), str(unit))
+        return MeterReading(machine, ts, "electricity", float(kwh or 0.0), "kWh")
+    return MeterReading(machine, ts, str(carrier), float(quantity or 0.0), str(unit))

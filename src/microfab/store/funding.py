@@ -32,10 +32,6 @@ class IngestDelay:
     """Ingest time minus event time (negative when the device clock is ahead)."""
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def stream_activity(store: EventStore) -> list[StreamActivity]:
     """Events per machine and stream, with the first and last event time."""
     t = schema.events
@@ -46,7 +42,7 @@ def stream_activity(store: EventStore) -> list[StreamActivity]:
     )
     with store.engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [StreamActivity(m, s, int(n), _utc(a), _utc(b)) for m, s, n, a, b in rows]
+    return [StreamActivity(m, s, int(n), a, b) for m, s, n, a, b in rows]
 
 
 def ingest_delays(store: EventStore, *, newest: int = 10_000) -> list[IngestDelay]:
@@ -55,7 +51,7 @@ def ingest_delays(store: EventStore, *, newest: int = 10_000) -> list[IngestDela
     stmt = select(t.c.machine, t.c.ts, t.c.ingest_ts).order_by(t.c.seq.desc()).limit(newest)
     with store.engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [IngestDelay(m, (_utc(i) - _utc(ts)).total_seconds()) for m, ts, i in rows]
+    return [IngestDelay(m, (i - ts).total_seconds()) for m, ts, i in rows]
 
 
 def operator_entries(store: EventStore) -> dict[str, int]:

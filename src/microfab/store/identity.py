@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from microfab.errors import InputError, NotFoundError
+from microfab.model.events import format_ts
 from microfab.model.identity import (
     ROLE_PERMISSIONS,
     LoginPolicy,
@@ -43,7 +44,7 @@ from microfab.model.identity import (
     user_principal,
 )
 from microfab.store import schema
-from microfab.store.audit import append_audit, write_transaction
+from microfab.store.audit import append_audit
 from microfab.store.event_store import EventStore
 
 TOKEN_PREFIX = "mfb_"
@@ -70,18 +71,12 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat()
+    return None if value is None else format_ts(value)
 
 
 def generate_password() -> str:
@@ -106,8 +101,8 @@ class User:
 
 
 def _user(row: Any) -> User:
-    created = _utc(row["created_at"])
-    changed = _utc(row["password_changed_at"])
+    created = row["created_at"]
+    changed = row["password_changed_at"]
     assert created is not None and changed is not None
     return User(row["name"], Role(row["role"]), created, changed)
 
@@ -130,7 +125,7 @@ def add_user(
     user = User(name, role, when, when)
     table = schema.users
     try:
-        with write_transaction(store) as conn:
+        with store.transaction() as conn:
             if conn.scalar(select(table.c.name).where(table.c.name == name)) is not None:
                 raise InputError(f"user {name!r} already exists; choose another name")
             conn.execute(
@@ -171,7 +166,7 @@ def list_users(store: EventStore) -> list[User]:
 def remove_user(store: EventStore, name: str, *, actor: str) -> User:
     """Delete a user and end their sessions; the last admin cannot be removed."""
     table = schema.users
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         row = conn.execute(select(table).where(table.c.name == name)).mappings().first()
         if row is None:
             raise NotFoundError(f"no user named {name!r}; 'microfab users list' shows them")
@@ -204,7 +199,7 @@ def set_password(
     when = _now(now)
     password_hash = _hasher().hash(password)
     table = schema.users
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         done = conn.execute(
             update(table)
             .where(table.c.name == name)
@@ -254,8 +249,8 @@ def login_blocked(
     since = when - policy.window
     stmt = select(table.c.at).where(table.c.at > since, table.c.outcome != "ok")
     with store.engine.connect() as conn:
-        by_name = [_utc(t) for t in conn.scalars(stmt.where(table.c.user_name == name[:64]))]
-        by_client = [_utc(t) for t in conn.scalars(stmt.where(table.c.client == client[:64]))]
+        by_name = list(conn.scalars(stmt.where(table.c.user_name == name[:64])))
+        by_client = list(conn.scalars(stmt.where(table.c.client == client[:64])))
     until = [
         t
         for t in (
@@ -291,7 +286,7 @@ def verify_password(
     when = _now(now)
     blocked = login_blocked(store, name, client, now=when, policy=policy)
     if blocked is not None:
-        with write_transaction(store) as conn:
+        with store.transaction() as conn:
             _record_attempt(conn, name, client, "throttled", when)
         return LoginResult(None, "throttled", blocked)
     table = schema.users
@@ -302,7 +297,7 @@ def verify_password(
         matched = _hasher().verify(stored_hash, password) and row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         matched = False
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         _record_attempt(conn, name, client, "ok" if matched else "bad_credentials", when)
         if matched and row is not None and _hasher().check_needs_rehash(stored_hash):
             conn.execute(
@@ -318,7 +313,7 @@ def verify_password(
 def forget_login_attempts(store: EventStore, before: dt.datetime) -> int:
     """Delete login attempts older than ``before``; returns how many."""
     table = schema.login_attempts
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         return int(conn.execute(delete(table).where(table.c.at < before)).rowcount or 0)
 
 
@@ -355,7 +350,7 @@ def create_session(
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     expires = when + ttl
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         conn.execute(
             insert(schema.user_sessions).values(
                 secret_hash=_secret_hash(token),
@@ -386,13 +381,13 @@ def session_principal(
         row = conn.execute(stmt).mappings().first()
     if row is None:
         return None
-    expires = _utc(row["expires_at"])
-    seen = _utc(row["last_seen_at"])
+    expires = row["expires_at"]
+    seen = row["last_seen_at"]
     assert expires is not None and seen is not None
     if expires <= when:
         return None
     if when - seen >= LAST_USED_RESOLUTION:
-        with write_transaction(store) as conn:
+        with store.transaction() as conn:
             conn.execute(
                 update(sessions)
                 .where(sessions.c.secret_hash == row["secret_hash"])
@@ -404,7 +399,7 @@ def session_principal(
 def end_session(store: EventStore, token: str) -> bool:
     """Log out: forget the session; True when there was one."""
     table = schema.user_sessions
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         done = conn.execute(delete(table).where(table.c.secret_hash == _secret_hash(token)))
         return bool(done.rowcount)
 
@@ -445,7 +440,7 @@ class ApiToken:
 
 
 def _token(row: Any) -> ApiToken:
-    created = _utc(row["created_at"])
+    created = row["created_at"]
     assert created is not None
     return ApiToken(
         id=row["id"],
@@ -454,9 +449,9 @@ def _token(row: Any) -> ApiToken:
         permissions=frozenset(Permission(p) for p in row["permissions"].split()),
         created_at=created,
         created_by=row["created_by"],
-        expires_at=_utc(row["expires_at"]),
-        revoked_at=_utc(row["revoked_at"]),
-        last_used_at=_utc(row["last_used_at"]),
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
     )
 
 
@@ -475,13 +470,15 @@ def create_token(
     check_name(name, "token name")
     permissions = token_permissions(role, scopes)
     when = _now(now)
+    if expires_at is not None:
+        expires_at = expires_at.astimezone(dt.UTC)
     if expires_at is not None and expires_at <= when:
         raise InputError(f"expiry {expires_at.isoformat()} is in the past; expected a later time")
     token_id = secrets.token_hex(4)
     secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-    token = ApiToken(token_id, name, role, permissions, when, actor, _utc(expires_at), None, None)
+    token = ApiToken(token_id, name, role, permissions, when, actor, expires_at, None, None)
     table = schema.api_tokens
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         for row in conn.execute(select(table).where(table.c.name == name)).mappings():
             if _token(row).state(when) == "active":
                 raise InputError(
@@ -523,7 +520,7 @@ def revoke_token(
     """Revoke the active token with this name (or any token with this id)."""
     when = _now(now)
     table = schema.api_tokens
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         rows = conn.execute(
             select(table).where((table.c.id == name_or_id) | (table.c.name == name_or_id))
         ).mappings()
@@ -581,7 +578,7 @@ def verify_token(
     if token.state(when) != "active":
         return None
     if token.last_used_at is None or when - token.last_used_at >= LAST_USED_RESOLUTION:
-        with write_transaction(store) as conn:
+        with store.transaction() as conn:
             conn.execute(update(table).where(table.c.id == token.id).values(last_used_at=when))
     return Principal("token", token.name, token.role, token.permissions)
 

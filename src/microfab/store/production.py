@@ -1,7 +1,7 @@
-"""Production facts read from the event log for tracking: state changes and part counts.
+"""Production facts read from the event log for tracking: state changes, part counts, order steps.
 
-Compact reads for OEE and downtime: only the fields they need, extracted in SQL from the event
-body, for a set of machines and a time range. The same queries run on SQLite and PostgreSQL.
+Compact reads for OEE, downtime and HACCP batches: only the fields they need, extracted in SQL
+from the event body, for a set of machines and a time range. The same queries run on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ class CountRow:
     operation: int | None
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands datetimes back naive; every stored time is UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _bind(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
@@ -46,7 +41,7 @@ def time_span(store: EventStore, machines: Sequence[str]) -> tuple[dt.datetime, 
         first, last = conn.execute(stmt).one()
     if first is None or last is None:
         return None
-    return _utc(first), _utc(last)
+    return first, last
 
 
 def state_transitions(
@@ -80,8 +75,8 @@ def state_transitions(
                 )
                 .order_by(table.c.ts, table.c.id)
             ).all()
-            initial = Transition(_utc(before[0]), before[1], before[2]) if before else None
-            out[machine] = (initial, [Transition(_utc(ts), s, r) for ts, s, r in rows])
+            initial = Transition(before[0], before[1], before[2]) if before else None
+            out[machine] = (initial, [Transition(ts, s, r) for ts, s, r in rows])
     return out
 
 
@@ -110,7 +105,7 @@ def part_counts(
     )
     with store.engine.connect() as conn:
         return [
-            CountRow(machine, _utc(ts), good or 0, scrap or 0, order, operation)
+            CountRow(machine, ts, good or 0, scrap or 0, order, operation)
             for machine, ts, good, scrap, order, operation in conn.execute(stmt)
         ]
 
@@ -172,3 +167,23 @@ def count_sums(
 def order_products(store: EventStore) -> dict[str, str]:
     """Product SKU of every order whose creation or release was recorded."""
     return {o.order: o.product for o in store.order_status() if o.product is not None}
+
+
+def step_events(
+    store: EventStore, machine: str, operation: int
+) -> list[tuple[dt.datetime, str, str]]:
+    """(ts, order, event kind) of the order events of routing step ``operation`` on ``machine``
+    (``started``, ``completed`` …), in (ts, id) order."""
+    table = schema.events
+    body = table.c.body
+    stmt = (
+        select(table.c.ts, body["order"].as_string(), body["event"].as_string())
+        .where(
+            table.c.machine == machine,
+            table.c.stream == "order",
+            body["operation"].as_integer() == operation,
+        )
+        .order_by(table.c.ts, table.c.id)
+    )
+    with store.engine.connect() as conn:
+        return [(ts, str(order), str(kind)) for ts, order, kind in conn.execute(stmt)]

@@ -35,10 +35,6 @@ class TelemetryRow:
     metrics: dict[str, float]
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _range(stmt: Any, start: dt.datetime | None, end: dt.datetime | None) -> Any:
     table = schema.events
     if start is not None:
@@ -66,7 +62,7 @@ def metric_samples(
         end,
     ).order_by(table.c.ts, table.c.id)
     with store.engine.connect() as conn:
-        return [Sample(_utc(ts), float(v)) for ts, v in conn.execute(stmt)]
+        return [Sample(ts, float(v)) for ts, v in conn.execute(stmt)]
 
 
 def metric_names(store: EventStore, machine: str, limit: int = 200) -> list[str]:
@@ -102,7 +98,7 @@ def telemetry_rows(
     ).order_by(table.c.ts, table.c.id)
     with store.engine.connect() as conn:
         return [
-            TelemetryRow(machine, _utc(ts), {k: float(v) for k, v in body["metrics"].items()})
+            TelemetryRow(machine, ts, {k: float(v) for k, v in body["metrics"].items()})
             for machine, ts, body in conn.execute(stmt)
         ]
 
@@ -126,7 +122,7 @@ def state_changes(
         end,
     ).order_by(table.c.ts, table.c.id)
     with store.engine.connect() as conn:
-        return [(m, _utc(ts), s, r) for m, ts, s, r in conn.execute(stmt)]
+        return [(m, ts, s, r) for m, ts, s, r in conn.execute(stmt)]
 
 
 def stream_span(
@@ -141,7 +137,7 @@ def stream_span(
         first, last = conn.execute(stmt).one()
     if first is None or last is None:
         return None
-    return _utc(first), _utc(last)
+    return first, last
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +175,7 @@ def inspection_rows(
         return [
             InspectionRow(
                 machine,
-                _utc(ts),
+                ts,
                 result == "pass",
                 defect,
                 order,

@@ -20,7 +20,6 @@ from sqlalchemy import delete, func, insert, select, update
 
 from microfab.errors import InputError
 from microfab.store import schema
-from microfab.store.audit import write_transaction
 from microfab.store.event_store import EventStore
 
 _Key = tuple[str, str, dt.datetime]
@@ -55,13 +54,6 @@ class TelemetryHour:
         return self.total / self.samples
 
 
-def _utc(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _hour(ts: dt.datetime) -> dt.datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
@@ -81,7 +73,7 @@ def apply_telemetry_retention(
             preview = _aggregate(rows.all())
             count = int(conn.scalar(select(func.count()).select_from(events).where(old)) or 0)
         return RetentionResult(cutoff, count, len(preview), True)
-    with write_transaction(store) as conn:
+    with store.transaction() as conn:
         deleted = conn.execute(
             delete(events).where(old).returning(events.c.machine, events.c.ts, events.c.body)
         ).all()
@@ -95,7 +87,7 @@ def _aggregate(rows: Any) -> dict[_Key, list[float]]:
     sums: dict[_Key, list[float]] = {}
     for machine, ts, body in rows:
         document = body if isinstance(body, dict) else json.loads(body)
-        hour = _hour(_utc(ts))
+        hour = _hour(ts)
         for metric, value in (document.get("metrics") or {}).items():
             entry = sums.get((machine, metric, hour))
             number = float(value)
@@ -153,7 +145,7 @@ def telemetry_hours(store: EventStore, *, machine: str | None = None) -> list[Te
         TelemetryHour(
             r["machine"],
             r["metric"],
-            _utc(r["hour"]),
+            r["hour"],
             int(r["samples"]),
             float(r["total"]),
             float(r["minimum"]),

@@ -6,6 +6,9 @@ in the same transaction as each append, so they always agree with the log.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -21,6 +24,51 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC datetime: every stored time is UTC, and SQLite (which keeps
+    no zone) hands it back naive."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def sqlite_time(value: dt.datetime) -> str:
+    """A time as :class:`UtcDateTime` stores it on SQLite, for statements that bypass SQLAlchemy's
+    parameter processing: UTC, zone dropped, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def stored_time(value: Any) -> dt.datetime | None:
+    """A time column's value as read without SQLAlchemy, as an aware UTC datetime: SQLite hands
+    back the text SQLAlchemy wrote (parsed here as SQLAlchemy parses it), PostgreSQL a datetime."""
+    if value is None:
+        return None
+    return as_utc(dt.datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A point in time, stored in UTC, read back as an aware UTC datetime on every back end.
+
+    The column is ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL and SQLAlchemy's DateTime text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, zone dropped) on SQLite, as before this type existed, so
+    stored data reads the same. A bound value is converted to UTC first (SQLite would otherwise
+    keep the local wall time of an aware value); a naive value is taken as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return as_utc(value) if isinstance(value, dt.datetime) else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+    @property
+    def python_type(self) -> type[dt.datetime]:
+        return dt.datetime
+
 
 metadata = MetaData()
 
@@ -35,8 +83,8 @@ events = Table(
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=True),
     Column("id", EventIdType, nullable=False),
-    Column("ts", DateTime(timezone=True), nullable=False),
-    Column("ingest_ts", DateTime(timezone=True), nullable=False),
+    Column("ts", UtcDateTime(), nullable=False),
+    Column("ingest_ts", UtcDateTime(), nullable=False),
     Column("machine", String(210), nullable=False),
     Column("stream", String(16), nullable=False),
     Column("schema_version", SmallInteger, nullable=False),
@@ -51,7 +99,7 @@ factory_versions = Table(
     "factory_versions",
     metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
     Column("digest", String(64), nullable=False, unique=True),
     Column("company", String(200), nullable=False),
     Column("source_name", String(500), nullable=False),
@@ -64,15 +112,15 @@ machine_status = Table(
     Column("machine", String(210), primary_key=True),
     Column("state", String(16)),
     Column("reason", String(64)),
-    Column("state_ts", DateTime(timezone=True)),
+    Column("state_ts", UtcDateTime()),
     Column("state_event", String(64)),
     Column("good", BigInteger, nullable=False, default=0),
     Column("scrap", BigInteger, nullable=False, default=0),
     Column("kwh", Float),
-    Column("kwh_ts", DateTime(timezone=True)),
+    Column("kwh_ts", UtcDateTime()),
     Column("order_id", String(64)),
-    Column("order_ts", DateTime(timezone=True)),
-    Column("last_ts", DateTime(timezone=True)),
+    Column("order_ts", UtcDateTime()),
+    Column("last_ts", UtcDateTime()),
     Column("events", BigInteger, nullable=False, default=0),
 )
 
@@ -85,12 +133,12 @@ order_status = Table(
     Column("status", String(16), nullable=False),
     Column("operation", Integer),
     Column("machine", String(210)),
-    Column("operation_ts", DateTime(timezone=True)),
-    Column("released_ts", DateTime(timezone=True)),
-    Column("release_ts", DateTime(timezone=True)),
+    Column("operation_ts", UtcDateTime()),
+    Column("released_ts", UtcDateTime()),
+    Column("release_ts", UtcDateTime()),
     Column("release_event", String(64)),
-    Column("completed_ts", DateTime(timezone=True)),
-    Column("last_ts", DateTime(timezone=True), nullable=False),
+    Column("completed_ts", UtcDateTime()),
+    Column("last_ts", UtcDateTime(), nullable=False),
     Column("good", BigInteger, nullable=False, default=0),
     Column("scrap", BigInteger, nullable=False, default=0),
 )
@@ -100,7 +148,7 @@ dead_letters = Table(
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=True),
     Column("key", String(64), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("source", String(32), nullable=False),
     Column("topic", Text, nullable=False),
     Column("payload", Text, nullable=False),
@@ -112,8 +160,8 @@ unknown_machines = Table(
     "unknown_machines",
     metadata,
     Column("machine", String(210), primary_key=True),
-    Column("first_ts", DateTime(timezone=True), nullable=False),
-    Column("last_ts", DateTime(timezone=True), nullable=False),
+    Column("first_ts", UtcDateTime(), nullable=False),
+    Column("last_ts", UtcDateTime(), nullable=False),
     Column("events", BigInteger, nullable=False, default=0),
 )
 
@@ -126,8 +174,8 @@ users = Table(
     Column("name", String(64), primary_key=True),
     Column("role", String(32), nullable=False),
     Column("password_hash", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("password_changed_at", UtcDateTime(), nullable=False),
 )
 
 api_tokens = Table(
@@ -138,11 +186,11 @@ api_tokens = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("role", String(32)),
     Column("permissions", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("created_by", String(200), nullable=False),
-    Column("expires_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
-    Column("last_used_at", DateTime(timezone=True)),
+    Column("expires_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    Column("last_used_at", UtcDateTime()),
     UniqueConstraint("secret_hash", name="uq_api_tokens_secret_hash"),
 )
 
@@ -152,16 +200,16 @@ user_sessions = Table(
     Column("secret_hash", String(64), primary_key=True),
     Column("user_name", String(64), nullable=False, index=True),
     Column("csrf_token", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
 )
 
 login_attempts = Table(
     "login_attempts",
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("user_name", String(64), nullable=False),
     Column("client", String(64), nullable=False),
     Column("outcome", String(16), nullable=False),
@@ -173,7 +221,7 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("action", String(64), nullable=False),
     Column("target", String(300), nullable=False),
@@ -188,7 +236,7 @@ telemetry_hourly = Table(
     metadata,
     Column("machine", String(210), primary_key=True),
     Column("metric", String(64), primary_key=True),
-    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("hour", UtcDateTime(), primary_key=True),
     Column("samples", BigInteger, nullable=False),
     Column("total", Float, nullable=False),
     Column("minimum", Float, nullable=False),
@@ -209,14 +257,14 @@ alerts = Table(
     Column("cause", String(200), nullable=False),
     Column("message", Text, nullable=False),
     Column("details", JSON, nullable=False),
-    Column("first_ts", DateTime(timezone=True), nullable=False),
-    Column("last_ts", DateTime(timezone=True), nullable=False),
+    Column("first_ts", UtcDateTime(), nullable=False),
+    Column("last_ts", UtcDateTime(), nullable=False),
     Column("occurrences", Integer, nullable=False),
     Column("state", String(16), nullable=False),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
-    Column("acked_at", DateTime(timezone=True)),
+    Column("raised_at", UtcDateTime(), nullable=False),
+    Column("acked_at", UtcDateTime()),
     Column("acked_by", String(200)),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_at", UtcDateTime()),
     Column("closed_by", String(200)),
     UniqueConstraint("rule", "machine", "cause", "first_ts", name="uq_alerts_occurrence"),
     Index("ix_alerts_key", "rule", "machine", "cause"),
@@ -230,6 +278,6 @@ alert_deliveries = Table(
     Column("event", String(16), primary_key=True),
     Column("channel", String(300), primary_key=True),
     Column("attempts", Integer, nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    Column("delivered_at", UtcDateTime()),
     Column("error", Text),
 )

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from microfab.errors import NotFoundError
 from microfab.model.calendar import Window, working_windows
+from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.oee import (
     PLANNED_STOP,
@@ -73,8 +74,8 @@ class OeeRow:
             "machine": self.machine,
             "line": self.line,
             "level": self.level,
-            "from": _iso(self.start),
-            "to": _iso(self.end),
+            "from": format_ts(self.start),
+            "to": format_ts(self.end),
             "shift": self.shift,
             "day": self.day.isoformat() if self.day else None,
             "planned_busy_s": round(f.planned_busy_s, 3),
@@ -478,10 +479,6 @@ def _category(factory: Factory, state: str, reason: str) -> str:
     if found is not None:
         return found.value
     return "planned" if state == PLANNED_STOP else "unplanned"
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:

@@ -363,9 +363,8 @@ def order_counts(store: EventStore) -> CountTable:
 
 
 def plant_clock(store: EventStore) -> dt.datetime:
-    """The time of the newest stored event, or the wall clock while the store is empty."""
-    newest = list(store.events(newest_first=True, limit=1))  # read to the end: cursor closed
-    return newest[0].event.ts if newest else _wall_clock()
+    """The plant clock, :meth:`EventStore.plant_clock` (the newest stored event time)."""
+    return store.plant_clock()
 
 
 def _wall_clock() -> dt.datetime:
