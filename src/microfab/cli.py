@@ -33,13 +33,13 @@ from microfab.model.factory import Factory
 from microfab.model.factory_file import parse_factory
 
 if TYPE_CHECKING:
-    from microfab.api import BackgroundServer
     from microfab.connect.connector import Connector
     from microfab.connect.mqtt_client import BrokerSettings
     from microfab.connect.mqtt_ingest import IngestWorker
     from microfab.connect.mqtt_publish import MqttPublisher
     from microfab.connect.publisher import Publisher
     from microfab.console import MqttPath
+    from microfab.http.server import BackgroundServer
     from microfab.quality.alerts import AlertLoop
     from microfab.sim.engine import FactorySimulation
     from microfab.sim.scenario import Scenario
@@ -616,8 +616,9 @@ def _dashboard(store: EventStore, clock: Callable[[], dt.datetime]) -> tuple[Bac
 
     A store without an admin gets user ``admin`` (``demo-admin`` if that name is taken) with a
     generated one-time password, printed once; there is no default password."""
-    from microfab.api import BackgroundServer, create_app
+    from microfab.app import create_app
     from microfab.commands.users import cli_actor
+    from microfab.http.server import BackgroundServer
     from microfab.model.identity import Role
     from microfab.store.identity import add_user, generate_password, get_user, list_users
 

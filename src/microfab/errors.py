@@ -16,6 +16,8 @@
         ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
         ├── StoreSchemaError       the database schema is not the one this version expects
         └── NoFactoryError         no factory model has been applied to this store yet
+    └── BusyError                  the same work is already running; try again when it ends
+        └── ReplanRunningError     a re-plan is already running
 
 Each error has a stable ``key`` for scripts and a message that says what to do. The CLI prints the
 message and exits with ``exit_code``; it never shows a traceback for these.
@@ -119,3 +121,15 @@ class NoFactoryError(StoreError):
     """A command needs the factory model, but none has been applied to the store."""
 
     key = "no_factory"
+
+
+class BusyError(MicrofabError):
+    """The same work is already running; asking again after it has ended will do."""
+
+    key = "busy"
+
+
+class ReplanRunningError(BusyError):
+    """A re-plan of the open orders is already running."""
+
+    key = "replan_running"

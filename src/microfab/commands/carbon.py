@@ -248,7 +248,7 @@ def report_command(
 
 def _print_pdf(html: str) -> bytes:
     """The HTML printed by headless chromium (the dashboard's printer), errors made ours."""
-    from microfab.api.errors import ApiError
+    from microfab.http.errors import ApiError
     from microfab.web.report import print_pdf
 
     try:

@@ -184,7 +184,7 @@ def _write_pages(html: Path | None, pdf: Path | None, render: Callable[[], str])
 
 
 def _print_pdf(text: str) -> bytes:
-    from microfab.api.errors import ApiError
+    from microfab.http.errors import ApiError
     from microfab.web.report import print_pdf
 
     try:

@@ -130,7 +130,7 @@ def haccp_record(
 
 def _print_pdf(html: str) -> bytes:
     """The HTML printed by headless chromium (the dashboard's printer), errors made ours."""
-    from microfab.api.errors import ApiError
+    from microfab.http.errors import ApiError
     from microfab.web.report import print_pdf
 
     try:

@@ -1,6 +1,6 @@
 """Routes for operator input: stops and their reasons, counts typed in, corrections of counts.
 
-Each input is stored as a new event (:mod:`microfab.api.operator_input`); the answer is the
+Each input is stored as a new event (:mod:`microfab.track.operator_input`); the answer is the
 stored event and ``stored`` (``false`` when the same token was sent before: a repeat is stored
 once). ``by`` is the signed-in user's name; an API token (a scanner, a gateway) gives the
 operator's name in ``by``. Each stored entry is also written to the audit log with the caller.
@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api import operator_input
-from microfab.api.audit_trail import operator_by, record_operator_entry
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import MAX_INT, event_to_dict
 from microfab.model.timerange import parse_time
+from microfab.track import operator_input
+from microfab.track.audit_trail import operator_by, record_operator_entry
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["operator input"])
 

@@ -12,18 +12,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api.audit_trail import record_order_change
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
-from microfab.api.plant import Plant
-from microfab.model.orders import DEFAULT_PRIORITY, WorkOrderRequest, parse_due
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
+from microfab.track.audit_trail import record_order_change
 from microfab.track.genealogy import trace_order
+from microfab.track.order_input import OrderInput, create_from_input
 from microfab.track.orders import (
     OrderChange,
     cancel_order,
-    create_order,
     get_order,
     list_orders,
     release_order,
@@ -33,28 +30,6 @@ from microfab.track.orders import (
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["orders"])
 
 Status = Literal["created", "released", "in_progress", "completed", "cancelled"]
-
-
-class OrderInput(BaseModel):
-    """A new work order."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    order: str | None = Field(
-        default=None, description="Order id; none = the next WOyymmdd-nnn of the day"
-    )
-    product: str = Field(description="Product SKU, as in the factory file")
-    quantity: int = Field(description="Units to make, 1 or more")
-    options: dict[str, str] = Field(
-        default_factory=dict, description="Variant option name -> choice code, one per option"
-    )
-    due: str | None = Field(
-        default=None,
-        description="Due: ISO-8601 with an offset, site time (2026-11-24T17:00), or a date (the "
-        "end of that day)",
-    )
-    priority: int = Field(default=DEFAULT_PRIORITY, description="1 (most urgent) to 9")
-    release: bool = Field(default=False, description="Release it to the floor at once")
 
 
 def _changed(change: OrderChange, response: Response) -> dict[str, Any]:
@@ -84,22 +59,6 @@ def create(
     change = create_from_input(plant, body)
     record_order_change(plant.store, principal, "orders.create", change)
     return _changed(change, response)
-
-
-def create_from_input(plant: Plant, body: OrderInput) -> OrderChange:
-    """Create the order ``body`` asks for: the API's route and the dashboard's form both call
-    this, so they check the same things and say the same sentences."""
-    factory = plant.factory()
-    due = parse_due(body.due, plant.zone(factory)) if body.due else None
-    request = WorkOrderRequest(
-        order=body.order,
-        product=body.product,
-        options=body.options,
-        quantity=body.quantity,
-        due=due,
-        priority=body.priority,
-    )
-    return create_order(plant.store, factory, request, release=body.release, now=plant.stamp())
 
 
 @router.get("/orders/{order}", summary="One work order")

@@ -1,7 +1,7 @@
 """PACT's footprint endpoints (PACT v3.0.3), read-only: ``GET /3/footprints`` and
 ``GET /3/footprints/{id}``, for a customer's system holding a ``footprints.read`` token.
 
-The documents are :class:`microfab.api.pact.PactFootprints`' (the period's footprint of each
+The documents are :class:`microfab.green.pact_footprints.PactFootprints`' (the period's footprint of each
 product). The list takes ``limit`` (and ``offset``, which the ``Link: <…>; rel="next"`` header
 carries) and PACT's filters ``productId``, ``companyId``, ``geography``, ``classification``
 (each repeatable: one of the values must match, case-insensitively), ``status``, ``validOn``,
@@ -23,9 +23,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from microfab.api.errors import PactError, pact_error_body
 from microfab.errors import MicrofabError, NoFactoryError
 from microfab.green.pact import ProductFootprint
+from microfab.http.errors import PactError, pact_error_body
 from microfab.model.timerange import parse_time
 
 router = APIRouter(tags=["PACT"])

@@ -1,7 +1,7 @@
 """Routes for the plan: read it, re-plan the open orders, and the Gantt chart's data.
 
 The plan is the plan file the app shares with ``microfab plan schedule``
-(:mod:`microfab.api.planning`); its document is the one docs/planning.md describes.
+(:mod:`microfab.plan.plan_file`); its document is the one docs/planning.md describes.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api.audit_trail import record_plan
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES, ErrorBody
-from microfab.api.gantt import gantt
-from microfab.api.planning import REPLAN_TIME_LIMIT_S, PlanFile, parse_window
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES, ErrorBody
+from microfab.plan.plan_file import REPLAN_TIME_LIMIT_S, PlanFile, parse_window
+from microfab.track.audit_trail import record_plan
+from microfab.track.gantt import gantt
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["planning"])
 

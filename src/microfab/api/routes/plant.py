@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from microfab.api import event_query
-from microfab.api.deps import PlantDep
-from microfab.api.errors import ERROR_RESPONSES
+from microfab.http.deps import PlantDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import STREAMS, event_to_dict, format_ts
 from microfab.model.factory import Factory, MachineRef, ReasonCode
 from microfab.store.event_store import MachineStatus, StoredEvent
+from microfab.track import event_query
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 

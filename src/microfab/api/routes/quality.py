@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.quality.alerts import acknowledge_alert, close_alert
 from microfab.quality.defects import defect_pareto
 from microfab.store.alerts import list_alerts

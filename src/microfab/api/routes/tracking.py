@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from microfab.api.deps import PlantDep
-from microfab.api.errors import ERROR_RESPONSES
-from microfab.api.plant import Plant
+from microfab.http.deps import PlantDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.track.export import DOWNTIME_COLUMNS, OEE_API_COLUMNS, csv_text
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
+from microfab.track.plant import Plant
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["OEE and downtime"])
 
