@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from microfab.api.answers import CarbonIntensity
 from microfab.http.deps import CarbonPanelDep, PlantDep
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.track.dashboard import today
@@ -16,6 +17,8 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["carbon"])
 
 @router.get(
     "/carbon/intensity",
+    response_model=CarbonIntensity,
+    response_model_exclude_unset=True,
     summary="Energy and carbon per unit by line and product, and idle waste",
 )
 def carbon_intensity(

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from microfab.api.answers import Dashboard
 from microfab.http.deps import PlantDep
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.track.dashboard import build
@@ -13,7 +14,12 @@ from microfab.track.dashboard import build
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["dashboard"])
 
 
-@router.get("/dashboard", summary="The numbers the dashboard shows")
+@router.get(
+    "/dashboard",
+    response_model=Dashboard,
+    response_model_exclude_unset=True,
+    summary="The numbers the dashboard shows",
+)
 def dashboard_json(plant: PlantDep) -> dict[str, Any]:
     """Today (site midnight to the plant clock): machine tiles, order board, OEE rows per
     machine and line (the same as ``microfab oee --from <from> --to <to>``), the downtime

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from microfab.api.answers import OrderChangeAnswer, OrderTrace, WorkInProgress, WorkOrder
 from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.track.audit_trail import record_order_change
@@ -37,7 +38,12 @@ def _changed(change: OrderChange, response: Response) -> dict[str, Any]:
     return change.to_json()
 
 
-@router.get("/orders", summary="Work orders")
+@router.get(
+    "/orders",
+    response_model=list[WorkOrder],
+    response_model_exclude_unset=True,
+    summary="Work orders",
+)
 def orders(
     plant: PlantDep,
     status: Annotated[Status | None, Query(description="Only orders of this status")] = None,
@@ -50,7 +56,13 @@ def orders(
     return [v.to_json() for v in views]
 
 
-@router.post("/orders", summary="Create a work order", status_code=201)
+@router.post(
+    "/orders",
+    response_model=OrderChangeAnswer,
+    response_model_exclude_unset=True,
+    summary="Create a work order",
+    status_code=201,
+)
 def create(
     body: OrderInput, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -61,12 +73,23 @@ def create(
     return _changed(change, response)
 
 
-@router.get("/orders/{order}", summary="One work order")
+@router.get(
+    "/orders/{order}",
+    response_model=WorkOrder,
+    response_model_exclude_unset=True,
+    summary="One work order",
+)
 def order(order: str, plant: PlantDep) -> dict[str, Any]:
     return get_order(plant.store, plant.factory(), order, now=plant.now()).to_json()
 
 
-@router.post("/orders/{order}/release", summary="Release an order to the floor", status_code=201)
+@router.post(
+    "/orders/{order}/release",
+    response_model=OrderChangeAnswer,
+    response_model_exclude_unset=True,
+    summary="Release an order to the floor",
+    status_code=201,
+)
 def release(
     order: str, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -78,7 +101,13 @@ def release(
     return _changed(change, response)
 
 
-@router.post("/orders/{order}/cancel", summary="Cancel an order", status_code=201)
+@router.post(
+    "/orders/{order}/cancel",
+    response_model=OrderChangeAnswer,
+    response_model_exclude_unset=True,
+    summary="Cancel an order",
+    status_code=201,
+)
 def cancel(
     order: str, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -90,14 +119,24 @@ def cancel(
     return _changed(change, response)
 
 
-@router.get("/orders/{order}/trace", summary="Genealogy of an order")
+@router.get(
+    "/orders/{order}/trace",
+    response_model=OrderTrace,
+    response_model_exclude_unset=True,
+    summary="Genealogy of an order",
+)
 def trace(order: str, plant: PlantDep) -> dict[str, Any]:
     """The order along its route, count batch by count batch (machine, times, good, scrap),
     with the material lots each batch used (``microfab trace``)."""
     return trace_order(plant.store, plant.factory(), order).to_json()
 
 
-@router.get("/wip", summary="Work in progress")
+@router.get(
+    "/wip",
+    response_model=WorkInProgress,
+    response_model_exclude_unset=True,
+    summary="Work in progress",
+)
 def work_in_progress(plant: PlantDep) -> dict[str, Any]:
     """Units of the open orders by order step, by machine and by routing step."""
     return wip(plant.store, plant.factory(), now=plant.now()).to_json()
