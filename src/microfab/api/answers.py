@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from microfab.green.pact import ProductFootprint
+
 Number = int | float
 """A measure: a whole number stays one in the JSON (no ``5`` turned into ``5.0``)."""
 
@@ -33,7 +35,7 @@ class Window(Answer):
 # ---------------------------------------------------------------------------- plant, events
 
 
-class Status(Answer):
+class StoreStatus(Answer):
     """Where the data comes from and how far it goes."""
 
     store: str = Field(description="The store's URL, password masked")
@@ -545,3 +547,18 @@ class CarbonIntensity(Window):
     idle: list[dict[str, Any]] = Field(description="Per machine: standby and avoidable kWh")
     message: str | None
     notes: list[str]
+
+
+# ---------------------------------------------------------------------------- PACT
+
+
+class PactFootprintList(BaseModel):
+    """PACT ``ListFootprints`` answer (PACT's own shape, documented only)."""
+
+    data: list[ProductFootprint]
+
+
+class PactFootprintAnswer(BaseModel):
+    """PACT ``GetFootprint`` answer (PACT's own shape, documented only)."""
+
+    data: ProductFootprint

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from microfab.api.answers import PactFootprintAnswer, PactFootprintList
 from microfab.errors import MicrofabError, NoFactoryError
 from microfab.green.pact import ProductFootprint
 from microfab.http.errors import PactError, pact_error_body
@@ -72,7 +73,7 @@ def _any(wanted: list[str], values: list[str]) -> bool:
 @router.get(
     "/3/footprints",
     summary="PACT ListFootprints: the product footprints of the period",
-    responses=ERRORS,
+    responses={200: {"model": PactFootprintList, "description": "The footprints"}, **ERRORS},
 )
 def list_footprints(
     request: Request,
@@ -131,7 +132,11 @@ def list_footprints(
 @router.get(
     "/3/footprints/{id}",
     summary="PACT GetFootprint: one product footprint by its id",
-    responses={**ERRORS, 404: {"model": PactError, "description": "No such footprint"}},
+    responses={
+        200: {"model": PactFootprintAnswer, "description": "The footprint"},
+        **ERRORS,
+        404: {"model": PactError, "description": "No such footprint"},
+    },
 )
 def get_footprint(request: Request, id: str) -> JSONResponse:
     """``{"data": ProductFootprint}``."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from microfab.api.answers import EventPage, FactoryTree, MachineState, Status
+from microfab.api.answers import EventPage, FactoryTree, MachineState, StoreStatus
 from microfab.http.deps import PlantDep
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import STREAMS, event_to_dict, format_ts
@@ -27,7 +27,7 @@ def _ts(value: dt.datetime | None) -> str | None:
 
 @router.get(
     "/status",
-    response_model=Status,
+    response_model=StoreStatus,
     response_model_exclude_unset=True,
     tags=["plant"],
     summary="Store, plant clock and factory version",
