@@ -171,7 +171,8 @@ def _probe(machine: str, at: dt.datetime, state: str, n: int) -> Any:
 def _one_run(
     db: str, machines: list[str], clock: dt.datetime, events: int, rng: random.Random
 ) -> tuple[list[float], list[float], list[int], dt.datetime]:
-    from microfab.api import BackgroundServer, create_app
+    from microfab.app import create_app
+    from microfab.http.server import BackgroundServer
     from microfab.model.identity import Role
     from microfab.store import open_store
     from microfab.store.identity import create_token

@@ -82,6 +82,59 @@ def test_openapi_documents_every_endpoint_and_the_error_shape(api: httpx.Client)
     assert api.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The object schema behind ``schema``: $refs followed, an array's items taken."""
+    while True:
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        elif schema.get("type") == "array":
+            schema = schema["items"]
+        else:
+            return schema
+
+
+def test_every_json_route_documents_what_it_answers(api: httpx.Client) -> None:
+    """Each /api/v1 operation answering JSON names the fields of its 200/201 answer."""
+    document = get(api, "/openapi.json")
+    checked = []
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            answers = [operation["responses"].get(code) for code in ("200", "201")]
+            content = next(a["content"] for a in answers if a is not None)
+            if "application/json" not in content:
+                assert set(content) == {"text/csv"}, (method, path, content)
+                continue
+            schema = _resolve(document, content["application/json"]["schema"])
+            assert schema.get("properties"), (method, path, schema)
+            assert schema.get("additionalProperties") is not False, (method, path)
+            checked.append(f"{method.upper()} {path}")
+    assert {"GET /api/v1/dashboard", "GET /api/v1/carbon/intensity", "POST /api/v1/orders"} <= set(
+        checked
+    )
+    assert len(checked) >= 28
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/status", "/api/v1/machines", "/api/v1/dashboard", "/api/v1/carbon/intensity"]
+)
+def test_answers_have_the_documented_fields(api: httpx.Client, url: str) -> None:
+    """What a route answers has every field its schema requires, and the documented types."""
+    document = get(api, "/openapi.json")
+    answer = get(api, url)
+    schema = _resolve(
+        document,
+        document["paths"][url]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+    )
+    row = answer[0] if isinstance(answer, list) else answer
+    assert set(schema["required"]) <= set(row), url
+    kinds = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
+    for name, field in schema["properties"].items():
+        if "type" in field and row.get(name) is not None:
+            assert isinstance(row[name], kinds.get(field["type"], object)), (url, name)
+
+
 def test_factory_tree(api: httpx.Client) -> None:
     tree = get(api, "/api/v1/factory")
     assert tree["version"] == 1

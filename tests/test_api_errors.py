@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from microfab.api.errors import ErrorBody
+from microfab.http.errors import ErrorBody
 from microfab.store import open_store
 from webapp import BACKENDS, CNC1, served_plant, serving
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from microfab.api.operator_input import restatement_id
 from microfab.model.events import PartCount, StateChange, event_from_dict
 from microfab.store import EventStore
+from microfab.track.operator_input import restatement_id
 from webapp import CNC1, CNC2, event, fill, serving
 
 WINDOW = {"from": "2026-11-23", "to": "2026-11-24"}

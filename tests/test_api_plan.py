@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from microfab.api.planning import read_plan_file
+from microfab.plan.plan_file import read_plan_file
 from microfab.store import EventStore
 from webapp import CNC1, CNC2, ROBOT1, fill, serving
 

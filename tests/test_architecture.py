@@ -137,3 +137,123 @@ def test_module_has_a_docstring(module: Module) -> None:
     assert doc, f"{module.path} has no module docstring"
     first = doc.splitlines()[0] if doc.splitlines() else ""
     assert first.strip(), f"{module.path}: the docstring's first line is empty"
+
+
+# ---------------------------------------------------------------------------- the HTTP layer
+
+DOMAIN = ("model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect")
+"""The domain folders: what the factory is and does, whatever reads or shows it."""
+
+FRONT_ENDS = ("microfab.api", "microfab.web", "microfab.http", "microfab.app")
+"""The HTTP layer: JSON routes, pages, their shared plumbing, and the app factory."""
+
+ENTRY_POINTS = ("microfab.cli", "microfab.commands")
+
+
+def _ours(module: Module, *packages: str) -> set[str]:
+    return {n for n in imported_names(module) if any(within(n, p) for p in packages)}
+
+
+@pytest.mark.parametrize(
+    "module", [m for d in DOMAIN for m in modules_in(f"microfab.{d}")], ids=lambda m: m.name
+)
+def test_domain_does_not_know_the_http_layer_or_the_cli(module: Module) -> None:
+    wrong = _ours(module, *FRONT_ENDS, *ENTRY_POINTS)
+    assert not wrong, (
+        f"{module.name} imports {sorted(wrong)}; domain code is called by the HTTP layer and the "
+        "CLI, it never calls them (move what both need into the domain service)"
+    )
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.api"), ids=lambda m: m.name)
+def test_json_routes_do_not_know_the_pages(module: Module) -> None:
+    wrong = _ours(module, "microfab.web", "microfab.app", *ENTRY_POINTS)
+    assert not wrong, (
+        f"{module.name} imports {sorted(wrong)}; JSON routes and pages share only microfab.http "
+        "and the domain services"
+    )
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.web"), ids=lambda m: m.name)
+def test_pages_do_not_know_the_json_routes(module: Module) -> None:
+    wrong = _ours(module, "microfab.api", "microfab.app", *ENTRY_POINTS)
+    assert not wrong, (
+        f"{module.name} imports {sorted(wrong)}; a page calls the domain service (or "
+        "microfab.http), never a route module"
+    )
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.http"), ids=lambda m: m.name)
+def test_http_plumbing_knows_neither_routes_nor_pages(module: Module) -> None:
+    wrong = _ours(module, "microfab.api", "microfab.web", "microfab.app", *ENTRY_POINTS)
+    assert not wrong, f"{module.name} imports {sorted(wrong)}; microfab.http is shared by both"
+
+
+def test_only_the_app_factory_joins_routes_and_pages() -> None:
+    joining = sorted(
+        m.name
+        for m in MODULES
+        if _ours(m, "microfab.api.routes")
+        and _ours(m, "microfab.web")
+        and not within(m.name, "microfab.api.routes")
+    )
+    assert joining == ["microfab.app"]
+
+
+def _package_of(name: str, tops: set[str]) -> str | None:
+    """``microfab.track.plant.Plant`` -> ``track``; None outside microfab's modules."""
+    parts = name.split(".")
+    if parts[0] != "microfab" or len(parts) < 2 or parts[1] not in tops:
+        return None
+    return parts[1]
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Which top-level packages (and modules) of microfab import which others."""
+    tops = {m.name.split(".")[1] for m in MODULES if m.name != "microfab"}
+    graph: dict[str, set[str]] = {top: set() for top in tops}
+    for module in MODULES:
+        source = _package_of(module.name, tops)
+        if source is None:
+            continue
+        for name in imported_names(module):
+            target = _package_of(name, tops)
+            if target is not None and target != source:
+                graph[source].add(target)
+    return graph
+
+
+def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (its packages in order, the first repeated), or None."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        for target in sorted(graph.get(node, ())):
+            circle = visit(target, [*path, node])
+            if circle is not None:
+                return circle
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        circle = visit(start, [])
+        if circle is not None:
+            return circle
+    return None
+
+
+def test_the_circle_finder_finds_circles() -> None:
+    assert find_circle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert find_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_import_circle_between_packages() -> None:
+    graph = package_imports()
+    assert {"api", "web", "http", "app", "track", "plan", "green"} <= set(graph)
+    assert "web" in graph["app"] and "api" in graph["app"]
+    circle = find_circle(graph)
+    assert circle is None, "import circle between packages: " + " -> ".join(circle or [])

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from conftest import DATA
-from microfab.api import bind
 from microfab.errors import InputError
+from microfab.http.server import bind
 from microfab.model.factory_file import parse_factory
 from microfab.model.identity import Role
 from microfab.reports import chromium

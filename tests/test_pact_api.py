@@ -19,9 +19,9 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import SHARED
-from microfab.api.pact import PactPeriodText, last_complete_month
 from microfab.cli import app as cli
 from microfab.errors import MicrofabError
+from microfab.green.pact_footprints import PactPeriodText, last_complete_month
 from microfab.model.identity import Role
 from microfab.sim.engine import FactorySimulation
 from microfab.sim.scenario import load_scenario

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from microfab.api.auth import MAX_BODY_BYTES
+from microfab.http.auth import MAX_BODY_BYTES
 from microfab.model.identity import Role
 from microfab.store import EventStore, open_store
 from microfab.store.audit import verify_audit

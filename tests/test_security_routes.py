@@ -20,8 +20,8 @@ import httpx
 import pytest
 from starlette.routing import Mount
 
-from microfab.api import create_app
-from microfab.api.auth import ROUTE_PERMISSIONS, openapi_path
+from microfab.app import create_app
+from microfab.http.auth import ROUTE_PERMISSIONS, openapi_path
 from microfab.model.identity import Role
 from microfab.store import EventStore, open_store
 from webapp import CNC1, api_token, fill, serving

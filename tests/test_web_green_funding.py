@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from microfab.api import create_app
-from microfab.api.carbon import CarbonPanel
-from microfab.api.plant import Plant
+from microfab.app import create_app
 from microfab.cli import app as cli
 from microfab.errors import InputError
+from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.intensity import energy_intensity
 from microfab.green.settings import load_settings
 from microfab.model.events import format_ts, parse_ts
@@ -30,6 +29,7 @@ from microfab.sim.engine import FactorySimulation
 from microfab.sim.scenario import load_scenario
 from microfab.store import EventStore, open_store
 from microfab.store.sink import StoreSink
+from microfab.track.plant import Plant
 from webapp import CNC1, ROBOT1, event, fill, serving, utc
 
 ROOT = Path(__file__).resolve().parents[1]

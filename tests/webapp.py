@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from conftest import DATA, pg_create_database, pg_drop_database
-from microfab.api import BackgroundServer, create_app
+from microfab.app import create_app
+from microfab.http.server import BackgroundServer
 from microfab.model.events import EVENT_ADAPTER, Event
 from microfab.model.factory_file import parse_factory
 from microfab.model.identity import Role

@@ -16,9 +16,11 @@
     │   ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
     │   ├── StoreSchemaError       the database schema is not the one this version expects
     │   └── NoFactoryError         no factory model has been applied to this store yet
-    └── PdfError                   a printable report could not be printed to PDF
-        ├── PdfPrinterMissing      no chromium to print with (the API answers 501)
-        └── PdfPrintFailed         chromium ran but printed no PDF
+    ├── PdfError                   a printable report could not be printed to PDF
+    │   ├── PdfPrinterMissing      no chromium to print with (the API answers 501)
+    │   └── PdfPrintFailed         chromium ran but printed no PDF
+    └── BusyError                  the same work is already running; try again when it ends
+        └── ReplanRunningError     a re-plan is already running
 
 Each error has a stable ``key`` for scripts and a message that says what to do. The CLI prints the
 message and exits with ``exit_code``; it never shows a traceback for these.
@@ -140,3 +142,15 @@ class PdfPrintFailed(PdfError):
     """Chromium was started but did not print the page."""
 
     key = "pdf_failed"
+
+
+class BusyError(MicrofabError):
+    """The same work is already running; asking again after it has ended will do."""
+
+    key = "busy"
+
+
+class ReplanRunningError(BusyError):
+    """A re-plan of the open orders is already running."""
+
+    key = "replan_running"

@@ -1,11 +1,7 @@
-"""The REST API and the dashboard's web app (FastAPI), over one event store.
+"""The JSON API under ``/api/v1`` (and PACT's ``/3/footprints``): one route module per resource in
+:mod:`microfab.api.routes`.
 
-Public surface: :func:`create_app` (the ASGI app), :class:`BackgroundServer` (serve it on a
-thread, as ``microfab demo`` does) and :func:`serve_forever` (as ``microfab serve`` does).
-Every route but the public ones needs a signed-in principal (:mod:`microfab.api.auth`).
+Routes only translate HTTP to calls of the domain services (``track/``, ``plan/``, ``green/``,
+``quality/``, ``funding/``) and back; auth, the error shape and shared dependencies come from
+:mod:`microfab.http`. The app that serves them is :func:`microfab.app.create_app`.
 """
-
-from microfab.api.app import create_app
-from microfab.api.server import BackgroundServer, bind, serve_forever, url_of
-
-__all__ = ["BackgroundServer", "bind", "create_app", "serve_forever", "url_of"]

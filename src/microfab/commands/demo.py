@@ -37,8 +37,8 @@ from microfab.errors import InputError
 from microfab.model.events import parse_ts
 
 if TYPE_CHECKING:
-    from microfab.api import BackgroundServer
     from microfab.connect.publisher import Publisher
+    from microfab.http.server import BackgroundServer
     from microfab.model.factory import Factory
     from microfab.quality.alerts import AlertLoop
     from microfab.runtime.demo import MqttPipeline

@@ -53,7 +53,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the dashboard 儀表板 and the REST API (docs at /docs) until Ctrl-C."""
-    from microfab.api import bind, create_app, serve_forever, url_of
+    from microfab.app import create_app
+    from microfab.http.server import bind, serve_forever, url_of
     from microfab.store import open_store
     from microfab.store.identity import list_users
 

@@ -6,7 +6,8 @@
 - :mod:`.solvers` — :mod:`.solvers.cpsat` (OR-Tools CP-SAT) and :mod:`.solvers.dispatch` (rules);
 - :mod:`.check` — the feasibility check, independent of the solvers;
 - :mod:`.reschedule` — repair a plan after a breakdown, a rush order or a late operation;
-- :mod:`.factory` — the live factory's open orders → a problem, and the plan back in its terms.
+- :mod:`.factory` — the live factory's open orders → a problem, and the plan back in its terms;
+- :mod:`.live` — plan the open orders; :mod:`.plan_file` — the app's plan file and its re-plans.
 
 Importing this package does not import OR-Tools; the solver modules do.
 """

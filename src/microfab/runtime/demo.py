@@ -29,11 +29,11 @@ from microfab.errors import InputError, MicrofabError
 from microfab.logs import MqttWarnings, mqtt_warnings
 
 if TYPE_CHECKING:
-    from microfab.api import BackgroundServer
     from microfab.connect.mqtt_client import BrokerSettings
     from microfab.connect.mqtt_ingest import IngestWorker
     from microfab.connect.mqtt_publish import MqttPublisher
     from microfab.console import MqttPath
+    from microfab.http.server import BackgroundServer
     from microfab.model.factory import Factory
     from microfab.quality.alerts import AlertLoop
     from microfab.sim.scenario import Scenario
@@ -270,7 +270,8 @@ def start_dashboard(
     A store without an admin gets user ``admin`` (``demo-admin`` if that name is taken) with a
     generated one-time password, told once in the returned sentence; there is no default
     password. ``actor`` names who added that user in the audit log."""
-    from microfab.api import BackgroundServer, create_app
+    from microfab.app import create_app
+    from microfab.http.server import BackgroundServer
     from microfab.model.identity import Role
     from microfab.store.identity import add_user, generate_password, get_user, list_users
 

@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from microfab.api.plant import Plant
 from microfab.errors import MicrofabError
 from microfab.quality.alerts import open_alerts
+from microfab.track.plant import Plant
 
 SHOWN = 8
 """Alerts the banner lists; more are counted, and ``/api/v1/alerts`` has them all."""

@@ -16,9 +16,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from microfab.api.deps import PlantDep
-from microfab.api.errors import ERROR_RESPONSES
-from microfab.api.plant import Plant
 from microfab.errors import FundingFileError, InputError, NotFoundError
 from microfab.funding.evidence import gather_store_facts, smart_line_evidence
 from microfab.funding.ledger import Ledger, parse_ledger, review_ledger
@@ -30,7 +27,10 @@ from microfab.funding.reports import (
     money,
     progress_report_html,
 )
+from microfab.http.deps import PlantDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.reports import print_pdf
+from microfab.track.plant import Plant
 from microfab.web.pages import env, templates
 
 router = APIRouter()

@@ -10,17 +10,7 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from microfab.console import STATE_ZH
-
-STATE_EN = {
-    "running": "Running",
-    "idle": "Idle",
-    "setup": "Setup",
-    "planned_stop": "Planned stop",
-    "unplanned_stop": "Breakdown",
-    "micro_stop": "Micro-stop",
-    "offline": "Offline",
-    "nodata": "No data",
-}
+from microfab.track.dashboard import STATE_EN
 
 LABELS: dict[str, tuple[str, str]] = {
     "title": ("Shop floor", "車間"),

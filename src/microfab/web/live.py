@@ -1,7 +1,7 @@
 """Live updates for the dashboard: a Server-Sent Events stream of re-rendered panels.
 
 The feed polls the store's newest sequence number (``EventStore.last_seq``, one indexed query)
-every ``poll_s``; when it has grown, it reads a new :class:`~microfab.web.panels.Snapshot` (at
+every ``poll_s``; when it has grown, it reads a new :class:`~microfab.track.dashboard.Snapshot` (at
 most once per ``min_refresh_s``, shared by every open page) and each stream sends the panels'
 HTML and the charts' data as one ``update`` message. Any writer — the ingest worker, the
 simulator, another process, SQLite or PostgreSQL — is seen the same way, within about
@@ -21,9 +21,9 @@ from typing import Any
 
 from anyio import to_thread
 
-from microfab.api.plant import Plant
 from microfab.errors import MicrofabError
-from microfab.web.panels import Snapshot, build
+from microfab.track.dashboard import Snapshot, build
+from microfab.track.plant import Plant
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microfab.api.auth import SESSION_COOKIE, cookie_of, csrf_matches, safe_next
-from microfab.api.deps import PlantDep
-from microfab.api.routes.auth import client_address, retry_seconds
+from microfab.http.auth import (
+    SESSION_COOKIE,
+    client_address,
+    cookie_of,
+    csrf_matches,
+    retry_seconds,
+    safe_next,
+)
+from microfab.http.deps import PlantDep
 from microfab.store.identity import create_session, end_session, session_principal, verify_password
 from microfab.web.pages import templates
 

@@ -2,8 +2,8 @@
 order with its routing steps, and buttons to release or cancel it.
 
 The checks and the sentences are the API's: the form is turned into the API's
-:class:`~microfab.api.routes.orders.OrderInput` and created by the same
-:func:`~microfab.api.routes.orders.create_from_input`; release and cancel call
+:class:`~microfab.track.order_input.OrderInput` and created by the same
+:func:`~microfab.track.order_input.create_from_input`; release and cancel call
 :mod:`microfab.track.orders` as ``POST /api/v1/orders/{order}/release`` and ``/cancel`` do. A
 refused form is shown again, with what was typed, the API's message and the API's status code
 (400, 404 or 422). Success redirects to the order's page (post/redirect/get).
@@ -23,15 +23,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from microfab.api.audit_trail import record_order_change
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import describe_request_errors, status_of
-from microfab.api.plant import Plant
-from microfab.api.routes.orders import OrderInput, create_from_input
 from microfab.errors import InputError, MicrofabError, NotFoundError
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import describe_request_errors, status_of
 from microfab.model.factory import Factory
 from microfab.model.orders import DEFAULT_PRIORITY
+from microfab.track.audit_trail import record_order_change
+from microfab.track.order_input import OrderInput, create_from_input
 from microfab.track.orders import OPEN, OrderChange, cancel_order, get_order, release_order
+from microfab.track.plant import Plant
 from microfab.web.pages import templates
 
 router = APIRouter(include_in_schema=False)

@@ -4,7 +4,7 @@ All pages are rendered on the server (Jinja2); the dashboard then follows ``/liv
 swaps in re-rendered panels. Forms post ordinary form fields, so the operator pages work on any
 tablet browser; each answer redirects back to the page (post/redirect/get) with what was saved.
 Every page needs a signed-in principal and every form carries the session's CSRF token
-(:mod:`microfab.api.auth`; the login page is :mod:`microfab.web.login`); operator entries are
+(:mod:`microfab.http.auth`; the login page is :mod:`microfab.web.login`); operator entries are
 recorded under the signed-in user's name and in the audit log.
 """
 
@@ -17,30 +17,30 @@ from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from markupsafe import Markup
 from starlette.responses import StreamingResponse
 
-from microfab.api import event_query, operator_input
-from microfab.api.audit_trail import operator_by, record_operator_entry
-from microfab.api.carbon import CarbonPanel
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
-from microfab.api.plant import Plant
-from microfab.errors import InputError, MicrofabError, NoFactoryError
+from microfab.errors import InputError
+from microfab.green.carbon_panel import CarbonPanel
+from microfab.http.deps import CarbonPanelDep, PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.identity import Principal
 from microfab.model.timerange import parse_time
 from microfab.reports import print_pdf
 from microfab.store.event_store import StoredEvent
+from microfab.track import event_query, operator_input
+from microfab.track.audit_trail import operator_by, record_operator_entry
+from microfab.track.dashboard import Snapshot, build, reason_names
+from microfab.track.plant import Plant
 from microfab.web import report as shift_report
 from microfab.web.alert_banner import SHOWN, banner_rows
 from microfab.web.labels import chart_labels, pair, state_label, t, text
 from microfab.web.live import LiveFeed
-from microfab.web.panels import Snapshot, build, reason_names, today
 
 WEB = Path(str(files("microfab.web")))
 TEMPLATES = WEB / "templates"
@@ -165,14 +165,8 @@ def render_carbon(snapshot: Snapshot, carbon: CarbonPanel) -> dict[str, str]:
     return {"carbon": env.get_template("_carbon.html").render(context)}
 
 
-def carbon_panel(request: Request) -> CarbonPanel:
-    panel = request.app.state.carbon
-    assert isinstance(panel, CarbonPanel)
-    return panel
-
-
 def html_error(request: Request, status: int, key: str, message: str) -> Response:
-    """The error page for browsers (see :func:`microfab.api.errors.install_error_handlers`):
+    """The error page for browsers (see :func:`microfab.http.errors.install_error_handlers`):
     the same key and message as the JSON shape."""
     return templates.TemplateResponse(
         request,
@@ -186,9 +180,9 @@ def html_error(request: Request, status: int, key: str, message: str) -> Respons
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(request: Request, plant: PlantDep) -> Response:
+def dashboard(request: Request, plant: PlantDep, carbon: CarbonPanelDep) -> Response:
     snapshot = build(plant)
-    panels = render_panels(snapshot, carbon_panel(request))["panels"]
+    panels = render_panels(snapshot, carbon)["panels"]
     return templates.TemplateResponse(
         request,
         "dashboard.html",
@@ -214,57 +208,6 @@ async def live(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-
-
-@router.get(
-    "/api/v1/dashboard",
-    tags=["dashboard"],
-    summary="The numbers the dashboard shows",
-    responses=ERROR_RESPONSES,
-)
-def dashboard_json(plant: PlantDep) -> dict[str, Any]:
-    """Today (site midnight to the plant clock): machine tiles, order board, OEE rows per
-    machine and line (the same as ``microfab oee --from <from> --to <to>``), the downtime
-    Pareto, output per hour for the last 24 h and OEE per shift for the last 7 days."""
-    return build(plant).to_json()
-
-
-@router.get(
-    "/api/v1/carbon/intensity",
-    tags=["carbon"],
-    summary="Energy and carbon per unit by line and product, and idle waste",
-    responses=ERROR_RESPONSES,
-)
-def carbon_intensity(
-    request: Request,
-    plant: PlantDep,
-    start: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            description="Start: 2026-11-23, 2026-11-23T08:00 (site time) or ISO-8601 with an "
-            "offset (default: the dashboard's window, today from site midnight)",
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(alias="to", description="End (exclusive), same forms (default: the plant clock)"),
-    ] = None,
-) -> dict[str, Any]:
-    """What the dashboard's carbon panel shows: per line and product the finished units, kWh,
-    kgCO2e, kWh/unit and kgCO2e/unit with the factors' flags (``upstream_included`` is false
-    when materials have no factor), and per machine the standby and avoidable kWh. Without
-    ``from``/``to`` it is the dashboard's window and figures (recomputed at most every few
-    seconds); with either, computed now for that window, the same as
-    ``microfab.green.intensity.energy_intensity`` (an omitted end is the first or last stored
-    event). ``notes`` says what is missing (no carbon settings file: upstream not included)."""
-    panel = carbon_panel(request)
-    if start is None and end is None:
-        factory = plant.factory()
-        _clock, first, last = today(plant, factory)
-        return panel.view(plant.store.last_seq(), first, last).to_json()
-    first_at, last_at = plant.time_range(start, end, plant.zone())
-    return panel.figures(plant.store.last_seq(), first_at, last_at).to_json()
 
 
 # ---------------------------------------------------------------------------- operator
@@ -521,17 +464,3 @@ def report_pdf(
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-@router.get("/healthz", include_in_schema=False)
-def healthz(plant: PlantDep) -> JSONResponse:
-    """Liveness: the store answers."""
-    try:
-        seq = plant.store.last_seq()
-    except MicrofabError as exc:
-        return JSONResponse({"ok": False, "message": exc.message}, status_code=503)
-    try:
-        plant.factory()
-    except NoFactoryError as exc:
-        return JSONResponse({"ok": True, "last_seq": seq, "warning": exc.message})
-    return JSONResponse({"ok": True, "last_seq": seq, "clock": format_ts(plant.now())})

@@ -1,9 +1,9 @@
 """The plan page of the dashboard: a Gantt chart per machine (plan against actual, late orders
 in red), the planned orders, and a *Re-plan* button.
 
-The chart's data is ``GET /api/v1/plan/gantt``'s (:mod:`microfab.api.gantt`), rendered into the
+The chart's data is ``GET /api/v1/plan/gantt``'s (:mod:`microfab.track.gantt`), rendered into the
 page and drawn by ``static/gantt.js`` with the vendored ECharts. The button posts a form that
-re-plans as ``POST /api/v1/plan`` does (:class:`microfab.api.planning.PlanFile`) and comes back
+re-plans as ``POST /api/v1/plan`` does (:class:`microfab.plan.plan_file.PlanFile`) and comes back
 to the page (post/redirect/get); a refused re-plan shows the page again with the API's sentence.
 """
 
@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microfab.api.audit_trail import record_plan
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ApiError, status_of
-from microfab.api.gantt import gantt
-from microfab.api.planning import PlanFile
-from microfab.api.plant import Plant
-from microfab.errors import MicrofabError
+from microfab.errors import InputError, MicrofabError
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import status_of
+from microfab.plan.plan_file import PlanFile
+from microfab.track.audit_trail import record_plan
+from microfab.track.gantt import gantt
+from microfab.track.plant import Plant
 from microfab.web.labels import LABELS
 from microfab.web.pages import templates
 
@@ -97,17 +97,13 @@ def replan_form(
         seconds = -1.0
     try:
         if not 0.5 <= seconds <= 60:
-            raise ApiError(
-                400, "invalid_input", f"time limit: '{time_limit}' is not 0.5 to 60 seconds"
-            )
+            raise InputError(f"time limit: '{time_limit}' is not 0.5 to 60 seconds")
         down = [f"{down_machine}:{down_for.strip() or '1h'}"] if down_machine else []
         target = _plan_file(request)
         document, saved = target.replan(
             plant, time_limit=seconds, repair=repair in ("1", "on", "true"), down=down
         )
         record_plan(plant.store, principal, target.path, document, saved)
-    except ApiError as exc:
-        return _plan_page(request, plant, error=exc.message, status_code=exc.status)
     except MicrofabError as exc:
         if status_of(exc) >= 500:
             raise

@@ -14,10 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microfab.api.auth import safe_next
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.plant import Plant
 from microfab.errors import InputError
+from microfab.http.auth import safe_next
+from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.model.events import parse_ts
 from microfab.model.factory import Factory
 from microfab.quality.alerts import acknowledge_alert, close_alert
@@ -26,6 +25,7 @@ from microfab.quality.maintenance import health_report, hours_text
 from microfab.quality.spc import spc_report
 from microfab.store.alerts import list_alerts
 from microfab.store.quality import metric_names
+from microfab.track.plant import Plant
 
 router = APIRouter(include_in_schema=False)
 

@@ -11,15 +11,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from microfab.api import event_query
-from microfab.api.plant import LineRef, Plant
 from microfab.errors import NotFoundError, TimeRangeError
 from microfab.model.timerange import parse_time
 from microfab.reports import render
 from microfab.store.event_store import StoredEvent
 from microfab.store.production import count_sums
+from microfab.track import event_query
+from microfab.track.dashboard import local_midnight, reason_names
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
-from microfab.web.panels import local_midnight, reason_names
+from microfab.track.plant import LineRef, Plant
 
 
 @dataclass(slots=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import math
 from typing import Annotated, Literal
 from urllib.parse import unquote_plus
 
@@ -30,8 +29,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from microfab.api.deps import PlantDep
-from microfab.api.errors import ErrorBody, ErrorDetail, error_body
+from microfab.http.auth import client_address, retry_seconds
+from microfab.http.deps import PlantDep
+from microfab.http.errors import ErrorBody, ErrorDetail, error_body
 from microfab.store.identity import create_session, list_tokens, verify_password, verify_token
 
 router = APIRouter(tags=["authentication"])
@@ -48,17 +48,6 @@ class TokenAnswer(BaseModel):
     expires_at: str | None = Field(
         default=None, description="When it expires (UTC, ISO-8601; left out: never)"
     )
-
-
-def client_address(request: Request) -> str:
-    """The client's address for login throttling (the proxy's when behind one)."""
-    return request.client.host if request.client is not None else "-"
-
-
-def retry_seconds(until: dt.datetime | None) -> int:
-    if until is None:
-        return 60
-    return max(1, math.ceil((until - dt.datetime.now(dt.UTC)).total_seconds()))
 
 
 class OAuthError(BaseModel):

@@ -1,6 +1,6 @@
 """Routes for operator input: stops and their reasons, counts typed in, corrections of counts.
 
-Each input is stored as a new event (:mod:`microfab.api.operator_input`); the answer is the
+Each input is stored as a new event (:mod:`microfab.track.operator_input`); the answer is the
 stored event and ``stored`` (``false`` when the same token was sent before: a repeat is stored
 once). ``by`` is the signed-in user's name; an API token (a scanner, a gateway) gives the
 operator's name in ``by``. Each stored entry is also written to the audit log with the caller.
@@ -13,12 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api import operator_input
-from microfab.api.audit_trail import operator_by, record_operator_entry
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
+from microfab.api.answers import CountLine, EventEntry, Stop
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import MAX_INT, event_to_dict
 from microfab.model.timerange import parse_time
+from microfab.track import operator_input
+from microfab.track.audit_trail import operator_by, record_operator_entry
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["operator input"])
 
@@ -80,7 +81,12 @@ def _answer(entry: operator_input.Entry, response: Response) -> dict[str, Any]:
     return {"stored": entry.stored, "event": event_to_dict(entry.event)}
 
 
-@router.get("/machines/{machine:path}/stops", summary="A machine's recent stops")
+@router.get(
+    "/machines/{machine:path}/stops",
+    response_model=list[Stop],
+    response_model_exclude_unset=True,
+    summary="A machine's recent stops",
+)
 def stops(
     machine: str,
     plant: PlantDep,
@@ -94,7 +100,13 @@ def stops(
     return [s.to_json() for s in found if not (unexplained and s.reason is not None)]
 
 
-@router.post("/machines/{machine:path}/reasons", summary="Give a stop its reason", status_code=201)
+@router.post(
+    "/machines/{machine:path}/reasons",
+    response_model=EventEntry,
+    response_model_exclude_unset=True,
+    summary="Give a stop its reason",
+    status_code=201,
+)
 def give_reason(
     machine: str, body: ReasonInput, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -112,7 +124,12 @@ def give_reason(
     return _answer(entry, response)
 
 
-@router.get("/machines/{machine:path}/counts", summary="A machine's recent counts")
+@router.get(
+    "/machines/{machine:path}/counts",
+    response_model=list[CountLine],
+    response_model_exclude_unset=True,
+    summary="A machine's recent counts",
+)
 def counts(
     machine: str, plant: PlantDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
 ) -> list[dict[str, Any]]:
@@ -122,7 +139,13 @@ def counts(
     return [line.to_json() for line in operator_input.recent_counts(plant, ref, limit)]
 
 
-@router.post("/machines/{machine:path}/counts", summary="Enter counts by hand", status_code=201)
+@router.post(
+    "/machines/{machine:path}/counts",
+    response_model=EventEntry,
+    response_model_exclude_unset=True,
+    summary="Enter counts by hand",
+    status_code=201,
+)
 def enter_count(
     machine: str, body: CountInput, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -147,7 +170,11 @@ def enter_count(
 
 
 @router.post(
-    "/machines/{machine:path}/corrections", summary="Correct a wrong count", status_code=201
+    "/machines/{machine:path}/corrections",
+    response_model=EventEntry,
+    response_model_exclude_unset=True,
+    summary="Correct a wrong count",
+    status_code=201,
 )
 def correct_count(
     machine: str,

@@ -12,18 +12,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api.audit_trail import record_order_change
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
-from microfab.api.plant import Plant
-from microfab.model.orders import DEFAULT_PRIORITY, WorkOrderRequest, parse_due
+from microfab.api.answers import OrderChangeAnswer, OrderTrace, WorkInProgress, WorkOrder
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
+from microfab.track.audit_trail import record_order_change
 from microfab.track.genealogy import trace_order
+from microfab.track.order_input import OrderInput, create_from_input
 from microfab.track.orders import (
     OrderChange,
     cancel_order,
-    create_order,
     get_order,
     list_orders,
     release_order,
@@ -35,34 +33,17 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["orders"])
 Status = Literal["created", "released", "in_progress", "completed", "cancelled"]
 
 
-class OrderInput(BaseModel):
-    """A new work order."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    order: str | None = Field(
-        default=None, description="Order id; none = the next WOyymmdd-nnn of the day"
-    )
-    product: str = Field(description="Product SKU, as in the factory file")
-    quantity: int = Field(description="Units to make, 1 or more")
-    options: dict[str, str] = Field(
-        default_factory=dict, description="Variant option name -> choice code, one per option"
-    )
-    due: str | None = Field(
-        default=None,
-        description="Due: ISO-8601 with an offset, site time (2026-11-24T17:00), or a date (the "
-        "end of that day)",
-    )
-    priority: int = Field(default=DEFAULT_PRIORITY, description="1 (most urgent) to 9")
-    release: bool = Field(default=False, description="Release it to the floor at once")
-
-
 def _changed(change: OrderChange, response: Response) -> dict[str, Any]:
     response.status_code = 201 if change.stored else 200
     return change.to_json()
 
 
-@router.get("/orders", summary="Work orders")
+@router.get(
+    "/orders",
+    response_model=list[WorkOrder],
+    response_model_exclude_unset=True,
+    summary="Work orders",
+)
 def orders(
     plant: PlantDep,
     status: Annotated[Status | None, Query(description="Only orders of this status")] = None,
@@ -75,7 +56,13 @@ def orders(
     return [v.to_json() for v in views]
 
 
-@router.post("/orders", summary="Create a work order", status_code=201)
+@router.post(
+    "/orders",
+    response_model=OrderChangeAnswer,
+    response_model_exclude_unset=True,
+    summary="Create a work order",
+    status_code=201,
+)
 def create(
     body: OrderInput, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -86,28 +73,23 @@ def create(
     return _changed(change, response)
 
 
-def create_from_input(plant: Plant, body: OrderInput) -> OrderChange:
-    """Create the order ``body`` asks for: the API's route and the dashboard's form both call
-    this, so they check the same things and say the same sentences."""
-    factory = plant.factory()
-    due = parse_due(body.due, plant.zone(factory)) if body.due else None
-    request = WorkOrderRequest(
-        order=body.order,
-        product=body.product,
-        options=body.options,
-        quantity=body.quantity,
-        due=due,
-        priority=body.priority,
-    )
-    return create_order(plant.store, factory, request, release=body.release, now=plant.stamp())
-
-
-@router.get("/orders/{order}", summary="One work order")
+@router.get(
+    "/orders/{order}",
+    response_model=WorkOrder,
+    response_model_exclude_unset=True,
+    summary="One work order",
+)
 def order(order: str, plant: PlantDep) -> dict[str, Any]:
     return get_order(plant.store, plant.factory(), order, now=plant.now()).to_json()
 
 
-@router.post("/orders/{order}/release", summary="Release an order to the floor", status_code=201)
+@router.post(
+    "/orders/{order}/release",
+    response_model=OrderChangeAnswer,
+    response_model_exclude_unset=True,
+    summary="Release an order to the floor",
+    status_code=201,
+)
 def release(
     order: str, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -119,7 +101,13 @@ def release(
     return _changed(change, response)
 
 
-@router.post("/orders/{order}/cancel", summary="Cancel an order", status_code=201)
+@router.post(
+    "/orders/{order}/cancel",
+    response_model=OrderChangeAnswer,
+    response_model_exclude_unset=True,
+    summary="Cancel an order",
+    status_code=201,
+)
 def cancel(
     order: str, plant: PlantDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
@@ -131,14 +119,24 @@ def cancel(
     return _changed(change, response)
 
 
-@router.get("/orders/{order}/trace", summary="Genealogy of an order")
+@router.get(
+    "/orders/{order}/trace",
+    response_model=OrderTrace,
+    response_model_exclude_unset=True,
+    summary="Genealogy of an order",
+)
 def trace(order: str, plant: PlantDep) -> dict[str, Any]:
     """The order along its route, count batch by count batch (machine, times, good, scrap),
     with the material lots each batch used (``microfab trace``)."""
     return trace_order(plant.store, plant.factory(), order).to_json()
 
 
-@router.get("/wip", summary="Work in progress")
+@router.get(
+    "/wip",
+    response_model=WorkInProgress,
+    response_model_exclude_unset=True,
+    summary="Work in progress",
+)
 def work_in_progress(plant: PlantDep) -> dict[str, Any]:
     """Units of the open orders by order step, by machine and by routing step."""
     return wip(plant.store, plant.factory(), now=plant.now()).to_json()

@@ -1,7 +1,7 @@
 """PACT's footprint endpoints (PACT v3.0.3), read-only: ``GET /3/footprints`` and
 ``GET /3/footprints/{id}``, for a customer's system holding a ``footprints.read`` token.
 
-The documents are :class:`microfab.api.pact.PactFootprints`' (the period's footprint of each
+The documents are :class:`microfab.green.pact_footprints.PactFootprints`' (the period's footprint of each
 product). The list takes ``limit`` (and ``offset``, which the ``Link: <…>; rel="next"`` header
 carries) and PACT's filters ``productId``, ``companyId``, ``geography``, ``classification``
 (each repeatable: one of the values must match, case-insensitively), ``status``, ``validOn``,
@@ -23,9 +23,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from microfab.api.errors import PactError, pact_error_body
+from microfab.api.answers import PactFootprintAnswer, PactFootprintList
 from microfab.errors import MicrofabError, NoFactoryError
 from microfab.green.pact import ProductFootprint
+from microfab.http.errors import PactError, pact_error_body
 from microfab.model.timerange import parse_time
 
 router = APIRouter(tags=["PACT"])
@@ -72,7 +73,7 @@ def _any(wanted: list[str], values: list[str]) -> bool:
 @router.get(
     "/3/footprints",
     summary="PACT ListFootprints: the product footprints of the period",
-    responses=ERRORS,
+    responses={200: {"model": PactFootprintList, "description": "The footprints"}, **ERRORS},
 )
 def list_footprints(
     request: Request,
@@ -131,7 +132,11 @@ def list_footprints(
 @router.get(
     "/3/footprints/{id}",
     summary="PACT GetFootprint: one product footprint by its id",
-    responses={**ERRORS, 404: {"model": PactError, "description": "No such footprint"}},
+    responses={
+        200: {"model": PactFootprintAnswer, "description": "The footprint"},
+        **ERRORS,
+        404: {"model": PactError, "description": "No such footprint"},
+    },
 )
 def get_footprint(request: Request, id: str) -> JSONResponse:
     """``{"data": ProductFootprint}``."""

@@ -1,7 +1,7 @@
 """Routes for the plan: read it, re-plan the open orders, and the Gantt chart's data.
 
 The plan is the plan file the app shares with ``microfab plan schedule``
-(:mod:`microfab.api.planning`); its document is the one docs/planning.md describes.
+(:mod:`microfab.plan.plan_file`); its document is the one docs/planning.md describes.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from microfab.api.audit_trail import record_plan
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES, ErrorBody
-from microfab.api.gantt import gantt
-from microfab.api.planning import REPLAN_TIME_LIMIT_S, PlanFile, parse_window
+from microfab.api.answers import Gantt, PlanDocument, Replanned
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES, ErrorBody
+from microfab.plan.plan_file import REPLAN_TIME_LIMIT_S, PlanFile, parse_window
+from microfab.track.audit_trail import record_plan
+from microfab.track.gantt import gantt
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["planning"])
 
@@ -51,7 +52,12 @@ class ReplanInput(BaseModel):
     )
 
 
-@router.get("/plan", summary="The current plan")
+@router.get(
+    "/plan",
+    response_model=PlanDocument,
+    response_model_exclude_unset=True,
+    summary="The current plan",
+)
 def read_plan(request: Request) -> dict[str, Any]:
     """The plan document (as the plan file holds it): summary, orders with planned start, end
     and lateness, operations per machine with setups, warnings, and the solver's schedule."""
@@ -60,6 +66,8 @@ def read_plan(request: Request) -> dict[str, Any]:
 
 @router.post(
     "/plan",
+    response_model=Replanned,
+    response_model_exclude_unset=True,
     summary="Re-plan the open orders",
     responses={409: {"model": ErrorBody, "description": "A re-plan is running already"}},
 )
@@ -89,7 +97,12 @@ def replan(
     return {"saved": saved, **document}
 
 
-@router.get("/plan/gantt", summary="Plan against actual, per machine")
+@router.get(
+    "/plan/gantt",
+    response_model=Gantt,
+    response_model_exclude_unset=True,
+    summary="Plan against actual, per machine",
+)
 def plan_gantt(
     request: Request,
     plant: PlantDep,

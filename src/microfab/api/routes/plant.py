@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from microfab.api import event_query
-from microfab.api.deps import PlantDep
-from microfab.api.errors import ERROR_RESPONSES
+from microfab.api.answers import EventPage, FactoryTree, MachineState, StoreStatus
+from microfab.http.deps import PlantDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import STREAMS, event_to_dict, format_ts
 from microfab.model.factory import Factory, MachineRef, ReasonCode
 from microfab.store.event_store import MachineStatus, StoredEvent
+from microfab.track import event_query
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
@@ -24,7 +25,13 @@ def _ts(value: dt.datetime | None) -> str | None:
     return None if value is None else format_ts(value)
 
 
-@router.get("/status", tags=["plant"], summary="Store, plant clock and factory version")
+@router.get(
+    "/status",
+    response_model=StoreStatus,
+    response_model_exclude_unset=True,
+    tags=["plant"],
+    summary="Store, plant clock and factory version",
+)
 def status(plant: PlantDep) -> dict[str, Any]:
     """Where the data comes from and how far it goes: ``last_seq`` grows with every stored event
     (the dashboard's live stream watches it); ``clock`` is the plant clock (the newest event time)."""
@@ -128,7 +135,13 @@ def factory_tree(version: int | None, factory: Factory) -> dict[str, Any]:
     }
 
 
-@router.get("/factory", tags=["plant"], summary="The factory tree (ISA-95)")
+@router.get(
+    "/factory",
+    response_model=FactoryTree,
+    response_model_exclude_unset=True,
+    tags=["plant"],
+    summary="The factory tree (ISA-95)",
+)
 def factory(plant: PlantDep) -> dict[str, Any]:
     """Site → area → line → cell → machine, with every node's id, name and path; products with
     their routings; downtime reason codes. The model is the one last applied to the store."""
@@ -153,7 +166,13 @@ def machine_state(ref: MachineRef, status: MachineStatus | None) -> dict[str, An
     }
 
 
-@router.get("/machines", tags=["plant"], summary="Every machine and its live state")
+@router.get(
+    "/machines",
+    response_model=list[MachineState],
+    response_model_exclude_unset=True,
+    tags=["plant"],
+    summary="Every machine and its live state",
+)
 def machines(plant: PlantDep) -> list[dict[str, Any]]:
     """Machines in factory-file order with their current state (``null`` before the first
     report), reason code, since when, current work order, and good/scrap/events counted since
@@ -163,7 +182,13 @@ def machines(plant: PlantDep) -> list[dict[str, Any]]:
     return [machine_state(ref, by_path.get(ref.path)) for ref in model.machines()]
 
 
-@router.get("/machines/{machine:path}", tags=["plant"], summary="One machine and its live state")
+@router.get(
+    "/machines/{machine:path}",
+    response_model=MachineState,
+    response_model_exclude_unset=True,
+    tags=["plant"],
+    summary="One machine and its live state",
+)
 def machine(machine: str, plant: PlantDep) -> dict[str, Any]:
     """``machine`` is its path (site/area/line/cell/machine) or its id when that is unique."""
     ref = plant.machine(machine)
@@ -179,7 +204,13 @@ def stored_json(stored: StoredEvent) -> dict[str, Any]:
     }
 
 
-@router.get("/events", tags=["events"], summary="Stored events, filtered and paginated")
+@router.get(
+    "/events",
+    response_model=EventPage,
+    response_model_exclude_unset=True,
+    tags=["events"],
+    summary="Stored events, filtered and paginated",
+)
 def events(
     plant: PlantDep,
     machine: Annotated[

@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from microfab.api.deps import PlantDep, PrincipalDep
-from microfab.api.errors import ERROR_RESPONSES
+from microfab.api.answers import AlertAnswer, Alerts, Defects
+from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.quality.alerts import acknowledge_alert, close_alert
 from microfab.quality.defects import defect_pareto
 from microfab.store.alerts import list_alerts
@@ -23,7 +24,12 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, description="The alert's id")]
 
 
-@router.get("/alerts", summary="Alerts, newest first (the dashboard banner's)")
+@router.get(
+    "/alerts",
+    response_model=Alerts,
+    response_model_exclude_unset=True,
+    summary="Alerts, newest first (the dashboard banner's)",
+)
 def alerts(
     plant: PlantDep,
     state: Annotated[
@@ -40,14 +46,24 @@ def alerts(
     return {"alerts": [a.to_json() for a in found]}
 
 
-@router.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert")
+@router.post(
+    "/alerts/{alert_id}/ack",
+    response_model=AlertAnswer,
+    response_model_exclude_unset=True,
+    summary="Acknowledge an alert",
+)
 def acknowledge(alert_id: AlertId, plant: PlantDep, principal: PrincipalDep) -> dict[str, Any]:
     """Mark the alert seen by the caller; it stays open (on the banner) until closed. 404 for an
     unknown alert, 400 (``alert_state``) when it is acknowledged or closed already."""
     return acknowledge_alert(plant.store, alert_id, principal.actor).to_json()
 
 
-@router.post("/alerts/{alert_id}/close", summary="Close an alert")
+@router.post(
+    "/alerts/{alert_id}/close",
+    response_model=AlertAnswer,
+    response_model_exclude_unset=True,
+    summary="Close an alert",
+)
 def close(alert_id: AlertId, plant: PlantDep, principal: PrincipalDep) -> dict[str, Any]:
     """Close the alert (it leaves the banner; the same occurrence is never raised again and a
     new one is held off for the rules' ``hold_off_min``). 404 for an unknown alert, 400
@@ -55,7 +71,13 @@ def close(alert_id: AlertId, plant: PlantDep, principal: PrincipalDep) -> dict[s
     return close_alert(plant.store, alert_id, principal.actor).to_json()
 
 
-@router.get("/defects", tags=["quality"], summary="Defect Pareto from inspection results")
+@router.get(
+    "/defects",
+    response_model=Defects,
+    response_model_exclude_unset=True,
+    tags=["quality"],
+    summary="Defect Pareto from inspection results",
+)
 def defects(
     plant: PlantDep,
     start: Annotated[

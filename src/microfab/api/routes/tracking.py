@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from microfab.api.deps import PlantDep
-from microfab.api.errors import ERROR_RESPONSES
-from microfab.api.plant import Plant
+from microfab.api.answers import Downtime, OeeRowAnswer
+from microfab.http.deps import PlantDep
+from microfab.http.errors import ERROR_RESPONSES
 from microfab.track.export import DOWNTIME_COLUMNS, OEE_API_COLUMNS, csv_text
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
+from microfab.track.plant import Plant
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["OEE and downtime"])
 
@@ -64,7 +65,12 @@ def _oee(
     return [row.to_json() for row in rows]
 
 
-@router.get("/oee", summary="OEE per ISO 22400-2")
+@router.get(
+    "/oee",
+    response_model=list[OeeRowAnswer],
+    response_model_exclude_unset=True,
+    summary="OEE per ISO 22400-2",
+)
 def oee(
     plant: PlantDep,
     line: LineQuery = None,
@@ -114,7 +120,12 @@ def _downtime(
     return [r.to_json() for r in pareto], [r.to_json() for r in reliability]
 
 
-@router.get("/downtime", summary="Downtime Pareto and MTBF/MTTR")
+@router.get(
+    "/downtime",
+    response_model=Downtime,
+    response_model_exclude_unset=True,
+    summary="Downtime Pareto and MTBF/MTTR",
+)
 def downtime(
     plant: PlantDep,
     line: LineQuery = None,

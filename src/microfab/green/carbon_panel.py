@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microfab.api.plant import Plant
 from microfab.errors import MicrofabError
 from microfab.green.intensity import energy_intensity
 from microfab.green.settings import CarbonSettings, load_settings
 from microfab.model.events import format_ts
+from microfab.track.plant import Plant
 
 MISSING_MATERIALS = "materials without an emission factor"
 """How :mod:`microfab.green.footprint` starts the flag for materials left out of upstream."""

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from microfab.errors import (
+    BusyError,
     InputError,
     MicrofabError,
     NoFactoryError,
@@ -133,7 +134,7 @@ def status_of(exc: MicrofabError) -> int:
         return 404
     if isinstance(exc, InputError):
         return 400
-    if isinstance(exc, NoFactoryError):
+    if isinstance(exc, NoFactoryError | BusyError):
         return 409
     if isinstance(exc, StoreUnavailableError | StoreSchemaError):
         return 503

@@ -4,7 +4,7 @@ Machine tiles come from the ``machine_status`` read model (state, reason, order)
 counts summed in SQL; OEE, the downtime Pareto and the OEE-per-shift trend are
 :mod:`microfab.track.oee`'s rows; the order board is :mod:`microfab.track.orders`' (status,
 progress, due, lateness). "Today" runs
-from the site's local midnight to the plant clock (:mod:`microfab.api.plant`), so the dashboard's
+from the site's local midnight to the plant clock (:mod:`microfab.track.plant`), so the dashboard's
 OEE equals ``microfab oee --from <from> --to <to>`` for the ``from``/``to`` it reports.
 """
 
@@ -16,7 +16,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfab.api.plant import LineRef, Plant
 from microfab.console import STATE_ZH
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef, ReasonCode
@@ -25,7 +24,19 @@ from microfab.store.event_store import MachineStatus
 from microfab.store.production import count_sums
 from microfab.track.oee import OeeRow, downtime_pareto, oee_rows
 from microfab.track.orders import WorkOrderView, list_orders
-from microfab.web.labels import STATE_EN
+from microfab.track.plant import LineRef, Plant
+
+STATE_EN = {
+    "running": "Running",
+    "idle": "Idle",
+    "setup": "Setup",
+    "planned_stop": "Planned stop",
+    "unplanned_stop": "Breakdown",
+    "micro_stop": "Micro-stop",
+    "offline": "Offline",
+    "nodata": "No data",
+}
+"""The machine states' English names (Chinese: :data:`microfab.console.STATE_ZH`)."""
 
 TREND_HOURS = 24
 SHIFT_DAYS = 7

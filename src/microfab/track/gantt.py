@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfab.api.plant import Plant
 from microfab.model.events import OrderEvent, OrderEventKind, format_ts
 from microfab.model.factory import Factory
 from microfab.store.production import part_counts, state_transitions
 from microfab.track.orders import list_orders
+from microfab.track.plant import Plant
 
 LONGEST = dt.timedelta(days=14)
 QUIET_STATES = ("running", "idle")

@@ -20,7 +20,6 @@ import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
-from microfab.api.plant import Plant
 from microfab.errors import InputError
 from microfab.green.factors import FactorTable, load_factors
 from microfab.green.footprint import footprint, orders_of
@@ -28,6 +27,7 @@ from microfab.green.pact import ProductFootprint, product_footprint
 from microfab.green.readings import account_period
 from microfab.green.settings import CarbonSettings
 from microfab.model.timerange import check_range, parse_time
+from microfab.track.plant import Plant
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 

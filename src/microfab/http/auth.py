@@ -22,12 +22,14 @@ compares the three).
    :func:`hmac.compare_digest`. Missing or wrong → 403. Bearer requests carry no ambient
    credential and need none.
 
-The principal is then ``request.state.principal`` (see :func:`microfab.api.deps.get_principal`).
+The principal is then ``request.state.principal`` (see :func:`microfab.http.deps.get_principal`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from microfab.api.errors import PACT_PREFIX, error_body, is_pact, pact_error_body, wants_json
+from microfab.http.errors import PACT_PREFIX, error_body, is_pact, pact_error_body, wants_json
 from microfab.model.identity import Permission, Principal
 from microfab.store.event_store import EventStore
 from microfab.store.identity import TOKEN_PREFIX, Session, session_principal, verify_token
@@ -492,6 +494,18 @@ def openapi_permissions(schema: dict[str, Any]) -> dict[str, Any]:
                 )
     if missing:
         raise LookupError(
-            "routes without an entry in microfab.api.auth.ROUTE_PERMISSIONS: " + ", ".join(missing)
+            "routes without an entry in microfab.http.auth.ROUTE_PERMISSIONS: " + ", ".join(missing)
         )
     return schema
+
+
+def client_address(request: Request) -> str:
+    """The client's address for login throttling (the proxy's when behind one)."""
+    return request.client.host if request.client is not None else "-"
+
+
+def retry_seconds(until: dt.datetime | None) -> int:
+    """Seconds until a throttled login may try again (for ``Retry-After``)."""
+    if until is None:
+        return 60
+    return max(1, math.ceil((until - dt.datetime.now(dt.UTC)).total_seconds()))

@@ -1,5 +1,10 @@
-"""The web app: the REST API (``/api/v1``, OpenAPI at ``/openapi.json``, docs at ``/docs``) and the
-dashboard pages, served by one FastAPI application over one event store."""
+"""The app factory: the JSON API (``/api/v1``, OpenAPI at ``/openapi.json``, docs at ``/docs``) and
+the dashboard pages, served by one FastAPI application over one event store.
+
+This is the one module that imports both the JSON routes (:mod:`microfab.api.routes`) and the
+pages (:mod:`microfab.web`); both build on :mod:`microfab.http` (access control, the error shape,
+dependencies) and call the domain services, which are built here once per app and kept on
+``app.state``."""
 
 from __future__ import annotations
 
@@ -15,15 +20,35 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from microfab import __version__
-from microfab.api.auth import AccessGate, openapi_permissions
-from microfab.api.carbon import CarbonPanel
-from microfab.api.errors import install_error_handlers
-from microfab.api.pact import PactFootprints
-from microfab.api.planning import PlanFile
-from microfab.api.plant import Plant
-from microfab.api.routes import auth, operator, orders, pact, plan, plant, quality, tracking
+from microfab.api.routes import (
+    auth,
+    dashboard,
+    health,
+    operator,
+    orders,
+    pact,
+    plan,
+    plant,
+    quality,
+    tracking,
+)
+from microfab.api.routes import carbon as carbon_routes
 from microfab.errors import MicrofabError
+from microfab.green.carbon_panel import CarbonPanel
+from microfab.green.pact_footprints import PactFootprints
+from microfab.http.auth import AccessGate, openapi_permissions
+from microfab.http.errors import install_error_handlers
+from microfab.plan.plan_file import PlanFile
 from microfab.store import EventStore, open_store
+from microfab.track.plant import Plant
+from microfab.web.funding_pages import router as funding_pages_router
+from microfab.web.live import LiveFeed
+from microfab.web.login import router as login_router
+from microfab.web.order_pages import router as order_pages_router
+from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
+from microfab.web.pages import router as pages_router
+from microfab.web.plan_page import router as plan_page_router
+from microfab.web.quality_pages import router as quality_pages_router
 
 DESCRIPTION = """\
 The shop floor as microfab stores it: the factory tree, machines and their live state, events,
@@ -66,16 +91,7 @@ def create_app(
 
     ``pact_period`` is the period of the PACT footprints at ``/3/footprints``: a month
     ``2026-11`` or ``FROM..TO`` in site time (default: the last complete calendar month before
-    the plant clock; see :mod:`microfab.api.pact`). They use the carbon settings file too."""
-    from microfab.web.funding_pages import router as funding_pages_router
-    from microfab.web.live import LiveFeed
-    from microfab.web.login import router as login_router
-    from microfab.web.order_pages import router as order_pages_router
-    from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
-    from microfab.web.pages import router as pages_router
-    from microfab.web.plan_page import router as plan_page_router
-    from microfab.web.quality_pages import router as quality_pages_router
-
+    the plant clock; see :mod:`microfab.green.pact_footprints`). They use the carbon settings file too."""
     owned = not isinstance(store, EventStore)
     opened = store if isinstance(store, EventStore) else open_store(store)
     plant_view = Plant(opened, clock=clock)
@@ -153,6 +169,9 @@ def create_app(
     app.include_router(plan.router)
     app.include_router(quality.router)
     app.include_router(pact.router)
+    app.include_router(dashboard.router)
+    app.include_router(carbon_routes.router)
+    app.include_router(health.router)
     app.include_router(pages_router)
     app.include_router(order_pages_router)
     app.include_router(plan_page_router)

@@ -22,12 +22,12 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from microfab.api import event_query
-from microfab.api.plant import Plant
 from microfab.errors import InputError, NotFoundError
 from microfab.model.events import Event, MachineState, PartCount, StateChange, format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.store.event_store import StoredEvent
+from microfab.track import event_query
+from microfab.track.plant import Plant
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{6,40}$")
 RUNNING = MachineState.RUNNING.value

@@ -17,13 +17,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from microfab.api.errors import ApiError
-from microfab.api.plant import Plant
-from microfab.errors import InputError, NotFoundError
+from microfab.errors import InputError, NotFoundError, ReplanRunningError
 from microfab.plan.factory import DEFAULT_OBJECTIVE
 from microfab.plan.live import down_windows, parse_duration, plan_open_orders
 from microfab.plan.problem import Objective
 from microfab.track.orders import list_orders
+from microfab.track.plant import Plant
 
 DEFAULT_PLAN_FILE = Path("plan.json")
 REPLAN_TIME_LIMIT_S = 5.0
@@ -64,9 +63,7 @@ class PlanFile:
         """Plan the open orders afresh (or repair the plan in the file); write the file when a
         schedule was found. Returns the plan document and whether it was written."""
         if not self._running.acquire(blocking=False):
-            raise ApiError(
-                409,
-                "replan_running",
+            raise ReplanRunningError(
                 "a re-plan is already running; wait for it (a few seconds) and look again",
             )
         try:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from microfab.api import operator_input
 from microfab.errors import InputError
 from microfab.model.events import event_to_dict
 from microfab.model.identity import Principal
 from microfab.store.audit import record_change
 from microfab.store.event_store import EventStore
+from microfab.track import operator_input
 from microfab.track.orders import OrderChange, WorkOrderView
 
 
