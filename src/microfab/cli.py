@@ -788,6 +788,8 @@ def demo(
             cleanup.callback(pipeline.stop)
             publisher = pipeline.publisher
         sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
+        if pipeline is not None:  # event times are judged by the simulation's clock
+            pipeline.worker.clock = lambda: sim.now
         alert_loop = _demo_alerts(store, chosen)
         if alert_loop is not None:
             cleanup.callback(alert_loop.stop, final=False)
@@ -1362,9 +1364,16 @@ def ingest(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Events per store transaction at most")] = 2000,
     max_payload: Annotated[int, typer.Option(help="Largest accepted payload, bytes")] = 256 * 1024,
+    max_future: Annotated[
+        str, typer.Option(help="Dead-letter (bad_time) events further ahead of this clock")
+    ] = "5m",
+    max_age: Annotated[
+        str, typer.Option(help="Dead-letter (bad_time) events older than this ('none': any age)")
+    ] = "30d",
 ) -> None:
     """Subscribe to the microfab topics and store every event: QoS 1, acknowledged after commit."""
     from microfab.connect.mqtt_ingest import IngestWorker
+    from microfab.model.clock_policy import ClockPolicy
     from microfab.store import open_store
 
     settings = _broker(broker, username, password, tls_ca, mqtt_version)
@@ -1379,6 +1388,7 @@ def ingest(
             client_id=client_id,
             batch_size=batch_size,
             max_payload=max_payload,
+            clock_policy=ClockPolicy.from_options(max_future, max_age),
         )
         err.print(
             f"ingest: {settings.display} -> {store.display_url}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from microfab.errors import InputError, NoFactoryError, NotFoundError, TimeRangeError
+from microfab.model.clock_policy import clamp_time
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.timerange import parse_time
 from microfab.store import EventStore, schema
@@ -87,7 +88,7 @@ class Plant:
         if newest is None:
             return dt.datetime.now(dt.UTC).replace(microsecond=0)
         assert isinstance(newest, dt.datetime)
-        return newest.replace(tzinfo=dt.UTC) if newest.tzinfo is None else newest.astimezone(dt.UTC)
+        return clamp_time(newest)  # (an extreme time stored before the clock policy existed)
 
     def zone(self, factory: Factory | None = None) -> zoneinfo.ZoneInfo:
         """The time zone of the (first) site: the one pages show times in."""

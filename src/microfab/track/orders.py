@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfab.errors import InputError, NotFoundError
+from microfab.model.clock_policy import clamp_time
 from microfab.model.events import OrderEvent, OrderEventKind, format_ts
 from microfab.model.factory import Factory, Product
 from microfab.model.orders import (
@@ -365,7 +366,7 @@ def order_counts(store: EventStore) -> CountTable:
 def plant_clock(store: EventStore) -> dt.datetime:
     """The time of the newest stored event, or the wall clock while the store is empty."""
     newest = list(store.events(newest_first=True, limit=1))  # read to the end: cursor closed
-    return newest[0].event.ts if newest else _wall_clock()
+    return clamp_time(newest[0].event.ts) if newest else _wall_clock()
 
 
 def _wall_clock() -> dt.datetime:

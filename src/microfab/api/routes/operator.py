@@ -17,7 +17,7 @@ from microfab.api import operator_input
 from microfab.api.audit_trail import operator_by, record_operator_entry
 from microfab.api.deps import PlantDep, PrincipalDep
 from microfab.api.errors import ERROR_RESPONSES
-from microfab.model.events import MAX_INT, event_to_dict
+from microfab.model.events import MAX_COUNT, MAX_INT, event_to_dict
 from microfab.model.timerange import parse_time
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["operator input"])
@@ -52,8 +52,8 @@ class ReasonInput(BaseModel):
 class CountInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    good: int = Field(ge=0, le=MAX_INT, description="Good units")
-    scrap: int = Field(default=0, ge=0, le=MAX_INT, description="Scrapped units")
+    good: int = Field(ge=0, le=MAX_COUNT, description="Good units")
+    scrap: int = Field(default=0, ge=0, le=MAX_COUNT, description="Scrapped units")
     order: str | None = Field(default=None, max_length=64, description="Work order id")
     operation: int | None = Field(default=None, ge=1, le=MAX_INT, description="Routing step")
     ts: str | None = Field(
@@ -69,8 +69,8 @@ class CorrectionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     corrects: str = Field(min_length=1, max_length=64, description="Id of the wrong count event")
-    good: int = Field(ge=0, le=MAX_INT, description="What the good count should have been")
-    scrap: int = Field(ge=0, le=MAX_INT, description="What the scrap count should have been")
+    good: int = Field(ge=0, le=MAX_COUNT, description="What the good count should have been")
+    scrap: int = Field(ge=0, le=MAX_COUNT, description="What the scrap count should have been")
     by: By = None
     token: Token = None
 
