@@ -48,6 +48,7 @@ def _publisher(url: str, count: int, batch: int, rate: float, prefix: str) -> No
     from paho.mqtt.enums import CallbackAPIVersion
 
     from microfab.connect.mqtt_client import connect_blocking, parse_broker_url
+    from microfab.connect.mqtt_publish import AckWindow
 
     settings = parse_broker_url(url)
     client = paho.Client(
@@ -55,11 +56,12 @@ def _publisher(url: str, count: int, batch: int, rate: float, prefix: str) -> No
     )
     client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
+    # back-pressure: paho's 16-bit message ids allow 65,535 unacknowledged messages at most
+    window = AckWindow(client, size=10_000)
     connect_blocking(client, settings)
     print("ready", flush=True)
     sys.stdin.readline()  # the bench starts its clock, then says go
     start = time.perf_counter()
-    infos = []
     for first in range(0, count, batch):
         if rate > 0:
             wait = start + first / rate - time.perf_counter()
@@ -74,9 +76,9 @@ def _publisher(url: str, count: int, batch: int, rate: float, prefix: str) -> No
             for i in range(first, min(first + batch, count))
         ]
         body: Any = items[0] if batch == 1 else items
-        infos.append(client.publish(TOPIC.format(n=first // batch % 10), json.dumps(body), qos=1))
-    for info in infos:
-        info.wait_for_publish(timeout=120)
+        window.publish(TOPIC.format(n=first // batch % 10), json.dumps(body), qos=1)
+    if not window.wait_all(timeout_s=120):
+        raise SystemExit(f"bench publisher: {window.outstanding:,} messages never acknowledged")
     client.disconnect()
     client.loop_stop()
 

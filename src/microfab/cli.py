@@ -52,6 +52,7 @@ from microfab.commands.backup import restore as restore_command
 from microfab.commands.backup import retention_app
 from microfab.commands.carbon import carbon_app
 from microfab.commands.common import stored_factory
+from microfab.commands.deadletters_replay import replay as deadletters_replay_command
 from microfab.commands.funding import funding_app
 from microfab.commands.haccp import haccp_app
 from microfab.commands.oee import downtime as downtime_command
@@ -91,6 +92,7 @@ deadletters_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(connect_app, name="connect")
 app.add_typer(deadletters_app, name="deadletters")
+deadletters_app.command("replay")(deadletters_replay_command)
 app.command()(oee_command)
 app.command()(downtime_command)
 app.add_typer(orders_app, name="orders")
@@ -740,6 +742,7 @@ def demo(
 ) -> None:
     """Run a simulated Hong Kong micro-factory: simulator → MQTT → ingest → store, with a live view."""
     from microfab.console import live_view, totals_table
+    from microfab.model.clock_policy import UNLIMITED_AGE
     from microfab.sim.engine import FactorySimulation
     from microfab.sim.scenario import load_scenario
     from microfab.store import open_store
@@ -789,7 +792,7 @@ def demo(
             publisher = pipeline.publisher
         sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
         if pipeline is not None:  # event times are judged by the simulation's clock
-            pipeline.worker.clock = lambda: sim.now
+            pipeline.worker.clock, pipeline.worker.clock_policy = lambda: sim.now, UNLIMITED_AGE
         alert_loop = _demo_alerts(store, chosen)
         if alert_loop is not None:
             cleanup.callback(alert_loop.stop, final=False)

@@ -49,7 +49,7 @@ from microfab.connect.decode import DEFAULT_MAX_PAYLOAD, decode_message
 from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
 from microfab.connect.topics import SUBSCRIPTION, shared
 from microfab.errors import StoreError
-from microfab.model.clock_policy import DRIFT_SHOWN, UNLIMITED_AGE, ClockPolicy
+from microfab.model.clock_policy import DRIFT_SHOWN, ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
 from microfab.model.events import Event, event_to_dict
 
@@ -191,11 +191,13 @@ class IngestWorker:
         batch_size: int = 2000,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         clock: Callable[[], dt.datetime] | None = None,
-        clock_policy: ClockPolicy = UNLIMITED_AGE,
+        clock_policy: ClockPolicy | None = None,
     ) -> None:
         """``clock`` is the receiving clock (default the wall clock; the demo passes its
-        simulation's clock); ``clock_policy`` judges event times against it (default: at most
-        5 minutes ahead, not before 2000, any age; ``microfab ingest`` sets a 30-day age limit)."""
+        simulation's clock); ``clock_policy`` judges event times against it. ``microfab ingest``
+        passes its ``--max-future``/``--max-age`` policy and the demo
+        :data:`~microfab.model.clock_policy.UNLIMITED_AGE`; None (for tools that store any
+        time on purpose) judges nothing."""
         self.store = store
         self.clock = clock or _wall_clock
         self.clock_policy = clock_policy
