@@ -65,7 +65,9 @@ def test_no_age_limit_still_has_the_floor_and_the_future_bound() -> None:
 @given(
     ts=st.datetimes(timezones=st.just(dt.UTC)),
     received=st.datetimes(
-        min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
+        min_value=dt.datetime(2000, 1, 1),
+        max_value=dt.datetime(2100, 1, 1),
+        timezones=st.just(dt.UTC),
     ),
     future_s=st.integers(0, 86_400),
     age_days=st.one_of(st.none(), st.integers(1, 3650)),
