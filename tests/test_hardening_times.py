@@ -250,3 +250,48 @@ def test_the_simulation_clock_judges_the_demo_ingest(
 def test_ingest_options_are_checked() -> None:
     answer = CliRunner().invoke(app, ["ingest", "--max-age", "forever", "--db", "sqlite://"])
     assert isinstance(answer.exception, InputError) and "--max-age" in str(answer.exception)
+
+
+# ---------------------------------------------------------------------------- connectors
+
+
+def test_connector_device_times_are_judged_and_replayable(
+    plant: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connectors store without MQTT ingest in between: the clock policy sits in front of them."""
+    from microfab.connect.publisher import ClockCheckedPublisher, ListPublisher
+    from microfab.connect.replay import replay
+    from microfab.store.dead_letter_replay import mark_replayed
+
+    inner = ListPublisher()
+    checked = ClockCheckedPublisher(
+        inner, plant.append_dead_letters, source="opcua", clock=lambda: NOW
+    )
+    stamps = {
+        "ok": "2026-11-23T07:59:59Z",
+        "drift": "2026-11-23T07:58:00Z",  # accepted, but two minutes behind
+        "reset": "1970-01-01T00:00:00Z",
+        "ahead": "2026-11-23T10:00:00Z",
+    }
+    machines = {"ok": CNC1, "drift": CNC2, "reset": CNC1, "ahead": CNC1}
+    with caplog.at_level("WARNING"):
+        for key, ts in stamps.items():
+            checked.publish(event(f"o-{key}", ts, machines[key], "count", good=1))
+        checked.flush()
+    assert [e.id for e in inner.events] == ["o-ok", "o-drift"]
+    assert checked.rejected == 2 and checked.clock_offsets[CNC2] == -120.0
+    assert f"clock off by -120 s: {CNC2}" in caplog.text
+    letters = waiting_dead_letters(plant, "bad_time")
+    assert sorted(x.source for x in letters) == ["opcua", "opcua"]
+    outcome = replay(
+        letters,
+        plant,
+        lambda done: mark_replayed(plant, done, NOW),
+        received_at=NOW,
+        shift_s=-7200,  # the clock of the one ahead was two hours fast
+    )
+    assert (outcome.replayed, outcome.stored, len(outcome.still_rejected)) == (1, 1, 1)
+    assert "before 2000" in outcome.still_rejected[0][1]
+    assert next(s for s in plant.events() if s.event.id == "o-ahead").event.ts == dt.datetime(
+        2026, 11, 23, 8, 0, tzinfo=dt.UTC
+    )

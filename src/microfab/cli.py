@@ -1465,12 +1465,15 @@ def _run_connector(
 
     from microfab.connect.connector import configure_connector_logging, run_until_interrupted
     from microfab.connect.mqtt_client import BrokerSettings
+    from microfab.connect.publisher import ClockCheckedPublisher
     from microfab.store import open_store
     from microfab.store.sink import StoreSink
 
     with open_store(db) as store:
         factory = stored_factory(store)
-        sink = StoreSink(store, batch_size=500)
+        sink = ClockCheckedPublisher(  # device times judged by the clock policy
+            StoreSink(store, batch_size=500), store.append_dead_letters, source=kind
+        )
         if kind == "opcua":
             from microfab.connect.opcua import OpcUaConnector
 
