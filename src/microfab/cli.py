@@ -1368,10 +1368,12 @@ def ingest(
     batch_size: Annotated[int, typer.Option(help="Events per store transaction at most")] = 2000,
     max_payload: Annotated[int, typer.Option(help="Largest accepted payload, bytes")] = 256 * 1024,
     max_future: Annotated[
-        str, typer.Option(help="Dead-letter (bad_time) events further ahead of this clock")
+        str,
+        typer.Option(help="Dead-letter (bad_time) events more than this ahead of the wall clock"),
     ] = "5m",
     max_age: Annotated[
-        str, typer.Option(help="Dead-letter (bad_time) events older than this ('none': any age)")
+        str,
+        typer.Option(help="Dead-letter (bad_time) events older than this ('none': any age)"),
     ] = "30d",
 ) -> None:
     """Subscribe to the microfab topics and store every event: QoS 1, acknowledged after commit."""

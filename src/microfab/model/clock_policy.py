@@ -49,7 +49,9 @@ class TimeVerdict:
 
     accepted: bool
     reason: str = ""
-    """Empty when accepted; else ``bad_time: <sentence>`` (a dead letter's reason)."""
+    """Empty when accepted; else ``bad_time: <fault>; <what to do>`` (a dead letter's reason)."""
+    fault: str = ""
+    """What is wrong with the time, without the advice (for a person typing it in)."""
 
 
 ACCEPTED = TimeVerdict(True)
@@ -73,23 +75,26 @@ class ClockPolicy:
         """Accept ``ts`` or reject it with reason ``bad_time: …`` (both times aware)."""
         if ts < EARLIEST:
             return _rejected(
-                f"event time {_show(ts)} is before {EARLIEST.year}: the device's clock is "
-                "not set; fix it, then replay with 'microfab deadletters replay'"
+                f"event time {_show(ts)} is before {EARLIEST.year}",
+                "the device's clock is not set; set it, then replay with "
+                "'microfab deadletters replay'",
             )
         ahead = _seconds_between(received_at, ts)
         if ahead > self.max_future.total_seconds():
             return _rejected(
                 f"event time {_show(ts)} is {_duration(ahead)} ahead of the receiving clock "
                 f"({_show(received_at)}; at most {_duration(self.max_future.total_seconds())} "
-                "accepted): the device's clock runs ahead; fix it, then replay with "
-                "'microfab deadletters replay --shift-ts SECONDS'"
+                "accepted)",
+                "the device's clock runs ahead; set it, then replay with "
+                "'microfab deadletters replay --shift-ts SECONDS'",
             )
         if self.max_age is not None and -ahead > self.max_age.total_seconds():
             return _rejected(
                 f"event time {_show(ts)} is {_duration(-ahead)} behind the receiving clock "
                 f"({_show(received_at)}; at most {_duration(self.max_age.total_seconds())} "
-                "accepted): old data goes in with 'microfab events import', a slow clock is "
-                "fixed and replayed with 'microfab deadletters replay --shift-ts SECONDS'"
+                "accepted)",
+                "old data goes in with 'microfab events import'; a slow clock is set, then "
+                "replayed with 'microfab deadletters replay --shift-ts SECONDS'",
             )
         return ACCEPTED
 
@@ -104,7 +109,6 @@ class ClockPolicy:
             if max_age.strip().lower() in ("none", "off")
             else _option_duration(max_age, "--max-age", zero_ok=False)
         )
-        assert future is not None
         return cls(max_future=future, max_age=age)
 
 
@@ -126,7 +130,7 @@ def check_event_time(
         return
     verdict = policy.judge(ts, received_at)
     if not verdict.accepted:
-        raise InputError(f"{field}: {verdict.reason.removeprefix(BAD_TIME + ': ')}")
+        raise InputError(f"{field}: {verdict.fault}; give the time the units were made")
 
 
 def clock_offset(ts: dt.datetime, received_at: dt.datetime) -> float:
@@ -150,9 +154,6 @@ def clamp_time(value: dt.datetime, *, margin: dt.timedelta = CLAMP_MARGIN) -> dt
     return min(max(value, low), high).astimezone(dt.UTC)
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 LATEST_AHEAD = dt.timedelta(days=366)
 """Stored data more than this ahead of the wall clock is left out of default windows."""
 
@@ -169,6 +170,9 @@ def believable_span(
     latest = (wall_clock or dt.datetime.now(dt.UTC)) + LATEST_AHEAD
     first, last = max(span[0], EARLIEST), min(span[1], latest)
     return (first, last) if first <= last else None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _option_duration(text: str, option: str, *, zero_ok: bool) -> dt.timedelta:
@@ -197,8 +201,8 @@ def _seconds_between(earlier: dt.datetime, later: dt.datetime) -> float:
     return (later - earlier).total_seconds()
 
 
-def _rejected(sentence: str) -> TimeVerdict:
-    return TimeVerdict(False, f"{BAD_TIME}: {sentence}")
+def _rejected(fault: str, advice: str) -> TimeVerdict:
+    return TimeVerdict(False, f"{BAD_TIME}: {fault}; {advice}", fault)
 
 
 def _show(value: dt.datetime) -> str:
