@@ -150,6 +150,10 @@ class _Inbox:
         return not self._items
 
 
+MAX_CLOCKS_TRACKED = 10_000
+"""Machines whose clock offset the statistics keep, at most."""
+
+
 @dataclass
 class IngestStats:
     received: int = 0
@@ -413,7 +417,10 @@ class IngestWorker:
         stats.duplicates += duplicates
         stats.dead_letters += len(dead)
         stats.bad_time += sum(1 for letter in dead if letter.reason.startswith("bad_time:"))
-        stats.clock_offsets.update(offsets)
+        clocks = stats.clock_offsets
+        for machine, offset in offsets.items():  # bounded: topics are chosen by the senders
+            if machine in clocks or len(clocks) < MAX_CLOCKS_TRACKED:
+                clocks[machine] = offset
         stats.unknown_machine_events += sum(n for _, _, n in unknown.values())
         stats.batches += 1
         generation = self._generation
