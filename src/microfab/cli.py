@@ -25,6 +25,7 @@ from microfab.commands.config import config_app
 from microfab.commands.connect import connect_app
 from microfab.commands.db import db_app
 from microfab.commands.deadletters import deadletters_app
+from microfab.commands.deadletters_replay import replay as deadletters_replay_command
 from microfab.commands.demo import demo as demo_command
 from microfab.commands.events import events_app
 from microfab.commands.factory import factory_app
@@ -64,6 +65,7 @@ app.add_typer(factory_app, name="factory")
 app.add_typer(db_app, name="db")
 app.add_typer(connect_app, name="connect")
 app.add_typer(deadletters_app, name="deadletters")
+deadletters_app.command("replay")(deadletters_replay_command)
 app.command("oee")(oee_command)
 app.command("downtime")(downtime_command)
 app.add_typer(orders_app, name="orders")

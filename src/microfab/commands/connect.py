@@ -49,11 +49,14 @@ def _run_connector(
     from microfab.connect.registry import build_connector
     from microfab.logs import configure_connector_logging
     from microfab.store import open_store
+    from microfab.connect.publisher import ClockCheckedPublisher
     from microfab.store.sink import StoreSink
 
     with open_store(db) as store:
         factory = stored_factory(store)
-        sink = StoreSink(store, batch_size=500)
+        sink = ClockCheckedPublisher(  # device times judged by the clock policy
+            StoreSink(store, batch_size=500), store.append_dead_letters, source=kind
+        )
         connector = build_connector(kind, factory, sink, options)
         configure_connector_logging(verbose)
         err.print(

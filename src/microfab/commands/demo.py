@@ -137,6 +137,7 @@ def demo(
         fresh_sqlite,
         start_dashboard,
     )
+    from microfab.model.clock_policy import UNLIMITED_AGE
     from microfab.sim.engine import FactorySimulation
     from microfab.sim.scenario import load_scenario
     from microfab.store import open_store
@@ -187,6 +188,8 @@ def demo(
             cleanup.callback(pipeline.stop)
             publisher = pipeline.publisher
         sim = FactorySimulation(chosen, publisher, seed=seed, start=begin)
+        if pipeline is not None:  # event times are judged by the simulation's clock
+            pipeline.worker.clock, pipeline.worker.clock_policy = lambda: sim.now, UNLIMITED_AGE
         alert_loop = demo_alert_loop(store, chosen)
         if alert_loop is not None:
             out.print(

@@ -44,9 +44,18 @@ def ingest(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Events per store transaction at most")] = 2000,
     max_payload: Annotated[int, typer.Option(help="Largest accepted payload, bytes")] = 256 * 1024,
+    max_future: Annotated[
+        str,
+        typer.Option(help="Dead-letter (bad_time) events more than this ahead of the wall clock"),
+    ] = "5m",
+    max_age: Annotated[
+        str,
+        typer.Option(help="Dead-letter (bad_time) events older than this ('none': any age)"),
+    ] = "30d",
 ) -> None:
     """Subscribe to the microfab topics and store every event: QoS 1, acknowledged after commit."""
     from microfab.connect.mqtt_ingest import IngestWorker
+    from microfab.model.clock_policy import ClockPolicy
     from microfab.store import open_store
 
     settings = broker_settings(broker, username, password, tls_ca, mqtt_version)
@@ -61,6 +70,7 @@ def ingest(
             client_id=client_id,
             batch_size=batch_size,
             max_payload=max_payload,
+            clock_policy=ClockPolicy.from_options(max_future, max_age),
         )
         err.print(
             f"ingest: {settings.display} -> {store.display_url}"

@@ -2,7 +2,9 @@
 
 Pure and total: whatever bytes arrive on whatever topic, :func:`decode_message` returns; it never
 raises. Reasons are short, stable prefixes (``bad_json``, ``bad_topic``, ``invalid_event``,
-``unknown_machine``, ``oversize``, ``bad_batch``) followed by what was expected. What it returns
+``bad_time``, ``unknown_machine``, ``oversize``, ``bad_batch``) followed by what was expected.
+An event whose time breaks the clock policy (:mod:`microfab.model.clock_policy`, judged against
+``received_at``) is a ``bad_time`` dead letter, its payload kept for a replay. What it returns
 fits either back end: no NaN or infinite numbers (``bad_json``), no NUL characters in events
 (``invalid_event``), and dead letters' text with NUL and lone surrogates escaped.
 """
@@ -17,6 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from microfab.connect.topics import parse_topic
+from microfab.model.clock_policy import ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
 from microfab.model.events import Event, event_from_dict, event_to_dict
 
@@ -82,8 +85,10 @@ def decode_message(
     strict: bool = False,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
     source: str = "mqtt",
+    clock_policy: ClockPolicy | None = None,
 ) -> Decoded:
-    """Events and dead letters of one message (see the module docstring)."""
+    """Events and dead letters of one message (see the module docstring); with a
+    ``clock_policy``, event times are judged against ``received_at``."""
     out = Decoded()
 
     def reject(reason: str, raw: bytes | str = payload) -> None:
@@ -166,6 +171,14 @@ def decode_message(
                 _element(payload, is_batch, index, item),
             )
             continue
+        if clock_policy is not None:
+            verdict = clock_policy.judge(event.ts, received_at)
+            if not verdict.accepted:
+                reject(
+                    verdict.reason.replace(": ", f": {_where(is_batch, index)}", 1),
+                    _element(payload, is_batch, index, item),
+                )
+                continue
         out.events.append(event)
     return out
 

@@ -17,6 +17,12 @@ How nothing is lost or doubled:
 
 Malformed messages never stop the worker: :func:`microfab.connect.decode.decode_message` turns each
 one (each element of a batch) into an event or a dead letter with the reason.
+
+Event times are judged by the clock policy (:mod:`microfab.model.clock_policy`) against the time
+each message was received by the worker's ``clock`` (the wall clock; the simulation's clock in the
+demo): a time too far ahead, too old or before 2000 is a ``bad_time`` dead letter, so the plant
+clock never runs ahead of the receiving clock. The offset of each machine's newest accepted event
+is kept in :attr:`IngestStats.clock_offsets`; one beyond 30 s shows as "clock off by N s".
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -43,6 +49,7 @@ from microfab.connect.decode import DEFAULT_MAX_PAYLOAD, decode_message
 from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
 from microfab.connect.topics import SUBSCRIPTION, shared
 from microfab.errors import StoreError
+from microfab.model.clock_policy import DRIFT_SHOWN, ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
 from microfab.model.events import Event, event_to_dict
 
@@ -143,15 +150,34 @@ class _Inbox:
         return not self._items
 
 
+MAX_CLOCKS_TRACKED = 10_000
+"""Machines whose clock offset the statistics keep, at most."""
+
+
 @dataclass
 class IngestStats:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    bad_time: int = 0
+    """Dead letters among ``dead_letters`` whose event time broke the clock policy."""
     unknown_machine_events: int = 0
     store_retries: int = 0
     batches: int = 0
+    clock_offsets: dict[str, float] = field(default_factory=dict)
+    """Machine path → seconds its newest accepted event was ahead of the receiving clock
+    (negative: behind)."""
+
+    def drifting_clocks(self, beyond: dt.timedelta = DRIFT_SHOWN) -> dict[str, float]:
+        """The machines whose clock is off by more than ``beyond``, with their offsets."""
+        limit = beyond.total_seconds()
+        return {m: s for m, s in sorted(self.clock_offsets.items()) if abs(s) > limit}
+
+
+def describe_drift(offsets: dict[str, float]) -> str:
+    """``clock off by 42 s: kt/…/filler-1; clock off by -3,600 s: …`` (empty when none)."""
+    return "; ".join(f"clock off by {s:+,.0f} s: {m}" for m, s in offsets.items())
 
 
 class IngestWorker:
@@ -168,8 +194,17 @@ class IngestWorker:
         client_id: str | None = None,
         batch_size: int = 2000,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        clock: Callable[[], dt.datetime] | None = None,
+        clock_policy: ClockPolicy | None = None,
     ) -> None:
+        """``clock`` is the receiving clock (default the wall clock; the demo passes its
+        simulation's clock); ``clock_policy`` judges event times against it. ``microfab ingest``
+        passes its ``--max-future``/``--max-age`` policy and the demo
+        :data:`~microfab.model.clock_policy.UNLIMITED_AGE`; None (for tools that store any
+        time on purpose) judges nothing."""
         self.store = store
+        self.clock = clock or _wall_clock
+        self.clock_policy = clock_policy
         self.settings = settings
         self.known_machines = frozenset(known_machines) if known_machines is not None else None
         self.strict = strict
@@ -237,7 +272,7 @@ class IngestWorker:
                 message.qos,
                 message.topic,
                 bytes(message.payload),
-                dt.datetime.now(dt.UTC),
+                self.clock(),
             )
         )
 
@@ -279,9 +314,11 @@ class IngestWorker:
                 self._thread.join(timeout=0.5)
                 if log is not None and time.monotonic() - last >= report_every_s:
                     s = self.stats
+                    drift = describe_drift(s.drifting_clocks())
                     log(
                         f"received {s.received:,}, stored {s.stored:,}, duplicates {s.duplicates:,}, "
-                        f"dead letters {s.dead_letters:,}"
+                        f"dead letters {s.dead_letters:,} ({s.bad_time:,} bad_time)"
+                        + (f"; {drift}" if drift else "")
                     )
                     last = time.monotonic()
         except KeyboardInterrupt:
@@ -344,6 +381,7 @@ class IngestWorker:
         events: list[Event] = []
         dead: list[DeadLetter] = []
         unknown: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
+        offsets: dict[str, float] = {}
         for message in batch:
             decoded = decode_message(
                 message.topic,
@@ -352,9 +390,13 @@ class IngestWorker:
                 known_machines=self.known_machines,
                 strict=self.strict,
                 max_payload=self.max_payload,
+                clock_policy=self.clock_policy,
             )
             events += decoded.events
             dead += decoded.dead
+            if decoded.events:
+                newest = decoded.events[-1]
+                offsets[newest.machine] = (newest.ts - message.received_at).total_seconds()
             if decoded.unknown_machine:
                 for ev in decoded.events:
                     first, last, n = unknown.get(ev.machine, (ev.ts, ev.ts, 0))
@@ -374,6 +416,11 @@ class IngestWorker:
         stats.stored += inserted
         stats.duplicates += duplicates
         stats.dead_letters += len(dead)
+        stats.bad_time += sum(1 for letter in dead if letter.reason.startswith("bad_time:"))
+        clocks = stats.clock_offsets
+        for machine, offset in offsets.items():  # bounded: topics are chosen by the senders
+            if machine in clocks or len(clocks) < MAX_CLOCKS_TRACKED:
+                clocks[machine] = offset
         stats.unknown_machine_events += sum(n for _, _, n in unknown.values())
         stats.batches += 1
         generation = self._generation
@@ -468,6 +515,10 @@ class IngestWorker:
             reason,
             dt.datetime.now(dt.UTC),
         )
+
+
+def _wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _ascii(text: str) -> str:

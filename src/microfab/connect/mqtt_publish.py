@@ -11,6 +11,13 @@ event ids make the store idempotent.
 
 With ``batch > 1``, consecutive events on the same topic travel as one JSON array payload of up to
 ``batch`` events (see :func:`microfab.connect.topics.encode`).
+
+Back-pressure, never an error: paho numbers the messages it holds with 16-bit ids, so a client
+that hands it more than 65,535 unacknowledged QoS 1 messages gets ``ERR_QUEUE_SIZE`` (and
+``wait_for_publish`` raises ``ValueError``). :class:`MqttPublisher` keeps at most ``max_inflight``
+messages unacknowledged and takes a refused message again later; :class:`AckWindow` does the
+same for code that drives a paho client itself (the ingest benchmark's publisher): ``publish``
+waits for acknowledgements while the window is full.
 """
 
 from __future__ import annotations
@@ -59,6 +66,65 @@ class PublishStats:
     """Messages the broker refused (MQTT 5 PUBACK failure code): logged and removed."""
     connects: int = 0
     """Successful connections to the broker (reconnects included)."""
+
+
+class AckWindow:
+    """At most ``size`` QoS 1/2 messages unacknowledged on one paho client: :meth:`publish`
+    waits for room, so a fast producer is slowed to the broker's pace instead of failing.
+
+    It takes over the client's ``on_publish`` callback; publish QoS 1/2 messages on that client
+    through it only. ``size`` must stay below paho's 65,535 message ids."""
+
+    def __init__(self, client: paho.Client, size: int = DEFAULT_MAX_INFLIGHT) -> None:
+        if not 1 <= size < 65_535:
+            raise ValueError("size must be from 1 to 65,534")
+        self.size = size
+        self._client = client
+        self._sent = 0
+        self._acked = 0
+        self._changed = threading.Condition()
+        client.on_publish = self._on_publish
+
+    @property
+    def outstanding(self) -> int:
+        """Messages published through the window and not yet acknowledged."""
+        return self._sent - self._acked
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        with self._changed:
+            self._acked += 1
+            self._changed.notify_all()
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> paho.MQTTMessageInfo:
+        """Publish once fewer than ``size`` messages are unacknowledged; a message paho refuses
+        for want of room (``ERR_QUEUE_SIZE``) is offered again as acknowledgements come in."""
+        if qos not in (1, 2):
+            raise ValueError("AckWindow is for QoS 1 or 2 messages")
+        while True:
+            with self._changed:
+                while self._sent - self._acked >= self.size:
+                    self._changed.wait(0.5)
+                self._sent += 1  # before publishing: its acknowledgement may come at once
+            info = self._client.publish(topic, payload, qos=qos)
+            if info.rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                return info
+            with self._changed:  # not taken: no acknowledgement will come for it
+                self._sent -= 1
+                self._changed.wait(0.05)
+
+    def wait_all(self, timeout_s: float | None = None) -> bool:
+        """Wait until every message published through the window is acknowledged; whether
+        that happened within ``timeout_s``."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._changed:
+            while self._sent > self._acked:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(0.5 if left is None else min(left, 0.5))
+        return True
 
 
 def mqtt_messages(events: list[Event], batch: int = 1) -> Iterator[tuple[str, bytes]]:

@@ -20,6 +20,7 @@ from microfab.green.energy import (
 )
 from microfab.green.settings import CarbonSettings
 from microfab.model.carbon import to_milli
+from microfab.model.clock_policy import believable_span
 from microfab.model.factory import Factory, MachineKind
 from microfab.model.oee import state_spans
 from microfab.model.timerange import check_range
@@ -54,7 +55,7 @@ def period_range(
     """``start``/``end`` with the first and last stored event filling in what is not given."""
     check_range(start, end)
     if start is None or end is None:
-        span = time_span(store, [ref.path for ref in factory.machines()])
+        span = believable_span(time_span(store, [ref.path for ref in factory.machines()]))
         if span is None:
             raise InputError(
                 "no machine events are stored yet, so there is no period to account; "

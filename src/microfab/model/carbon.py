@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import pint
 
+from microfab.model.events import MAX_READING
+
 UNITS: pint.UnitRegistry[Any] = pint.UnitRegistry()
 """microfab's one unit registry; every quantity that leaves a green/ module is one of these."""
 UNITS.define("kgCO2e = [emission]")
@@ -43,7 +45,13 @@ def quantity(value: float | Fraction | int, unit: str) -> Any:
 
 
 def to_milli(value: float) -> int:
-    """A meter reading as whole milli-units (0.001 kWh = 1 Wh), rounded half away from zero."""
+    """A meter reading as whole milli-units (0.001 kWh = 1 Wh), rounded half away from zero.
+
+    Readings beyond the event schema's range (±:data:`~microfab.model.events.MAX_READING`, which
+    data stored before the range existed may hold, up to 1e308) are taken at that bound, and a
+    NaN as 0, so that sums and conversions of meter energy stay finite."""
+    if not math.isfinite(value) or abs(value) > MAX_READING:
+        value = 0.0 if math.isnan(value) else math.copysign(MAX_READING, value)
     return math.floor(value * MILLI + 0.5)
 
 

@@ -10,6 +10,11 @@ path from the topic) and the export shape (one JSON line) are the same object::
 ``id`` is the idempotency key: storing the same event twice is a no-op, storing a different event
 under a stored id is an ``id_conflict``. ``ts`` is event time in UTC with millisecond precision.
 The store adds ``ingest_ts`` (when it was committed); it is not part of the event's content.
+
+Every number has a range, in the JSON Schema too (docs/events.md lists them): counts at most
+:data:`MAX_COUNT` units per event, meter readings at most :data:`MAX_READING`, telemetry and
+material quantities within :data:`MAX_MEASURE`; no number is NaN or infinite. A value out of range
+is an invalid event (a dead letter ``invalid_event`` on MQTT, 422 naming the field on REST).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -76,6 +82,15 @@ def parse_ts(value: object) -> dt.datetime:
 
 MAX_INT = 2**31 - 1
 """Largest whole number an event field takes (a 32-bit signed integer, as SQL INTEGER)."""
+
+MAX_COUNT = 10**6
+"""Most units one count event reports (good or scrap; a correction takes off as many at most)."""
+
+MAX_READING = 1e12
+"""Largest cumulative meter reading (kWh, or a fuel meter's unit): a 13-digit register."""
+
+MAX_MEASURE = 1e15
+"""Largest magnitude of a telemetry value or a consumed material quantity."""
 
 Timestamp = Annotated[
     dt.datetime,
@@ -175,9 +190,11 @@ class PartCount(_EventBase):
         description="Id of the count event this one corrects; then good and scrap are signed "
         "adjustments",
     )
-    good: int = Field(ge=-MAX_INT, le=MAX_INT, description="Units; ≥ 0 unless a correction")
+    good: int = Field(
+        ge=-MAX_COUNT, le=MAX_COUNT, description="Units, 0–10⁶; ≥ 0 unless a correction"
+    )
     scrap: int = Field(
-        default=0, ge=-MAX_INT, le=MAX_INT, description="Units; ≥ 0 unless a correction"
+        default=0, ge=-MAX_COUNT, le=MAX_COUNT, description="Units, 0–10⁶; ≥ 0 unless a correction"
     )
     order: Label | None = None
     operation: int | None = Field(
@@ -202,16 +219,18 @@ class TelemetrySample(_EventBase):
     """Named numeric readings taken at ``ts``."""
 
     stream: Literal["telemetry"] = "telemetry"
-    metrics: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], float] = Field(
-        min_length=1
-    )
+    metrics: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)],
+        Annotated[float, Field(ge=-MAX_MEASURE, le=MAX_MEASURE, allow_inf_nan=False)],
+    ] = Field(min_length=1, description="Metric name -> finite value, |value| ≤ 10¹⁵")
 
-    @field_validator("metrics")
+    @field_validator("metrics", mode="before")
     @classmethod
-    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, number in value.items():
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError(f"metric '{name}' is not a finite number")
+    def _finite(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for name, number in value.items():
+                if isinstance(number, float) and not math.isfinite(number):
+                    raise ValueError(f"metric '{name}' is not a finite number")
         return value
 
 
@@ -219,9 +238,21 @@ class EnergyReading(_EventBase):
     """A cumulative meter reading: electricity in kWh, or a fuel meter's quantity."""
 
     stream: Literal["energy"] = "energy"
-    kwh: float | None = Field(default=None, ge=0, description="Cumulative electricity, kWh")
+    kwh: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_READING,
+        allow_inf_nan=False,
+        description="Cumulative electricity, kWh, 0–10¹²",
+    )
     carrier: FuelCarrier | None = Field(default=None, description="Fuel meters only")
-    quantity: float | None = Field(default=None, ge=0, description="Cumulative fuel quantity")
+    quantity: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_READING,
+        allow_inf_nan=False,
+        description="Cumulative fuel quantity, 0–10¹²",
+    )
     unit: Label | None = Field(default=None, description="Unit of quantity, e.g. MJ, kg, l")
 
     @model_validator(mode="after")
@@ -269,7 +300,9 @@ class MaterialConsumption(_EventBase):
     stream: Literal["material"] = "material"
     material: Label
     lot: Label | None = None
-    qty: float = Field(gt=0)
+    qty: float = Field(
+        gt=0, le=MAX_MEASURE, allow_inf_nan=False, description="Quantity used, > 0, ≤ 10¹⁵"
+    )
     unit: Label
     order: Label | None = None
 
@@ -295,7 +328,11 @@ class InspectionResult(_EventBase):
         default=None, description="Where the image is kept: a file name or URL (never the image)"
     )
     score: float | None = Field(
-        default=None, ge=0, le=1, description="The classifier's confidence in ``defect``, 0–1"
+        default=None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="The classifier's confidence in ``defect``, 0–1",
     )
 
     @model_validator(mode="after")

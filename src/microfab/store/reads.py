@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from microfab.model.clock_policy import clamp_time
 from microfab.model.events import EVENT_ADAPTER, Event
 from microfab.store import schema
 
@@ -64,10 +65,12 @@ def plant_clock(engine: Engine) -> dt.datetime:
     data, not the wall clock, so it may lag the wall clock (a quiet plant, a replay) or run ahead
     of it (a simulation faster than real time). Pages, the REST API, order views, alert rules and
     the planner all take "now" from here (the demo app may pass its simulation's clock instead).
+    Ingest's clock policy keeps events from the future out, so the clock cannot run ahead of the
+    receiving clock on live data.
     """
     newest = newest_ts(engine)
-    if newest is not None:
-        return newest
+    if newest is not None:  # an extreme time stored before the clock policy existed is clamped
+        return clamp_time(newest)
     now = dt.datetime.now(dt.UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 

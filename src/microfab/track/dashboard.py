@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfab.console import STATE_ZH
+from microfab.model.clock_policy import clamp_time
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef, ReasonCode
 from microfab.model.oee import NO_DATA_REASON
@@ -162,7 +163,7 @@ class Snapshot:
     reason_names: dict[str, tuple[str, str]]
 
     def local(self, value: dt.datetime | None, fmt: str = "%H:%M") -> str:
-        return "" if value is None else value.astimezone(self.zone).strftime(fmt)
+        return "" if value is None else clamp_time(value).astimezone(self.zone).strftime(fmt)
 
     def to_json(self) -> dict[str, Any]:
         return {

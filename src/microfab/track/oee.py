@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from microfab.errors import NotFoundError
 from microfab.model.calendar import Window, working_windows
+from microfab.model.clock_policy import believable_span
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.oee import (
@@ -289,7 +290,7 @@ def _histories(
     histories: list[_LineHistory] = []
     for refs in lines:
         paths = [r.path for r in refs]
-        span = time_span(store, paths)
+        span = believable_span(time_span(store, paths))  # (extreme times stored earlier)
         if span is None and (start is None or end is None):
             continue
         first = start or (span[0] if span else None)

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from microfab.errors import InputError, NotFoundError
+from microfab.model.clock_policy import check_event_time
 from microfab.model.events import Event, MachineState, PartCount, StateChange, format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.store.event_store import StoredEvent
@@ -328,6 +329,7 @@ def enter_count(
         raise InputError("good and scrap are numbers of units, 0 or more")
     if good + scrap == 0:
         raise InputError("nothing to record: good and scrap are both 0")
+    check_event_time(ts, plant.stamp())  # not ahead of the plant's clock, not before 2000
     repeat = _repeat(plant, f"op-{key}", ref, None)
     if repeat is not None:
         return repeat

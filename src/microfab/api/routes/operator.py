@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from microfab.api.answers import CountLine, EventEntry, Stop
 from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.http.errors import ERROR_RESPONSES
-from microfab.model.events import MAX_INT, event_to_dict
+from microfab.model.events import MAX_COUNT, MAX_INT, event_to_dict
 from microfab.model.timerange import parse_time
 from microfab.track import operator_input
 from microfab.track.audit_trail import operator_by, record_operator_entry
@@ -53,8 +53,8 @@ class ReasonInput(BaseModel):
 class CountInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    good: int = Field(ge=0, le=MAX_INT, description="Good units")
-    scrap: int = Field(default=0, ge=0, le=MAX_INT, description="Scrapped units")
+    good: int = Field(ge=0, le=MAX_COUNT, description="Good units")
+    scrap: int = Field(default=0, ge=0, le=MAX_COUNT, description="Scrapped units")
     order: str | None = Field(default=None, max_length=64, description="Work order id")
     operation: int | None = Field(default=None, ge=1, le=MAX_INT, description="Routing step")
     ts: str | None = Field(
@@ -70,8 +70,8 @@ class CorrectionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     corrects: str = Field(min_length=1, max_length=64, description="Id of the wrong count event")
-    good: int = Field(ge=0, le=MAX_INT, description="What the good count should have been")
-    scrap: int = Field(ge=0, le=MAX_INT, description="What the scrap count should have been")
+    good: int = Field(ge=0, le=MAX_COUNT, description="What the good count should have been")
+    scrap: int = Field(ge=0, le=MAX_COUNT, description="What the scrap count should have been")
     by: By = None
     token: Token = None
 
