@@ -257,3 +257,65 @@ def test_no_import_circle_between_packages() -> None:
     assert "web" in graph["app"] and "api" in graph["app"]
     circle = find_circle(graph)
     assert circle is None, "import circle between packages: " + " -> ".join(circle or [])
+
+
+# ---------------------------------------------------------------------------- runtimes, settings, reports
+
+BASE = ("microfab.errors", "microfab.settings", "microfab.logs")
+"""What every layer may use: the error tree, the settings model and the logging set-up."""
+
+
+def test_the_new_top_level_modules_are_found() -> None:
+    names = {m.name for m in MODULES}
+    assert {
+        "microfab.runtime.demo",
+        "microfab.settings",
+        "microfab.logs",
+        "microfab.reports.render",
+        "microfab.reports.pdf",
+    } <= names
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.runtime"), ids=lambda m: m.name)
+def test_runtimes_do_not_know_the_cli(module: Module) -> None:
+    wrong = _ours(module, *ENTRY_POINTS)
+    assert not wrong, (
+        f"{module.name} imports {sorted(wrong)}; a runtime is driven by the CLI (and by tests), "
+        "it never calls a command"
+    )
+
+
+def test_only_the_cli_starts_a_runtime() -> None:
+    starters = sorted(
+        m.name
+        for m in MODULES
+        if _ours(m, "microfab.runtime") and not within(m.name, "microfab.runtime")
+    )
+    wrong = [n for n in starters if not any(within(n, p) for p in ENTRY_POINTS)]
+    assert starters, "no command starts a runtime: the rule checks nothing"
+    assert not wrong, (
+        f"{wrong} import microfab.runtime; only the CLI starts a runtime (the dashboard and the "
+        "domain are what a runtime starts)"
+    )
+
+
+@pytest.mark.parametrize("name", ["microfab.settings", "microfab.logs"])
+def test_settings_and_logging_know_no_domain(name: str) -> None:
+    (module,) = modules_in(name)
+    ours = {n for n in imported_names(module) if within(n, "microfab")}
+    wrong = {n for n in ours if not any(within(n, p) for p in BASE)}
+    assert not wrong, (
+        f"{name} imports {sorted(wrong)}; every layer reads it, so it may use only "
+        f"{', '.join(BASE)}"
+    )
+
+
+@pytest.mark.parametrize("module", modules_in("microfab.reports"), ids=lambda m: m.name)
+def test_reports_know_only_errors_and_settings(module: Module) -> None:
+    ours = {n for n in imported_names(module) if within(n, "microfab")}
+    allowed = ("microfab.reports", "microfab.errors", "microfab.settings")
+    wrong = {n for n in ours if not any(within(n, p) for p in allowed)}
+    assert not wrong, (
+        f"{module.name} imports {sorted(wrong)}; a domain service builds a report's data and "
+        "microfab.reports only renders and prints it"
+    )

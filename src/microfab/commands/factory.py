@@ -13,7 +13,7 @@ from microfab.commands.common import DbOption
 from microfab.console import out
 from microfab.errors import InputError, NoFactoryError
 from microfab.model.factory import Factory
-from microfab.model.factory_file import parse_factory
+from microfab.model.factory_file import load_factory
 
 factory_app = typer.Typer(help="Store and inspect the factory model.", no_args_is_help=True)
 
@@ -39,16 +39,6 @@ def init(
     out.print(f"next: edit it, then run microfab validate {target}")
 
 
-def _read_factory(path: Path) -> Factory:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    return parse_factory(text, str(path))
-
-
 def _factory_summary(factory: Factory) -> str:
     refs = factory.machines()
     lines = {(r.site.id, r.area.id, r.line.id) for r in refs}
@@ -60,7 +50,7 @@ def _factory_summary(factory: Factory) -> str:
 
 def validate(factory_file: Annotated[Path, typer.Argument(help="Factory file (YAML)")]) -> None:
     """Check a factory file; on error print file:line field: problem and exit 2."""
-    factory = _read_factory(factory_file)
+    factory = load_factory(factory_file)
     out.print(f"[green]valid[/]: {escape(_factory_summary(factory))}", highlight=False, markup=True)
 
 
@@ -73,7 +63,7 @@ def factory_apply(
     from microfab.store import open_store
     from microfab.store.audit import record_change
 
-    factory = _read_factory(factory_file)
+    factory = load_factory(factory_file)
     with open_store(db) as store:
         version, created = store.apply_factory(factory, str(factory_file))
         if created:

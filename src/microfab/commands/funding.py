@@ -20,6 +20,7 @@ from rich.table import Table
 from microfab.commands.common import DbOption, JsonOption, err, out, print_json, stored_factory
 from microfab.errors import InputError
 from microfab.funding.reports import assessment_html, evidence_html
+from microfab.model.located_yaml import read_file
 from microfab.reports import print_pdf
 
 HtmlOption = Annotated[
@@ -35,16 +36,6 @@ funding_app = typer.Typer(
 )
 
 
-def read_text(path: Path, what: str) -> str:
-    """The text of an input file; InputError naming the file when it cannot be read."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such {what} file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the {what} file ({exc})") from None
-
-
 @funding_app.command("assess")
 def assess_command(
     application: Annotated[
@@ -58,7 +49,7 @@ def assess_command(
     from microfab.funding.application import parse_application
     from microfab.funding.assess import assess
 
-    parsed = parse_application(read_text(application, "application"), str(application))
+    parsed = parse_application(read_file(application, "funding application"), str(application))
     result = assess(parsed)
     document = result.to_json()
     _write_pages(html, pdf, lambda: assessment_html(document))
@@ -135,9 +126,9 @@ def evidence_command(
     factory = None
     source = ""
     if factory_file is not None:
-        from microfab.model.factory_file import parse_factory
+        from microfab.model.factory_file import load_factory
 
-        factory = parse_factory(read_text(factory_file, "factory"), str(factory_file))
+        factory = load_factory(factory_file)
         source = f"factory file {factory_file}"
     if factory_file is not None and db is None:
         assert factory is not None
@@ -193,7 +184,7 @@ def match_command(
     """Rank Hong Kong funding schemes 資助計劃 against a company profile, with reasons."""
     from microfab.funding.matcher import match_schemes, parse_profile
 
-    profile = parse_profile(read_text(company, "company profile"), str(company))
+    profile = parse_profile(read_file(company, "company profile"), str(company))
     matches = [m.to_json() for m in match_schemes(profile)]
     if as_json:
         print_json(
@@ -252,7 +243,7 @@ def ledger_command(
     """Budget vs spend, warnings, deadlines and the claim schedule of a project 項目賬目."""
     from microfab.funding.ledger import parse_ledger, review_ledger
 
-    ledger = parse_ledger(read_text(ledger_file, "ledger"), str(ledger_file))
+    ledger = parse_ledger(read_file(ledger_file, "funding ledger"), str(ledger_file))
     review = review_ledger(ledger, _as_of(as_of)).to_json()
     if as_json:
         print_json(review)
@@ -337,7 +328,7 @@ def report_command(
         raise typer.BadParameter(
             f"'{kind}' is not one of progress, final, benefit", param_hint="KIND"
         )
-    ledger = parse_ledger(read_text(ledger_file, "ledger"), str(ledger_file))
+    ledger = parse_ledger(read_file(ledger_file, "funding ledger"), str(ledger_file))
     review = review_ledger(ledger, _as_of(as_of)).to_json()
     evidence: dict[str, Any] | None = None
     output: dict[str, Any] | None = None

@@ -21,6 +21,7 @@ from rich.table import Table
 from microfab.commands.common import DbOption, JsonOption, err, out, print_json, stored_factory
 from microfab.errors import InputError
 from microfab.model.factory import Factory
+from microfab.model.located_yaml import read_file
 from microfab.plan.check import check_schedule, read_schedule
 from microfab.plan.factory import (
     DEFAULT_OBJECTIVE,
@@ -225,22 +226,16 @@ def plan_schedule(
     as_json: JsonOption = False,
 ) -> None:
     """Plan the open orders of the factory onto its machines and write the plan file."""
-    from microfab.model.factory_file import parse_factory
+    from microfab.model.factory_file import load_factory
+    from microfab.plan.plan_file import read_plan_file, write_plan_file
     from microfab.store import open_store
     from microfab.track.orders import list_orders, plant_clock
 
     with open_store(db) as store:
-        if factory_file is not None:
-            try:
-                text = factory_file.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"{factory_file}: cannot read it ({exc})") from None
-            factory = parse_factory(text, str(factory_file))
-        else:
-            factory = stored_factory(store)
+        factory = load_factory(factory_file) if factory_file is not None else stored_factory(store)
         begin = _start(start, factory, plant_clock(store))
         views = list_orders(store, factory, now=begin)
-    earlier = _read_plan(plan_file)
+    earlier = read_plan_file(plan_file)
     if repair and earlier is None:
         err.print(f"no usable plan in {plan_file}: planning afresh")
     planned = plan_open_orders(
@@ -257,24 +252,13 @@ def plan_schedule(
     )
     fp, result, document = planned.problem, planned.result, planned.document
     if result.schedule is not None:
-        plan_file.write_text(
-            json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
+        write_plan_file(plan_file, document)
     if as_json:
         print_json(document)
         return
     _print_plan(fp, document)
     if result.schedule is not None:
         err.print(f"plan written to {plan_file}")
-
-
-def _read_plan(path: Path) -> dict[str, Any] | None:
-    """An earlier plan document, or None when there is none (or it cannot be read)."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _print_plan(fp: FactoryProblem, document: dict[str, Any]) -> None:
@@ -354,10 +338,14 @@ def plan_release(
 ) -> None:
     """The plan as a dispatch list per machine: what to run next, in order, with setups."""
     try:
-        document = json.loads(plan_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{plan_file}: no such file; run 'microfab plan schedule' first") from None
-    except (OSError, ValueError) as exc:
+        text = read_file(plan_file, "plan file")
+    except InputError as exc:
+        if plan_file.exists():
+            raise
+        raise InputError(f"{exc}; run 'microfab plan schedule' first") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
         raise InputError(f"{plan_file}: not a plan file ({exc})") from None
     if not isinstance(document, dict) or "operations" not in document or "plan" not in document:
         raise InputError(f"{plan_file}: not a plan file (no 'plan' and 'operations')")

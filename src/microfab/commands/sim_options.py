@@ -11,7 +11,10 @@ from microfab.errors import InputError
 from microfab.model.events import parse_ts
 
 ScenarioOption = Annotated[
-    str, typer.Option("--scenario", help="Scenario name (food-line, moulding-cell) or folder")
+    str,
+    typer.Option(
+        "--scenario", help="Scenario name (food-line, moulding-cell, moulding-cell-wear) or folder"
+    ),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same events")]
 StartOption = Annotated[

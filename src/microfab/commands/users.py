@@ -21,6 +21,7 @@ from rich.table import Table
 
 from microfab.commands.common import DbOption, JsonOption, err, out, print_json
 from microfab.errors import InputError
+from microfab.model.events import format_ts
 from microfab.model.identity import ROLE_PERMISSIONS, check_password, parse_permission, parse_role
 from microfab.model.timerange import parse_time
 from microfab.store import open_store
@@ -132,8 +133,8 @@ def users_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                 {
                     "name": u.name,
                     "role": u.role.value,
-                    "created_at": u.created_at.isoformat(),
-                    "password_changed_at": u.password_changed_at.isoformat(),
+                    "created_at": format_ts(u.created_at),
+                    "password_changed_at": format_ts(u.password_changed_at),
                 }
                 for u in users
             ]
@@ -183,11 +184,11 @@ def _token_dict(token: ApiToken) -> dict[str, object]:
         "role": None if token.role is None else token.role.value,
         "permissions": sorted(p.value for p in token.permissions),
         "state": token.state(),
-        "created_at": token.created_at.isoformat(),
+        "created_at": format_ts(token.created_at),
         "created_by": token.created_by,
-        "expires_at": None if token.expires_at is None else token.expires_at.isoformat(),
-        "revoked_at": None if token.revoked_at is None else token.revoked_at.isoformat(),
-        "last_used_at": None if token.last_used_at is None else token.last_used_at.isoformat(),
+        "expires_at": None if token.expires_at is None else format_ts(token.expires_at),
+        "revoked_at": None if token.revoked_at is None else format_ts(token.revoked_at),
+        "last_used_at": None if token.last_used_at is None else format_ts(token.last_used_at),
     }
 
 

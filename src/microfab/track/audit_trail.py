@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from microfab.errors import InputError
-from microfab.model.events import event_to_dict
+from microfab.model.events import event_to_dict, format_ts
 from microfab.model.identity import Principal
 from microfab.store.audit import record_change
 from microfab.store.event_store import EventStore
@@ -43,7 +43,7 @@ def order_summary(view: WorkOrderView) -> dict[str, Any]:
         "product": view.product,
         "options": view.options,
         "quantity": view.quantity,
-        "due": None if view.due is None else view.due.isoformat(),
+        "due": None if view.due is None else format_ts(view.due),
         "priority": view.priority,
         "status": view.status,
     }

@@ -29,6 +29,7 @@ from microfab.funding.reports import (
 )
 from microfab.http.deps import PlantDep
 from microfab.http.errors import ERROR_RESPONSES
+from microfab.model.located_yaml import read_file
 from microfab.reports import print_pdf
 from microfab.track.plant import Plant
 from microfab.web.pages import env, templates
@@ -58,11 +59,7 @@ def _ledger_path(request: Request) -> Path | None:
 
 def load_ledger(path: Path) -> Ledger:
     """The ledger file, parsed (a :class:`FundingFileError` with located problems if not valid)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the funding ledger ({exc.strerror})") from None
-    return parse_ledger(text, str(path))
+    return parse_ledger(read_file(path, "funding ledger"), str(path))
 
 
 def _evidence(plant: Plant, line: str | None) -> dict[str, Any]:

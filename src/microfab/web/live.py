@@ -6,7 +6,7 @@ most once per ``min_refresh_s``, shared by every open page) and each stream send
 HTML and the charts' data as one ``update`` message. Any writer — the ingest worker, the
 simulator, another process, SQLite or PostgreSQL — is seen the same way, within about
 ``poll_s + min_refresh_s`` of its commit. Figures computed beside the feed (the carbon panel,
-:mod:`microfab.web.carbon`) bump a ``version``; a new version is sent like a new event.
+:mod:`microfab.green.carbon_panel`) bump a ``version``; a new version is sent like a new event.
 """
 
 from __future__ import annotations

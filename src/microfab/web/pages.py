@@ -32,6 +32,7 @@ from microfab.model.factory import Factory, MachineRef
 from microfab.model.identity import Principal
 from microfab.model.timerange import parse_time
 from microfab.reports import print_pdf
+from microfab.reports.render import duration, number, percent
 from microfab.store.event_store import StoredEvent
 from microfab.track import event_query, operator_input
 from microfab.track.audit_trail import operator_by, record_operator_entry
@@ -111,24 +112,7 @@ env.globals.update(
 )
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _number(value: int | float | None) -> str:
-    return "" if value is None else f"{value:,}"
-
-
-env.filters.update(percent=_percent, duration=_duration, number=_number, iso=format_ts)
+env.filters.update(percent=percent, duration=duration, number=number, iso=format_ts)
 
 router = APIRouter()
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from microfab.http.auth import client_address, retry_seconds
 from microfab.http.deps import PlantDep
 from microfab.http.errors import ErrorBody, ErrorDetail, error_body
+from microfab.model.events import format_ts
 from microfab.store.identity import create_session, list_tokens, verify_password, verify_token
 
 router = APIRouter(tags=["authentication"])
@@ -113,7 +114,7 @@ def token(
     answer = TokenAnswer(
         access_token=session.token,
         expires_in=seconds,
-        expires_at=session.expires_at.isoformat(),
+        expires_at=format_ts(session.expires_at),
     )
     return JSONResponse(answer.model_dump(), headers={"Cache-Control": "no-store"})
 
@@ -168,6 +169,6 @@ def _client_credentials(
     answer = TokenAnswer(
         access_token=secret,
         expires_in=None if expires is None else int((expires - now).total_seconds()),
-        expires_at=None if expires is None else expires.isoformat(),
+        expires_at=None if expires is None else format_ts(expires),
     )
     return JSONResponse(answer.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
