@@ -6,6 +6,8 @@ STAMP := $(VENV)/.microfab-installed
 # Exact versions of every package `make test` installs (the dev extra and all it pulls in);
 # pyproject.toml keeps the ranges. Regenerate with `make lock` after changing a range.
 LOCK := requirements/ci.lock
+# pytest-xdist processes for `make test` (a module's tests stay in one process; 0 = no extra process).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck services docs-schemas proto clean lock
 
@@ -33,7 +35,7 @@ test: $(STAMP) services chromium
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/microfab
 	$(BIN)/deptry src
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 services:
 	@bash .ci/services

@@ -17,6 +17,12 @@ from sqlalchemy.engine import make_url
 from microfab.store import EventStore, open_store
 from services import MosquittoServer, mosquitto_server
 
+# A terminal size in the environment (pytest-xdist's workers get COLUMNS=80, LINES=24) would fix
+# the width of the CLI's rich consoles when they are made, at import; tests that give one command
+# its own COLUMNS would then still print 80 columns. Tests run with no terminal size set.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 # Hypothesis keeps a cache of source constants; keep it out of the working tree.
 os.environ.setdefault(
     "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "microfab-hypothesis")
