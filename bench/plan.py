@@ -1,8 +1,9 @@
 """Benchmark: the CP-SAT planner on classic instances, against two baselines, and re-planning.
 
 Run with ``microfab bench plan`` (or ``python bench/plan.py [--time-limit 60] [--quick]`` until
-the ``bench`` command passes ``--time-limit``/``--quick``). Instances come from the shared
-benchmark folder (``../shared/benchmarks`` next to the checkout, or ``$MICROFAB_BENCHMARKS``):
+the ``bench`` command passes ``--time-limit``/``--quick``). Instances come from
+``bench/data/benchmarks`` (sources and licences in ``bench/data/README.md``), or from another
+folder of the same layout named by ``$MICROFAB_BENCHMARKS``:
 Brandimarte Mk01–Mk10 (flexible job shop), ft10, la16–la20 and ta01–ta05 (job shop). Gaps are
 against the best-known upper bound of that folder's ``bounds.csv``.
 
@@ -51,7 +52,7 @@ def benchmarks_folder() -> Path:
     given = os.environ.get("MICROFAB_BENCHMARKS")
     if given:
         return Path(given)
-    return Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+    return Path(__file__).resolve().parent / "data" / "benchmarks"
 
 
 def _bounds(folder: Path) -> dict[str, tuple[int, int, str]]:

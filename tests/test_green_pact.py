@@ -10,17 +10,16 @@ import jsonschema
 import yaml
 from typer.testing import CliRunner
 
-from conftest import SHARED
+from conftest import pact_spec
 from microfab.cli import app
 from microfab.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
-PACT = SHARED / "reference" / "pact"
 SETTINGS = ROOT / "docs" / "examples" / "carbon-food-line.yaml"
 
 
 def _validator() -> jsonschema.Draft202012Validator:
-    spec = yaml.safe_load((PACT / "pact-openapi-3.0.3.yaml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load((pact_spec() / "pact-openapi-3.0.3.yaml").read_text(encoding="utf-8"))
     schema = {"$ref": "#/components/schemas/ProductFootprint", "components": spec["components"]}
     return jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -32,7 +31,7 @@ def _errors(document: Any) -> list[str]:
 
 
 def test_the_validator_accepts_the_wbcsd_example_and_rejects_a_broken_document() -> None:
-    example = json.loads((PACT / "example-v3-productfootprint-1.json").read_text("utf-8"))
+    example = json.loads((pact_spec() / "example-v3-productfootprint-1.json").read_text("utf-8"))
     assert _errors(example) == []
     broken = dict(example, companyIds=["not-a-urn"])
     assert _errors(broken)

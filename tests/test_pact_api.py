@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import SHARED
+from conftest import pact_spec
 from microfab.cli import app as cli
 from microfab.errors import MicrofabError
 from microfab.green.pact_footprints import PactPeriodText, last_complete_month
@@ -30,14 +30,15 @@ from microfab.store.sink import StoreSink
 from webapp import add_test_user, api_token, serving
 
 ROOT = Path(__file__).resolve().parents[1]
-PACT = SHARED / "reference" / "pact"
 SETTINGS = ROOT / "docs" / "examples" / "carbon-food-line.yaml"
 MONTH = "2026-11"  # the food line runs on 2026-11-23 from 08:00 HKT
 PRODUCTS = ["MEAL-CHK-RICE", "MEAL-VEG-NOODLE"]
 
 
 def _spec() -> dict[str, Any]:
-    spec: dict[str, Any] = yaml.safe_load((PACT / "pact-openapi-3.0.3.yaml").read_text("utf-8"))
+    spec: dict[str, Any] = yaml.safe_load(
+        (pact_spec() / "pact-openapi-3.0.3.yaml").read_text("utf-8")
+    )
     return spec
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHARED
+from conftest import BENCHMARKS
 from microfab.benchmarks import find_benchmark
-
-BENCHMARKS = SHARED / "benchmarks"
 
 
 def test_quick_planning_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:

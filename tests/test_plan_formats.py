@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from conftest import BENCHMARKS
 from microfab.errors import InputError
 from microfab.plan.formats import guess_format, parse_instance, read_instance
 from microfab.plan.problem import Fixed, Job, Machine, Mode, Objective, Operation, Problem
-
-BENCHMARKS = SHARED / "benchmarks"
 
 
 def test_jssp_ft06_is_read_as_documented() -> None:

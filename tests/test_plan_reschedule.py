@@ -7,15 +7,13 @@ import time
 
 import pytest
 
-from conftest import SHARED
+from conftest import BENCHMARKS
 from microfab.plan.check import check_schedule
 from microfab.plan.formats import read_instance
 from microfab.plan.problem import Fixed, Job, Mode, Operation, Problem
 from microfab.plan.reschedule import add_job, block_machine, changes, freeze, reschedule
 from microfab.plan.result import Schedule
 from microfab.plan.solvers import cpsat, dispatch
-
-BENCHMARKS = SHARED / "benchmarks"
 
 
 @pytest.fixture(scope="module")

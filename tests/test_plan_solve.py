@@ -9,11 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import SHARED
+from conftest import BENCHMARKS
 from microfab.commands.plan import plan_app
 from microfab.errors import MicrofabError
 
-BENCHMARKS = SHARED / "benchmarks"
 app = typer.Typer()
 app.add_typer(plan_app, name="plan")
 runner = CliRunner()

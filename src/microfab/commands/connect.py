@@ -46,10 +46,10 @@ def _run_connector(
     import asyncio
 
     from microfab.connect.connector import run_until_interrupted
+    from microfab.connect.publisher import ClockCheckedPublisher
     from microfab.connect.registry import build_connector
     from microfab.logs import configure_connector_logging
     from microfab.store import open_store
-    from microfab.connect.publisher import ClockCheckedPublisher
     from microfab.store.sink import StoreSink
 
     with open_store(db) as store:

@@ -130,6 +130,7 @@ def demo(
     from microfab.commands.users import cli_actor
     from microfab.console import live_view, totals_table
     from microfab.logs import quiet_embedded_broker
+    from microfab.model.clock_policy import UNLIMITED_AGE
     from microfab.runtime.demo import (
         DEMO_ALERTS_EVERY_S,
         MqttPipeline,
@@ -137,7 +138,6 @@ def demo(
         fresh_sqlite,
         start_dashboard,
     )
-    from microfab.model.clock_policy import UNLIMITED_AGE
     from microfab.sim.engine import FactorySimulation
     from microfab.sim.scenario import load_scenario
     from microfab.store import open_store

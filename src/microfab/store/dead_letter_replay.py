@@ -67,4 +67,3 @@ def mark_replayed(store: EventStore, letters: Sequence[DeadLetter], at: dt.datet
             )
             marked += result.rowcount
     return marked
-

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfab.errors import InputError, NotFoundError
-from microfab.model.clock_policy import clamp_time
 from microfab.model.events import OrderEvent, OrderEventKind, format_ts
 from microfab.model.factory import Factory, Product
 from microfab.model.orders import (

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from microfab.errors import InputError, NoFactoryError, NotFoundError, TimeRangeError
-from microfab.model.clock_policy import clamp_time
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.timerange import parse_time
 from microfab.store import EventStore
