@@ -67,7 +67,9 @@ class SlowTarget:
 
 class Stream:
     """Publishes ``telemetry(i, prefix)`` for i in [0, n) from a background thread, alternating
-    between two machines: the first ``burst`` at once, then ``per_tick`` every ``tick_s``."""
+    between two machines: the first ``burst`` at once, then ``per_tick`` every ``tick_s``. The
+    last ``per_tick`` wait for :meth:`finish`, so the stream is still going when a test's fault
+    strikes however slow the machine is."""
 
     def __init__(
         self,
@@ -85,11 +87,14 @@ class Stream:
         self.burst = burst
         self.per_tick = per_tick
         self.tick_s = tick_s
+        self._finishing = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         for i in range(self.n):
+            if i == self.n - self.per_tick:
+                self._finishing.wait(120)
             machine = MACHINE if i % 2 else OTHER
             self.publisher.publish_json(topic(machine, "telemetry"), telemetry(i, self.prefix))
             if i >= self.burst and i % self.per_tick == self.per_tick - 1:
@@ -99,6 +104,7 @@ class Stream:
         return {telemetry(i, self.prefix)["id"] for i in range(self.n)}
 
     def finish(self) -> None:
+        self._finishing.set()
         self.thread.join(60)
         assert not self.thread.is_alive(), "the publishing thread did not finish"
         self.publisher.wait_acked()
