@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 
 from microfab.model.events import (
     EVENT_SCHEMA_VERSION,
+    MAX_COUNT,
     Event,
     digest_of,
     event_to_dict,
@@ -44,7 +45,7 @@ def variety(prefix: str) -> list[Event]:
         state(f"{prefix}-s", 0.001, "unplanned_stop", reason="UB-MÉCH 機"),
         count(f"{prefix}-c", 1, 12, 1, order="WO-1", operation=10),
         energy(f"{prefix}-e", 2.5, 1234.5678),
-        make("telemetry", f"{prefix}-t", 3, metrics={"temp_c": 41.25, "溫度": -1e-7, "rpm": 1e16}),
+        make("telemetry", f"{prefix}-t", 3, metrics={"temp_c": 41.25, "溫度": -1e-7, "rpm": 1e15}),
         order(
             f"{prefix}-o",
             4,
@@ -251,20 +252,26 @@ def test_reading_back_selects_every_column(store: EventStore) -> None:
 def test_read_model_rows_keep_every_value_type(store: EventStore) -> None:
     """Read-model rows are written back as plain SQL (PostgreSQL: one UPDATE over arrays): big
     totals stay BIGINT, NULLs stay NULL, text is not cut, times stay UTC instants."""
-    big = 2**31 - 1
-    store.append([count("c1", 1, big, big, order="WO-" + "長" * 61), state("s1", 2, "setup")])
-    store.append([count("c2", 3, big, 1), energy("k1", 4, 0.1 + 0.2)])
+    big = MAX_COUNT  # the largest count one event may carry; enough of them pass 32 bits
+    many = 2**31 // big + 1
+    long_order = "WO-" + "長" * 61
+    store.append(
+        [count(f"c{i}", 1, big, big, order=long_order) for i in range(many)]
+        + [state("s1", 2, "setup")]
+    )
+    store.append([count("c-last", 3, big, 1), energy("k1", 4, 0.1 + 0.2)])
     cnc = {m.machine: m for m in store.machine_status()}[CNC1]
-    assert (cnc.good, cnc.scrap, cnc.events) == (2 * big, big + 1, 3)
+    assert (cnc.good, cnc.scrap, cnc.events) == ((many + 1) * big, many * big + 1, many + 2)
+    assert cnc.good > 2**31
     assert (cnc.state, cnc.reason, cnc.kwh) == ("setup", None, None)
-    assert cnc.order == "WO-" + "長" * 61
+    assert cnc.order == long_order
     assert cnc.last_ts == at(3) and cnc.state_ts == at(2)
     meter = {m.machine: m for m in store.machine_status()}[METER1]
     assert (meter.kwh, meter.state, meter.good) == (0.1 + 0.2, None, 0)
     (wo,) = store.order_status()
     assert (wo.good, wo.scrap, wo.status, wo.product, wo.released_ts) == (
-        big,
-        big,
+        many * big,
+        many * big,
         "in_progress",
         None,
         None,
