@@ -350,8 +350,10 @@ def _count_fields(body: Any) -> tuple[int, int, str, int]:
     data = json.loads(body) if isinstance(body, str | bytes) else body
     if not isinstance(data, dict):
         raise ValueError("body is not a JSON object")
-    good, scrap = data.get("good"), data.get("scrap", 0)
-    order, operation = data.get("order"), data.get("operation")
+    good: Any = data.get("good")
+    scrap: Any = data.get("scrap", 0)
+    order: Any = data.get("order")
+    operation: Any = data.get("operation")
     if not _is_int(good) or not _is_int(scrap if scrap is not None else 0):
         raise ValueError(f"good/scrap are not integers (good={good!r}, scrap={scrap!r})")
     if order is not None and not isinstance(order, str):

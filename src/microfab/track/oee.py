@@ -9,15 +9,22 @@ a routing names. Ideal cycle time of a count: the routing's time per unit for th
 on that machine when the count names an order and an operation; otherwise the machine's own
 ``ideal_cycle_s`` (or, lacking it, its shortest routing time).
 
-A line's row adds up its machines' times and counts; its ``bottleneck`` is the machine with the
-longest ideal cycle time (the slowest step sets the line's pace; the later one on a tie) and
-``output_good`` is that machine's good count: the line's output.
+Counts come from the hourly production read model through :mod:`microfab.track.production`
+(one-hour resolution in site time; counts were split into inside and outside working time as they
+were stored).
+
+A line's row never sums its stations (docs/production.md): its ``bottleneck`` is the machine with
+the longest ideal cycle time (the slowest step sets the line's pace; the later one on a tie) and
+gives the row its times (availability and performance); its counts are the line output — good
+units at the output operation of their order, scrap counted on any of the line's machines —
+inside working time; ``output_good`` is the line output inside and outside working time (the
+difference is ``outside_total``'s good part).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import itertools
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,7 +35,6 @@ from microfab.model.calendar import Window, working_windows
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.oee import (
     PLANNED_STOP,
-    Count,
     Interval,
     OeeFigures,
     StateSpan,
@@ -40,12 +46,9 @@ from microfab.model.oee import (
 )
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
-from microfab.store.production import (
-    count_sums,
-    order_products,
-    state_transitions,
-    time_span,
-)
+from microfab.store.production import order_products, state_transitions, time_span
+from microfab.store.production_views import HourCount, count_totals, hour_counts
+from microfab.track.production import is_output, output_operations
 
 By = Literal["machine", "shift", "day"]
 Level = Literal["machine", "line"]
@@ -158,7 +161,8 @@ def oee_rows(
     ``start``/``end`` default to the first and last stored event of each line's machines."""
     check_range(start, end)
     rows: list[OeeRow] = []
-    for history in _histories(store, factory, line, machine, start, end):
+    grain: _Grain = "whole" if by == "machine" else "hour"
+    for history in _histories(store, factory, line, machine, start, end, grain):
         rows += _line_rows(history, by, level)
     return rows
 
@@ -177,7 +181,7 @@ def downtime_pareto(
     seconds: dict[tuple[str, str], float] = defaultdict(float)
     stops: dict[tuple[str, str], int] = defaultdict(int)
     machines: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for history in _histories(store, factory, line, machine, start, end):
+    for history in _histories(store, factory, line, machine, start, end, "none"):
         for m in history.machines:
             for entry in downtime(m.spans, history.windows):
                 key = (entry.state, entry.reason)
@@ -212,7 +216,7 @@ def reliability_rows(
     """MTBF and MTTR per machine within working time."""
     check_range(start, end)
     rows: list[ReliabilityRow] = []
-    for history in _histories(store, factory, line, machine, start, end):
+    for history in _histories(store, factory, line, machine, start, end, "none"):
         for m in history.machines:
             r = reliability(m.spans, history.windows)
             rows.append(
@@ -248,11 +252,25 @@ def select_lines(factory: Factory, line: str | None) -> list[list[MachineRef]]:
 # ---------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True, slots=True)
+class _HourCount:
+    """A machine's counts of one order step in one site hour (from the read model)."""
+
+    hour: dt.datetime
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+    ideal_cycle_s: float
+    output: bool
+    """Good units here are their order's output (counted at its output operation)."""
+
+
 @dataclass(slots=True)
 class _MachineHistory:
     ref: MachineRef
     spans: list[StateSpan]
-    counts: list[Count]
+    counts: list[_HourCount]
     nameplate_s: float
 
 
@@ -274,6 +292,7 @@ def _histories(
     machine: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
+    grain: _Grain,
 ) -> list[_LineHistory]:
     lines = select_lines(factory, line)
     if machine is not None:
@@ -285,6 +304,7 @@ def _histories(
                 "give a machine id or path from the factory file"
             )
     products = order_products(store)
+    outputs = output_operations(store, factory)
     histories: list[_LineHistory] = []
     for refs in lines:
         paths = [r.path for r in refs]
@@ -301,15 +321,22 @@ def _histories(
         shift_windows = working_windows(calendar, first, last, site.zone, site.holidays)
         windows = [Interval(w.start, w.end) for w in shift_windows]
         transitions = state_transitions(store, paths, first, last)
-        intervals = _count_intervals(first, last, windows, site.zone)
-        counts_by_machine: dict[str, list[Count]] = defaultdict(list)
+        counts_by_machine: dict[str, list[_HourCount]] = defaultdict(list)
         nameplates = {ref.path: _nameplate(factory, ref) for ref in refs}
         by_path = {ref.path: ref for ref in refs}
-        for row in count_sums(store, paths, intervals):
+        for row in _hour_rows(store, paths, first, last, grain):
             ref = by_path[row.machine]
             ideal = _ideal(factory, ref, row.order, row.operation, products, nameplates[ref.path])
             counts_by_machine[ref.path].append(
-                Count(intervals[row.interval][0], row.good, row.scrap, ideal)
+                _HourCount(
+                    row.hour,
+                    row.good,
+                    row.scrap,
+                    row.outside_good,
+                    row.outside_scrap,
+                    ideal,
+                    is_output(row.order, row.operation, outputs),
+                )
             )
         machines = []
         for ref in refs:
@@ -328,6 +355,32 @@ def _histories(
             )
         )
     return histories
+
+
+_Grain = Literal["hour", "whole", "none"]
+"""Counts per site hour, summed over the whole range (one period), or not read at all."""
+
+
+def _hour_rows(
+    store: EventStore, paths: list[str], first: dt.datetime, last: dt.datetime, grain: _Grain
+) -> list[HourCount]:
+    if grain == "none":
+        return []
+    if grain == "hour":
+        return hour_counts(store, first, last, paths)
+    return [
+        HourCount(
+            t.machine,
+            first,
+            t.order,
+            t.operation,
+            t.good,
+            t.scrap,
+            t.outside_good,
+            t.outside_scrap,
+        )
+        for t in count_totals(store, first, last, paths)
+    ]
 
 
 def _nameplate(factory: Factory, ref: MachineRef) -> float:
@@ -360,22 +413,6 @@ def _ideal(
         if op.seq == operation and ref.machine.id in op.machines:
             return op.machines[ref.machine.id]
     return nameplate
-
-
-def _count_intervals(
-    start: dt.datetime, end: dt.datetime, windows: list[Interval], zone: zoneinfo.ZoneInfo
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    """``[start, end)`` cut at every window edge and local midnight: counts are summed per piece,
-    so each sum lies wholly inside or outside working time and within one day and one shift."""
-    cuts = {start, end}
-    for w in windows:
-        cuts.update((w.start, w.end))
-    day = start.astimezone(zone).date() + dt.timedelta(days=1)
-    while (midnight := dt.datetime.combine(day, dt.time(0), zone)) < end:
-        cuts.add(midnight.astimezone(dt.UTC))
-        day += dt.timedelta(days=1)
-    edges = sorted(c for c in cuts if start <= c <= end)
-    return list(itertools.pairwise(edges))
 
 
 # ---------------------------------------------------------------------------- grouping
@@ -431,11 +468,23 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
     bottleneck = max(enumerate(history.machines), key=lambda pair: (pair[1].nameplate_s, pair[0]))[
         1
     ]
-    for period in _periods(history, by):
+    periods = _periods(history, by)
+    buckets: dict[tuple[int, int], list[_HourCount]] = defaultdict(list)
+    for i, m in enumerate(history.machines):
+        for c in m.counts:
+            at = _period_of(c.hour, history, periods)
+            if at is not None:
+                buckets[(at, i)].append(c)
+    for p, period in enumerate(periods):
         per_machine: list[tuple[_MachineHistory, OeeFigures]] = []
-        for m in history.machines:
-            counts = [c for c in m.counts if period.start <= c.ts < period.end]
-            figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, counts)
+        for i, m in enumerate(history.machines):
+            counts = buckets.get((p, i), [])
+            figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, [])
+            for c in counts:
+                figures.good += c.good
+                figures.scrap += c.scrap
+                figures.ideal_work_s += c.ideal_cycle_s * (c.good + c.scrap)
+                figures.outside_total += c.outside_good + c.outside_scrap
             per_machine.append((m, figures))
         if level == "machine":
             rows += [
@@ -452,25 +501,58 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
                 for m, figures in per_machine
             ]
         else:
-            total = OeeFigures()
-            for _, figures in per_machine:
-                total.add(figures)
-            output = next(f.good for m, f in per_machine if m is bottleneck)
-            rows.append(
-                OeeRow(
-                    history.path,
-                    history.path,
-                    "line",
-                    period.start,
-                    period.end,
-                    period.shift,
-                    period.day,
-                    total,
-                    bottleneck=bottleneck.ref.path,
-                    output_good=output,
-                )
-            )
+            line_counts = [c for i in range(len(history.machines)) for c in buckets.get((p, i), [])]
+            rows.append(_line_row(history, period, line_counts, bottleneck, per_machine))
     return rows
+
+
+def _period_of(hour: dt.datetime, history: _LineHistory, periods: list[_Period]) -> int | None:
+    """Index of the period a site hour's counts belong to: the one holding the hour's start (or
+    the range's start, for the hour the range begins in)."""
+    at = max(hour, history.start)
+    starts = [p.start for p in periods]
+    i: int = bisect.bisect_right(starts, at) - 1
+    if i >= 0 and at < periods[i].end:
+        return i
+    return 0 if len(periods) == 1 else None
+
+
+def _line_row(
+    history: _LineHistory,
+    period: _Period,
+    counts: list[_HourCount],
+    bottleneck: _MachineHistory,
+    per_machine: list[tuple[_MachineHistory, OeeFigures]],
+) -> OeeRow:
+    """The line's row: the bottleneck's times, the line output's counts (module docstring)."""
+    pace = next(f for m, f in per_machine if m is bottleneck)
+    total = OeeFigures(
+        working_s=pace.working_s,
+        planned_stop_s=pace.planned_stop_s,
+        run_s=pace.run_s,
+        state_s=dict(pace.state_s),
+    )
+    output = 0
+    for c in counts:
+        total.scrap += c.scrap
+        total.outside_total += c.outside_scrap
+        if c.output:
+            total.good += c.good
+            total.outside_total += c.outside_good
+            output += c.good + c.outside_good
+    total.ideal_work_s = bottleneck.nameplate_s * total.total
+    return OeeRow(
+        history.path,
+        history.path,
+        "line",
+        period.start,
+        period.end,
+        period.shift,
+        period.day,
+        total,
+        bottleneck=bottleneck.ref.path,
+        output_good=output,
+    )
 
 
 def _category(factory: Factory, state: str, reason: str) -> str:
