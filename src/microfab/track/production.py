@@ -30,9 +30,7 @@ from microfab.store.production_views import CountTotal, count_totals, hour_count
 
 def line_path_of(factory: Factory) -> dict[str, str]:
     """Machine path -> path of its line (site/area/line), for every machine of the factory."""
-    return {
-        ref.path: f"{ref.site.id}/{ref.area.id}/{ref.line.id}" for ref in factory.machines()
-    }
+    return {ref.path: f"{ref.site.id}/{ref.area.id}/{ref.line.id}" for ref in factory.machines()}
 
 
 def output_operation(
@@ -86,7 +84,12 @@ class OrderOutput:
         return self.good / self.quantity if self.quantity else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"order": self.order, "product": self.product, "good": self.good, "scrap": self.scrap}
+        return {
+            "order": self.order,
+            "product": self.product,
+            "good": self.good,
+            "scrap": self.scrap,
+        }
 
 
 def order_outputs(
@@ -100,22 +103,22 @@ def order_outputs(
     """Output of every order with counts in the period (the whole log when no period), counted on
     ``machines`` (all when None)."""
     refs = order_refs(store)
+    ops = output_operations(store, factory)
     per_order: dict[str, list[CountTotal]] = defaultdict(list)
     for total in count_totals(store, start, end, machines):
         if total.order is not None:
             per_order[total.order].append(total)
     outputs: dict[str, OrderOutput] = {}
     for order, totals in sorted(per_order.items()):
-        outputs[order] = _order_output(factory, refs.get(order), order, totals)
+        outputs[order] = _order_output(refs.get(order), order, ops.get(order), totals)
     return outputs
 
 
 def _order_output(
-    factory: Factory, ref: OrderRef | None, order: str, totals: Sequence[CountTotal]
+    ref: OrderRef | None, order: str, out_op: int | None, totals: Sequence[CountTotal]
 ) -> OrderOutput:
     sku = ref.product if ref else None
     quantity = ref.quantity if ref else None
-    out_op = output_operation(_product(factory, sku), quantity, (t.operation for t in totals))
     scrap: dict[int | None, int] = defaultdict(int)
     for t in totals:
         scrap[t.operation] += t.all_scrap
