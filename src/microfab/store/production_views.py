@@ -210,9 +210,7 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
             upper = min(last, checkpoint + BATCH)
             if calendars is None:
                 calendars = _Calendars(factory)
-            rows = conn.exec_driver_sql(
-                _select_counts(store), (checkpoint, upper)
-            ).all()
+            rows = conn.exec_driver_sql(_select_counts(store), (checkpoint, upper)).all()
             sums, skipped = _project(rows, calendars)
             _upsert(store, conn, sums)
             _record_skipped(conn, skipped)
