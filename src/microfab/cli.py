@@ -67,6 +67,7 @@ from microfab.commands.report import report_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.views import db_rebuild_views, db_status, orders_orphans
+from microfab.track.production import line_outputs
 
 app = typer.Typer(
     name="microfab",
@@ -869,8 +870,9 @@ def demo(
         wall = time.perf_counter() - wall_start
         status = store.machine_status()
         out.print(totals_table(chosen.factory, status))
-        good = sum(s.good for s in status)
-        scrap = sum(s.scrap for s in status)
+        made = line_outputs(store, chosen.factory).values()  # line output, not a sum of stations
+        good = sum(line.good for line in made)
+        scrap = sum(line.scrap_inside + line.scrap_outside for line in made)
         if pipeline is not None:
             w = pipeline.worker.stats
             stored_text = (
@@ -886,7 +888,7 @@ def demo(
             )
         out.print(
             f"{'stopped' if interrupted else 'finished'}: simulated {sim.env.now / 3600:.2f} h "
-            f"in {wall:.1f} s; {stored_text}; good {good:,}, scrap {scrap:,}; "
+            f"in {wall:.1f} s; {stored_text}; line output good {good:,}, scrap {scrap:,}; "
             f"orders released {sim.orders_released}, completed {sim.orders_completed}",
             highlight=False,
         )

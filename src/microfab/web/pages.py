@@ -35,6 +35,7 @@ from microfab.model.factory import Factory, MachineRef
 from microfab.model.identity import Principal
 from microfab.model.timerange import parse_time
 from microfab.store.event_store import StoredEvent
+from microfab.store.production_views import view_health
 from microfab.web import report as shift_report
 from microfab.web.alert_banner import SHOWN, banner_rows
 from microfab.web.labels import chart_labels, pair, state_label, t, text
@@ -532,10 +533,13 @@ def healthz(plant: PlantDep) -> JSONResponse:
     """Liveness: the store answers."""
     try:
         seq = plant.store.last_seq()
+        views = view_health(plant.store)
     except MicrofabError as exc:
         return JSONResponse({"ok": False, "message": exc.message}, status_code=503)
     try:
         plant.factory()
     except NoFactoryError as exc:
-        return JSONResponse({"ok": True, "last_seq": seq, "warning": exc.message})
-    return JSONResponse({"ok": True, "last_seq": seq, "clock": format_ts(plant.now())})
+        return JSONResponse({"ok": True, "last_seq": seq, "warning": exc.message, "views": views})
+    return JSONResponse(
+        {"ok": True, "last_seq": seq, "clock": format_ts(plant.now()), "views": views}
+    )
