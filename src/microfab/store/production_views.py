@@ -153,26 +153,43 @@ class _Calendars:
         found = self.lines.get(machine)
         return found[1] if found else _UTC
 
+    def _day(self, machine: str, day: dt.date) -> tuple[list[dt.datetime], list[dt.datetime]]:
+        """Working windows of the machine's line within one local day, sorted."""
+        key = (machine, day)
+        edges = self.days.get(key)
+        if edges is None:
+            calendar, zone, holidays = self.lines[machine]
+            begin = dt.datetime.combine(day, dt.time(0), zone)
+            finish = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone)
+            windows = working_windows(calendar, begin, finish, zone, holidays)
+            edges = ([w.start for w in windows], [w.end for w in windows])
+            self.days[key] = edges
+        return edges
+
     def inside(self, machine: str, ts: dt.datetime) -> bool:
         """True when ``ts`` lies in planned working time of the machine's line."""
         found = self.lines.get(machine)
         if found is None:
             return False
-        calendar, zone, holidays = found
-        day = ts.astimezone(zone).date()
-        key = (machine, day)
-        edges = self.days.get(key)
-        if edges is None:
-            begin = dt.datetime.combine(day, dt.time(0), zone)
-            windows = working_windows(
-                calendar, begin - _HOUR * 24, begin + _HOUR * 48, zone, holidays
-            )
-            windows.sort(key=lambda w: w.start)
-            edges = ([w.start for w in windows], [w.end for w in windows])
-            self.days[key] = edges
-        starts, ends = edges
+        starts, ends = self._day(machine, ts.astimezone(found[1]).date())
         i = bisect.bisect_right(starts, ts) - 1
         return i >= 0 and ts < ends[i]
+
+    def inside_seconds(self, machine: str, start: dt.datetime, end: dt.datetime) -> float:
+        """Seconds of ``[start, end)`` within planned working time of the machine's line."""
+        found = self.lines.get(machine)
+        if found is None or end <= start:
+            return 0.0
+        zone = found[1]
+        total = 0.0
+        day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        while day <= last:
+            for s, e in zip(*self._day(machine, day), strict=True):
+                lo, hi = max(s, start), min(e, end)
+                if lo < hi:
+                    total += (hi - lo).total_seconds()
+            day += dt.timedelta(days=1)
+        return total
 
 
 def site_hour(ts: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -198,8 +215,7 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
         with store._write_lock, store._begin() as conn:
             checkpoint, seen_version = _checkpoint(store, conn)
             if seen_version != version:
-                conn.execute(delete(schema.production_hourly))
-                conn.execute(delete(schema.view_skipped))
+                _empty(conn)
                 checkpoint = 0
                 done.rebuilt = True
             last = int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
@@ -213,6 +229,7 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
             rows = conn.exec_driver_sql(_select_counts(store), (checkpoint, upper)).all()
             sums, skipped = _project(rows, calendars)
             _upsert(store, conn, sums)
+            _project_states(store, conn, checkpoint, upper, calendars)
             _record_skipped(conn, skipped)
             _save_checkpoint(store, conn, upper, version)
         done.events += upper - checkpoint
@@ -243,8 +260,7 @@ def _current(store: EventStore) -> int | None:
 def rebuild(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
     """Empty the model and take in the whole log again (idempotent: same log, same rows)."""
     with store._write_lock, store._begin() as conn:
-        conn.execute(delete(schema.production_hourly))
-        conn.execute(delete(schema.view_skipped))
+        _empty(conn)
         conn.execute(delete(schema.view_checkpoints).where(schema.view_checkpoints.c.view == VIEW))
     done = catch_up(store, progress=progress)
     done.rebuilt = True
@@ -285,6 +301,101 @@ def skipped_events(store: EventStore) -> list[SkippedEvent]:
     with store.engine.connect() as conn:
         rows = conn.execute(select(table).order_by(table.c.seq)).all()
     return [SkippedEvent(int(seq), event_id, reason) for seq, event_id, reason in rows]
+
+
+def _empty(conn: Connection) -> None:
+    conn.execute(delete(schema.production_hourly))
+    conn.execute(delete(schema.state_spans))
+    conn.execute(delete(schema.view_skipped))
+
+
+def _project_states(
+    store: EventStore, conn: Connection, lower: int, upper: int, calendars: _Calendars
+) -> None:
+    """Re-derive the state spans of every machine with state changes in ``(lower, upper]``, from
+    the earliest span the new changes touch (a span lasts until the next change, so a late change
+    reshapes the span it lands in and those after it)."""
+    earliest: dict[str, dt.datetime] = {}
+    for machine, ts in conn.exec_driver_sql(
+        _sql(
+            store,
+            "SELECT machine, MIN(ts) FROM events WHERE seq > ? AND seq <= ? AND stream = 'state' "
+            "GROUP BY machine",
+        ),
+        (lower, upper),
+    ):
+        when = _utc(_stored_time(ts))
+        if when is not None:
+            earliest[machine] = when
+    for machine, t0 in sorted(earliest.items()):
+        found = conn.exec_driver_sql(
+            _sql(
+                store,
+                'SELECT MIN(start) FROM state_spans WHERE machine = ? AND ("end" IS NULL OR '
+                '"end" >= ?)',
+            ),
+            (machine, _bind_time(store, t0)),
+        ).scalar()
+        first = _utc(_stored_time(found)) if found is not None else None
+        since = min(first, t0) if first is not None else t0
+        conn.exec_driver_sql(
+            _sql(store, "DELETE FROM state_spans WHERE machine = ? AND start >= ?"),
+            (machine, _bind_time(store, since)),
+        )
+        changes = conn.exec_driver_sql(
+            _sql(
+                store,
+                "SELECT ts, body FROM events WHERE machine = ? AND stream = 'state' AND ts >= ? "
+                "ORDER BY ts, id",
+            ),
+            (machine, _bind_time(store, since)),
+        ).all()
+        spans = _spans(changes)
+        if spans:
+            conn.exec_driver_sql(
+                _sql(
+                    store,
+                    'INSERT INTO state_spans (machine, start, "end", state, reason, inside_s) '
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                ),
+                [
+                    (
+                        machine,
+                        _bind_time(store, a),
+                        None if b is None else _bind_time(store, b),
+                        state,
+                        reason,
+                        0.0 if b is None else calendars.inside_seconds(machine, a, b),
+                    )
+                    for a, b, state, reason in spans
+                ],
+            )
+
+
+def _spans(
+    changes: Sequence[Any],
+) -> list[tuple[dt.datetime, dt.datetime | None, str, str]]:
+    """(start, end or None while open, state, reason) from state changes in (ts, id) order; a
+    repeated report of the same state and reason does not start a new span."""
+    spans: list[tuple[dt.datetime, dt.datetime | None, str, str]] = []
+    current: tuple[dt.datetime, str, str] | None = None
+    for ts, body in changes:
+        data = json.loads(body) if isinstance(body, str | bytes) else body
+        when = _utc(_stored_time(ts))
+        if not isinstance(data, dict) or when is None or not isinstance(data.get("state"), str):
+            continue  # not a readable state change: the spans go on without it
+        state, reason = str(data["state"]), str(data.get("reason") or "")
+        if current is not None and (current[1], current[2]) == (state, reason):
+            continue
+        if current is not None and when > current[0]:
+            spans.append((current[0], when, current[1], current[2]))
+        elif current is not None:  # same instant: the later change wins
+            current = (current[0], state, reason)
+            continue
+        current = (when, state, reason)
+    if current is not None:
+        spans.append((current[0], None, current[1], current[2]))
+    return spans
 
 
 def _checkpoint(store: EventStore, conn: Connection) -> tuple[int, int | None]:
@@ -521,3 +632,75 @@ def count_totals(
         )
         for machine, order, operation, good, scrap, og, os_ in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class StateTotal:
+    """A machine's time in one state and reason within working time, over whole spans."""
+
+    machine: str
+    state: str
+    reason: str | None
+    inside_s: float
+    spans: int
+    """Spans of this state that reach into working time."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSpan:
+    """A span that reaches over the start or end of a range (or is still open): to be clipped."""
+
+    machine: str
+    start: dt.datetime
+    end: dt.datetime | None
+    state: str
+    reason: str | None
+
+
+def state_totals(
+    store: EventStore, machines: Sequence[str], start: dt.datetime, end: dt.datetime
+) -> tuple[list[StateTotal], list[EdgeSpan]]:
+    """Working-time seconds per machine, state and reason of the spans wholly inside
+    ``[start, end)`` (added up in SQL), and the spans reaching over its edges, for the caller to
+    clip against its working windows. Catches the model up first."""
+    catch_up(store)
+    if not machines:
+        return [], []
+    marks = ", ".join("?" * len(machines))
+    lower, upper = _bind_time(store, start), _bind_time(store, end)
+    inner = _sql(
+        store,
+        "SELECT machine, state, reason, SUM(inside_s), "
+        "SUM(CASE WHEN inside_s > 0 THEN 1 ELSE 0 END) FROM state_spans "
+        f'WHERE machine IN ({marks}) AND start >= ? AND "end" IS NOT NULL AND "end" <= ? '
+        "GROUP BY machine, state, reason ORDER BY machine, state, reason",
+    )
+    edges = _sql(
+        store,
+        'SELECT machine, start, "end", state, reason FROM state_spans '
+        f'WHERE machine IN ({marks}) AND start < ? AND ("end" IS NULL OR "end" > ?) '
+        'AND (start < ? OR "end" IS NULL OR "end" > ?) ORDER BY machine, start',
+    )
+    with store.engine.connect() as conn:
+        totals = [
+            StateTotal(machine, state, reason or None, float(seconds or 0.0), int(n or 0))
+            for machine, state, reason, seconds, n in conn.exec_driver_sql(
+                inner, (*machines, lower, upper)
+            )
+        ]
+        spans: list[EdgeSpan] = []
+        for machine, a, b, state, reason in conn.exec_driver_sql(
+            edges, (*machines, upper, lower, lower, upper)
+        ):
+            began = _utc(_stored_time(a))
+            assert began is not None
+            spans.append(
+                EdgeSpan(
+                    machine,
+                    began,
+                    None if b is None else _utc(_stored_time(b)),
+                    state,
+                    reason or None,
+                )
+            )
+    return totals, spans

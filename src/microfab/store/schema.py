@@ -252,6 +252,17 @@ production_hourly = Table(
     Index("ix_production_hourly_order", "order_id"),
 )
 
+state_spans = Table(
+    "state_spans",
+    metadata,
+    Column("machine", String(210), primary_key=True),
+    Column("start", DateTime(timezone=True), primary_key=True),
+    Column("end", DateTime(timezone=True)),  # NULL: the machine is still in this state
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),  # '' when the change gave no reason
+    Column("inside_s", Float, nullable=False),  # seconds within working time (0 while open)
+)
+
 view_checkpoints = Table(
     "view_checkpoints",
     metadata,

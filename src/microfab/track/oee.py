@@ -34,9 +34,15 @@ from microfab.errors import NotFoundError
 from microfab.model.calendar import Window, working_windows
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.oee import (
+    NO_DATA_REASON,
     PLANNED_STOP,
+    RUNNING,
+    UNKNOWN,
+    UNPLANNED_STOP,
+    DowntimeEntry,
     Interval,
     OeeFigures,
+    Reliability,
     StateSpan,
     clip_to_windows,
     downtime,
@@ -47,7 +53,7 @@ from microfab.model.oee import (
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
 from microfab.store.production import order_products, state_transitions, time_span
-from microfab.store.production_views import HourCount, count_totals, hour_counts
+from microfab.store.production_views import HourCount, count_totals, hour_counts, state_totals
 from microfab.track.production import is_output, output_operations
 
 By = Literal["machine", "shift", "day"]
@@ -183,7 +189,12 @@ def downtime_pareto(
     machines: dict[tuple[str, str], set[str]] = defaultdict(set)
     for history in _histories(store, factory, line, machine, start, end, "none"):
         for m in history.machines:
-            for entry in downtime(m.spans, history.windows):
+            entries = (
+                downtime(m.spans, history.windows)
+                if m.summary is None
+                else _summary_downtime(m.summary)
+            )
+            for entry in entries:
                 key = (entry.state, entry.reason)
                 seconds[key] += entry.seconds
                 stops[key] += entry.stops
@@ -218,11 +229,38 @@ def reliability_rows(
     rows: list[ReliabilityRow] = []
     for history in _histories(store, factory, line, machine, start, end, "none"):
         for m in history.machines:
-            r = reliability(m.spans, history.windows)
+            r = (
+                reliability(m.spans, history.windows)
+                if m.summary is None
+                else _summary_reliability(m.summary)
+            )
             rows.append(
                 ReliabilityRow(m.ref.path, r.failures, r.run_s, r.repair_s, r.mtbf_s, r.mttr_s)
             )
     return rows
+
+
+def _summary_downtime(summary: _StateSummary) -> list[DowntimeEntry]:
+    """:func:`downtime` from working-time totals: every state but running and planned stops."""
+    entries: dict[tuple[str, str], DowntimeEntry] = {}
+    for (state, reason), (seconds, spans) in summary.items():
+        if state in (RUNNING, PLANNED_STOP) or seconds <= 0:
+            continue
+        name = reason or state.upper()
+        entry = entries.setdefault((state, name), DowntimeEntry(state, name))
+        entry.seconds += seconds
+        entry.stops += int(spans)
+    return list(entries.values())
+
+
+def _summary_reliability(summary: _StateSummary) -> Reliability:
+    """:func:`reliability` from working-time totals."""
+    run = sum(s for (state, _), (s, _) in summary.items() if state == RUNNING)
+    repair = sum(s for (state, _), (s, _) in summary.items() if state == UNPLANNED_STOP)
+    failures = sum(
+        int(n) for (state, _), (s, n) in summary.items() if state == UNPLANNED_STOP and s > 0
+    )
+    return Reliability(failures=failures, run_s=run, repair_s=repair)
 
 
 def line_path(ref: MachineRef) -> str:
@@ -266,12 +304,19 @@ class _HourCount:
     """Good units here are their order's output (counted at its output operation)."""
 
 
+_StateSummary = dict[tuple[str, str | None], list[float]]
+"""(state, reason) -> [seconds within working time, spans reaching into it], over one period."""
+
+
 @dataclass(slots=True)
 class _MachineHistory:
     ref: MachineRef
     spans: list[StateSpan]
+    """The state spans (read when the period is cut into shifts or days)."""
     counts: list[_HourCount]
     nameplate_s: float
+    summary: _StateSummary | None = None
+    """Or their working-time totals from the read model (one period: the whole range)."""
 
 
 @dataclass(slots=True)
@@ -320,7 +365,11 @@ def _histories(
         calendar = factory.calendar(refs[0].line.calendar)
         shift_windows = working_windows(calendar, first, last, site.zone, site.holidays)
         windows = [Interval(w.start, w.end) for w in shift_windows]
-        transitions = state_transitions(store, paths, first, last)
+        if grain == "hour":
+            transitions = state_transitions(store, paths, first, last)
+            summaries: dict[str, _StateSummary] = {}
+        else:
+            transitions, summaries = {}, _summaries(store, paths, first, last, windows)
         counts_by_machine: dict[str, list[_HourCount]] = defaultdict(list)
         nameplates = {ref.path: _nameplate(factory, ref) for ref in refs}
         by_path = {ref.path: ref for ref in refs}
@@ -340,13 +389,14 @@ def _histories(
             )
         machines = []
         for ref in refs:
-            initial, changes = transitions[ref.path]
+            initial, changes = transitions.get(ref.path, (None, []))
             machines.append(
                 _MachineHistory(
                     ref=ref,
-                    spans=state_spans(changes, first, last, initial),
+                    spans=state_spans(changes, first, last, initial) if grain == "hour" else [],
                     counts=counts_by_machine[ref.path],
                     nameplate_s=nameplates[ref.path],
+                    summary=summaries.get(ref.path),
                 )
             )
         histories.append(
@@ -355,6 +405,50 @@ def _histories(
             )
         )
     return histories
+
+
+def _summaries(
+    store: EventStore,
+    paths: list[str],
+    first: dt.datetime,
+    last: dt.datetime,
+    windows: list[Interval],
+) -> dict[str, _StateSummary]:
+    """Per machine, working-time seconds and spans per state and reason over ``[first, last)``:
+    whole spans added up by the read model, the spans over its edges clipped here, and the time
+    before a machine's first state change as unknown (no data), as :func:`state_spans` has it."""
+    totals, edges = state_totals(store, paths, first, last)
+    out: dict[str, _StateSummary] = {path: {} for path in paths}
+    for t in totals:
+        cell = out[t.machine].setdefault((t.state, t.reason), [0.0, 0])
+        cell[0] += t.inside_s
+        cell[1] += t.spans
+    for e in edges:
+        a, b = max(e.start, first), min(e.end or last, last)
+        if a >= b:
+            continue
+        inside = sum(
+            part.seconds for part in clip_to_windows([StateSpan(a, b, e.state, e.reason)], windows)
+        )
+        cell = out[e.machine].setdefault((e.state, e.reason), [0.0, 0])
+        cell[0] += inside
+        cell[1] += 1 if inside > 0 else 0
+    working = sum(w.seconds for w in windows)
+    for summary in out.values():
+        unknown = working - sum(seconds for seconds, _ in summary.values())
+        if unknown > 1e-6:
+            summary[(UNKNOWN, NO_DATA_REASON)] = [unknown, 1]
+    return out
+
+
+def _summary_figures(summary: _StateSummary, windows: list[Interval]) -> OeeFigures:
+    figures = OeeFigures(working_s=sum(w.seconds for w in windows))
+    for (state, _), (seconds, _) in summary.items():
+        if seconds > 0:
+            figures.state_s[state] = figures.state_s.get(state, 0.0) + seconds
+    figures.run_s = figures.state_s.get(RUNNING, 0.0)
+    figures.planned_stop_s = figures.state_s.get(PLANNED_STOP, 0.0)
+    return figures
 
 
 _Grain = Literal["hour", "whole", "none"]
@@ -479,7 +573,10 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
         per_machine: list[tuple[_MachineHistory, OeeFigures]] = []
         for i, m in enumerate(history.machines):
             counts = buckets.get((p, i), [])
-            figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, [])
+            if m.summary is not None:
+                figures = _summary_figures(m.summary, period.windows)
+            else:
+                figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, [])
             for c in counts:
                 figures.good += c.good
                 figures.scrap += c.scrap

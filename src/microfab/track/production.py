@@ -156,21 +156,24 @@ def is_output(order: str | None, operation: int | None, outputs: dict[str, int |
     return order is not None and order in outputs and operation == outputs[order]
 
 
-def output_operations(
-    store: EventStore, factory: Factory, orders: Iterable[str] | None = None
-) -> dict[str, int | None]:
-    """Order -> its output operation, for every order with counts (or those given)."""
-    refs = order_refs(store)
-    counted: dict[str, set[int | None]] = defaultdict(set)
-    for total in count_totals(store, orders=None if orders is None else list(orders)):
-        if total.order is not None:
-            counted[total.order].add(total.operation)
+def output_operations(store: EventStore, factory: Factory) -> dict[str, int | None]:
+    """Order -> its output operation, for every order the store knows (every counted order is
+    known: a count names its order). Only orders without a known routing need their counts."""
     result: dict[str, int | None] = {}
-    for order, ops in counted.items():
-        ref = refs.get(order)
-        result[order] = output_operation(
-            _product(factory, ref.product if ref else None), ref.quantity if ref else None, ops
-        )
+    unrouted: list[str] = []
+    for ref in order_refs(store).values():
+        product = _product(factory, ref.product)
+        if product is not None and ref.quantity and product.routing:
+            result[ref.order] = product.routing[-1].seq
+        else:
+            unrouted.append(ref.order)
+    counted: dict[str, set[int | None]] = defaultdict(set)
+    if unrouted:
+        for total in count_totals(store, orders=unrouted):
+            if total.order is not None:
+                counted[total.order].add(total.operation)
+    for order in unrouted:
+        result[order] = output_operation(None, None, counted.get(order, ()))
     return result
 
 

@@ -1,4 +1,4 @@
-"""Production read models: good and scrap counts per machine × order × operation × hour.
+"""Production read models: hourly counts per machine × order × operation, and state spans.
 
 Revision ID: 0005
 Revises: 0004
@@ -31,6 +31,15 @@ def upgrade() -> None:
     op.create_index("ix_production_hourly_hour", "production_hourly", ["hour"])
     op.create_index("ix_production_hourly_order", "production_hourly", ["order_id"])
     op.create_table(
+        "state_spans",
+        sa.Column("machine", sa.String(210), primary_key=True),
+        sa.Column("start", When, primary_key=True),
+        sa.Column("end", When),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("inside_s", sa.Float, nullable=False),
+    )
+    op.create_table(
         "view_checkpoints",
         sa.Column("view", sa.String(64), primary_key=True),
         sa.Column("seq", sa.BigInteger, nullable=False),
@@ -48,6 +57,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("view_skipped")
     op.drop_table("view_checkpoints")
+    op.drop_table("state_spans")
     op.drop_index("ix_production_hourly_order", "production_hourly")
     op.drop_index("ix_production_hourly_hour", "production_hourly")
     op.drop_table("production_hourly")
