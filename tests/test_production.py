@@ -310,3 +310,37 @@ def test_a_new_factory_version_resplits_working_time(small: tuple[EventStore, Fa
     assert view_lag(store).checkpoint == 0  # to be rebuilt on the next read
     cnc1 = station_counts(store, [path("cnc-1")], start, end)[path("cnc-1")]
     assert (cnc1.good, cnc1.outside_total) == (10, 0)
+
+
+def test_late_state_changes_reshape_the_spans_they_land_in(
+    store: EventStore, tmp_path: Path
+) -> None:
+    from microfab.connect.publisher import ListPublisher
+    from microfab.sim.engine import DEFAULT_START, FactorySimulation
+    from microfab.sim.scenario import load_scenario
+    from microfab.store import open_store
+
+    scenario = load_scenario("food-line")
+    publisher = ListPublisher()
+    FactorySimulation(scenario, publisher, seed=3).run_until(6 * 3600)
+    events = publisher.events
+    start, end = DEFAULT_START, DEFAULT_START + dt.timedelta(hours=6)
+    with open_store(f"sqlite:///{tmp_path}/in-order.db") as reference:
+        reference.apply_factory(scenario.factory, scenario.factory_source)
+        reference.append(events)
+        expected = [
+            r.to_json() for r in oee_rows(reference, scenario.factory, start=start, end=end)
+        ]
+    # the same events on this back end in shuffled batches, the model caught up after each
+    store.apply_factory(scenario.factory, scenario.factory_source)
+    shuffled = events[:]
+    random.Random(11).shuffle(shuffled)
+    for first in range(0, len(shuffled), 500):
+        store.append(shuffled[first : first + 500])
+        catch_up(store)
+    got = [r.to_json() for r in oee_rows(store, scenario.factory, start=start, end=end)]
+    assert got == expected
+    rebuild(store)
+    assert [
+        r.to_json() for r in oee_rows(store, scenario.factory, start=start, end=end)
+    ] == expected

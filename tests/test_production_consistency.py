@@ -36,6 +36,7 @@ from microfab.model.factory import Factory
 from microfab.sim.engine import DEFAULT_START, FactorySimulation
 from microfab.sim.scenario import load_scenario
 from microfab.store import EventStore, open_store
+from microfab.track.oee import oee_rows
 from microfab.track.production import hourly_line_output
 from microfab.web import panels
 from webapp import serving
@@ -208,6 +209,30 @@ def test_every_view_shows_the_same_figures(
                 good + scrap,
                 outside,
             ), row["machine"]
+
+        # state times: whole-range totals from the state spans read model (by machine) equal the
+        # spans cut from the raw state changes (by day), over each whole site day
+        day = first_day
+        while day <= last_day:
+            begin = dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
+            finish = begin + dt.timedelta(days=1)
+            whole = oee_rows(store, factory, start=begin, end=finish)
+            cut = oee_rows(store, factory, start=begin, end=finish, by="day")
+            assert len(whole) == len(cut)
+            for a, b in zip(whole, cut, strict=True):
+                assert a.machine == b.machine
+                fa, fb = a.figures, b.figures
+                assert fa.run_s == pytest.approx(fb.run_s, abs=1e-6), a.machine
+                assert fa.planned_busy_s == pytest.approx(fb.planned_busy_s, abs=1e-6)
+                assert fa.state_s.keys() == fb.state_s.keys(), a.machine
+                for state, seconds in fa.state_s.items():
+                    assert seconds == pytest.approx(fb.state_s[state], abs=1e-6), state
+                assert (fa.good, fa.scrap, fa.outside_total) == (
+                    fb.good,
+                    fb.scrap,
+                    fb.outside_total,
+                )
+            day += dt.timedelta(days=1)
 
         # the order board and the REST API
         snapshot = panels.build(plant)
