@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
@@ -351,6 +352,7 @@ def _histories(
     products = order_products(store)
     outputs = output_operations(store, factory)
     histories: list[_LineHistory] = []
+    calendars: dict[tuple[Any, ...], list[Window]] = {}
     for refs in lines:
         paths = [r.path for r in refs]
         span = time_span(store, paths)
@@ -363,7 +365,10 @@ def _histories(
             continue
         site = refs[0].site
         calendar = factory.calendar(refs[0].line.calendar)
-        shift_windows = working_windows(calendar, first, last, site.zone, site.holidays)
+        key = (refs[0].line.calendar, site.zone.key, site.holidays, first, last)
+        if key not in calendars:  # lines on one calendar share their windows
+            calendars[key] = working_windows(calendar, first, last, site.zone, site.holidays)
+        shift_windows = calendars[key]
         windows = [Interval(w.start, w.end) for w in shift_windows]
         if grain == "hour":
             transitions = state_transitions(store, paths, first, last)
@@ -423,13 +428,22 @@ def _summaries(
         cell = out[t.machine].setdefault((t.state, t.reason), [0.0, 0])
         cell[0] += t.inside_s
         cell[1] += t.spans
+    starts = [w.start for w in windows]
+    before = list(itertools.accumulate((w.seconds for w in windows), initial=0.0))
+
+    def working_before(t: dt.datetime) -> float:
+        """Working seconds in the windows before ``t`` (prefix sums: a long open span costs
+        no more than a short one)."""
+        i = bisect.bisect_right(starts, t) - 1
+        if i < 0:
+            return 0.0
+        return before[i] + min((t - windows[i].start).total_seconds(), windows[i].seconds)
+
     for e in edges:
         a, b = max(e.start, first), min(e.end or last, last)
         if a >= b:
             continue
-        inside = sum(
-            part.seconds for part in clip_to_windows([StateSpan(a, b, e.state, e.reason)], windows)
-        )
+        inside = working_before(b) - working_before(a)
         cell = out[e.machine].setdefault((e.state, e.reason), [0.0, 0])
         cell[0] += inside
         cell[1] += 1 if inside > 0 else 0
