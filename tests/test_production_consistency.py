@@ -218,6 +218,10 @@ def test_every_view_shows_the_same_figures(
             finish = begin + dt.timedelta(days=1)
             whole = oee_rows(store, factory, start=begin, end=finish)
             cut = oee_rows(store, factory, start=begin, end=finish, by="day")
+            if not cut:  # a day without working time has no day rows
+                assert all(r.figures.working_s == 0 for r in whole)
+                day += dt.timedelta(days=1)
+                continue
             assert len(whole) == len(cut)
             for a, b in zip(whole, cut, strict=True):
                 assert a.machine == b.machine
