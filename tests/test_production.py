@@ -344,3 +344,35 @@ def test_late_state_changes_reshape_the_spans_they_land_in(
     assert [
         r.to_json() for r in oee_rows(store, scenario.factory, start=start, end=end)
     ] == expected
+
+
+def test_dashboard_csv_has_the_line_row_and_healthz_the_views(
+    small: tuple[EventStore, Factory],
+) -> None:
+    import csv
+    import html
+    import io
+    import re
+
+    from webapp import serving
+
+    store, _ = small
+    store.append(example_events())
+    with serving(store) as (_, client):
+        page = client.get("/", headers={"Accept": "text/html"}).text
+        link = re.search(r'href="(/api/v1/oee\.csv\?[^"]+)" data-export="oee"', page)
+        assert link is not None
+        rows = list(csv.DictReader(io.StringIO(client.get(html.unescape(link.group(1))).text)))
+        health = client.get("/healthz").json()
+    (line,) = [r for r in rows if r["level"] == "line"]
+    assert (line["machine"], line["output_good"], line["good"]) == (LINE, "13", "9")
+    assert {r["machine"].rsplit("/", 1)[1] for r in rows if r["level"] == "machine"} == {
+        "cnc-1",
+        "robot-1",
+        "cnc-2",
+    }
+    # the page says why the tiles and line output differ from OEE, in one line
+    assert "5 units counted outside working time are not in it" in page
+    assert health["views"] == [
+        {"view": "production_hourly", "checkpoint": store.last_seq(), "behind": 0, "skipped": 0}
+    ]
