@@ -53,9 +53,9 @@ from microfab.model.oee import (
 )
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
-from microfab.store.production import order_products, state_transitions, time_span
+from microfab.store.production import state_transitions, time_span
 from microfab.store.production_views import HourCount, count_totals, hour_counts, state_totals
-from microfab.track.production import is_output, output_operations
+from microfab.track.production import is_output, order_refs, output_operations
 
 By = Literal["machine", "shift", "day"]
 Level = Literal["machine", "line"]
@@ -349,13 +349,15 @@ def _histories(
                 f"no producing machine '{machine}' in the selection; "
                 "give a machine id or path from the factory file"
             )
-    products = order_products(store)
-    outputs = output_operations(store, factory)
+    known = order_refs(store)
+    products = {o.order: o.product for o in known.values() if o.product is not None}
+    outputs = output_operations(store, factory, known)
+    ideals: dict[tuple[str, str | None, int | None], float] = {}
     histories: list[_LineHistory] = []
     calendars: dict[tuple[Any, ...], list[Window]] = {}
     for refs in lines:
         paths = [r.path for r in refs]
-        span = time_span(store, paths)
+        span = time_span(store, paths) if start is None or end is None else None
         if span is None and (start is None or end is None):
             continue
         first = start or (span[0] if span else None)
@@ -380,7 +382,13 @@ def _histories(
         by_path = {ref.path: ref for ref in refs}
         for row in _hour_rows(store, paths, first, last, grain):
             ref = by_path[row.machine]
-            ideal = _ideal(factory, ref, row.order, row.operation, products, nameplates[ref.path])
+            sku = products.get(row.order) if row.order is not None else None
+            step = (ref.path, sku, row.operation)
+            ideal = ideals.get(step)
+            if ideal is None:
+                ideal = ideals[step] = _ideal(
+                    factory, ref, row.order, row.operation, products, nameplates[ref.path]
+                )
             counts_by_machine[ref.path].append(
                 _HourCount(
                     row.hour,
@@ -455,8 +463,8 @@ def _summaries(
     return out
 
 
-def _summary_figures(summary: _StateSummary, windows: list[Interval]) -> OeeFigures:
-    figures = OeeFigures(working_s=sum(w.seconds for w in windows))
+def _summary_figures(summary: _StateSummary, working_s: float) -> OeeFigures:
+    figures = OeeFigures(working_s=working_s)
     for (state, _), (seconds, _) in summary.items():
         if seconds > 0:
             figures.state_s[state] = figures.state_s.get(state, 0.0) + seconds
@@ -577,6 +585,7 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
         1
     ]
     periods = _periods(history, by)
+    working = [sum(w.seconds for w in period.windows) for period in periods]
     buckets: dict[tuple[int, int], list[_HourCount]] = defaultdict(list)
     for i, m in enumerate(history.machines):
         for c in m.counts:
@@ -588,7 +597,7 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
         for i, m in enumerate(history.machines):
             counts = buckets.get((p, i), [])
             if m.summary is not None:
-                figures = _summary_figures(m.summary, period.windows)
+                figures = _summary_figures(m.summary, working[p])
             else:
                 figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, [])
             for c in counts:

@@ -156,12 +156,14 @@ def is_output(order: str | None, operation: int | None, outputs: dict[str, int |
     return order is not None and order in outputs and operation == outputs[order]
 
 
-def output_operations(store: EventStore, factory: Factory) -> dict[str, int | None]:
+def output_operations(
+    store: EventStore, factory: Factory, refs: dict[str, OrderRef] | None = None
+) -> dict[str, int | None]:
     """Order -> its output operation, for every order the store knows (every counted order is
     known: a count names its order). Only orders without a known routing need their counts."""
     result: dict[str, int | None] = {}
     unrouted: list[str] = []
-    for ref in order_refs(store).values():
+    for ref in (order_refs(store) if refs is None else refs).values():
         product = _product(factory, ref.product)
         if product is not None and ref.quantity and product.routing:
             result[ref.order] = product.routing[-1].seq
