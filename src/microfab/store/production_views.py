@@ -675,11 +675,12 @@ def state_totals(
         f'WHERE machine IN ({marks}) AND start >= ? AND "end" IS NOT NULL AND "end" <= ? '
         "GROUP BY machine, state, reason ORDER BY machine, state, reason",
     )
-    edges = _sql(
+    # spans are contiguous, so only the span holding ``start`` and the one holding ``end`` (or
+    # still open) reach over an edge: the last span to begin before each, by index
+    edge = _sql(
         store,
         'SELECT machine, start, "end", state, reason FROM state_spans '
-        f'WHERE machine IN ({marks}) AND start < ? AND ("end" IS NULL OR "end" > ?) '
-        'AND (start < ? OR "end" IS NULL OR "end" > ?) ORDER BY machine, start',
+        "WHERE machine = ? AND start < ? ORDER BY start DESC LIMIT 1",
     )
     with store.engine.connect() as conn:
         totals = [
@@ -688,19 +689,76 @@ def state_totals(
                 inner, (*machines, lower, upper)
             )
         ]
-        spans: list[EdgeSpan] = []
-        for machine, a, b, state, reason in conn.exec_driver_sql(
-            edges, (*machines, upper, lower, lower, upper)
-        ):
-            began = _utc(_stored_time(a))
-            assert began is not None
-            spans.append(
-                EdgeSpan(
-                    machine,
-                    began,
-                    None if b is None else _utc(_stored_time(b)),
-                    state,
-                    reason or None,
-                )
-            )
-    return totals, spans
+        spans: dict[tuple[str, dt.datetime], EdgeSpan] = {}
+        for machine in machines:
+            for bound in (lower, upper):
+                found = conn.exec_driver_sql(edge, (machine, bound)).first()
+                if found is None:
+                    continue
+                _, a, b, state, reason = found
+                began, ended = _utc(_stored_time(a)), None if b is None else _utc(_stored_time(b))
+                assert began is not None
+                inner_span = began >= start and ended is not None and ended <= end
+                if (ended is not None and ended <= start) or inner_span:
+                    continue
+                spans[(machine, began)] = EdgeSpan(machine, began, ended, state, reason or None)
+    return totals, [spans[key] for key in sorted(spans)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductTotal:
+    """Units one machine counted for one product's routing step over a range of hours; orders
+    whose product has no known routing (or no quantity) stay apart, keyed by order."""
+
+    machine: str
+    product: str | None
+    """Set for orders of a routed product (``order`` is then None)."""
+    order: str | None
+    operation: int | None
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+
+
+def product_totals(
+    store: EventStore,
+    start: dt.datetime,
+    end: dt.datetime,
+    machines: Sequence[str],
+    routed: Sequence[str],
+) -> list[ProductTotal]:
+    """Sums per machine, product (``routed``: the SKUs with a routing) and operation over the
+    hours overlapping ``[start, end)``, joined to the order read model and added up in SQL: one row
+    per routing step however many orders ran. Catches the model up first."""
+    catch_up(store)
+    if not machines:
+        return []
+    lower, upper = _hour_range(store, start, end)
+    skus = ", ".join("?" * len(routed)) if routed else "NULL"
+    known = f"o.product IN ({skus}) AND o.quantity > 0"
+    statement = _sql(
+        store,
+        f"SELECT p.machine, CASE WHEN {known} THEN o.product ELSE '' END, "
+        f"CASE WHEN {known} THEN '' ELSE p.order_id END, p.operation, SUM(p.good), "
+        "SUM(p.scrap), SUM(p.outside_good), SUM(p.outside_scrap) "
+        "FROM production_hourly p LEFT JOIN order_status o ON o.order_id = p.order_id "
+        f"WHERE p.hour > ? AND p.hour < ? AND p.machine IN ({', '.join('?' * len(machines))}) "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    )
+    params = (*routed, *routed, lower, upper, *machines)
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(statement, params).all()
+    return [
+        ProductTotal(
+            machine,
+            product or None,
+            order or None,
+            None if operation is None or operation == -1 else int(operation),
+            int(good or 0),
+            int(scrap or 0),
+            int(og or 0),
+            int(os_ or 0),
+        )
+        for machine, product, order, operation, good, scrap, og, os_ in rows
+    ]

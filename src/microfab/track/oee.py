@@ -54,7 +54,7 @@ from microfab.model.oee import (
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
 from microfab.store.production import state_transitions, time_span
-from microfab.store.production_views import HourCount, count_totals, hour_counts, state_totals
+from microfab.store.production_views import hour_counts, product_totals, state_totals
 from microfab.track.production import is_output, order_refs, output_operations
 
 By = Literal["machine", "shift", "day"]
@@ -353,6 +353,7 @@ def _histories(
     products = {o.order: o.product for o in known.values() if o.product is not None}
     outputs = output_operations(store, factory, known)
     ideals: dict[tuple[str, str | None, int | None], float] = {}
+    last_steps: dict[str | None, int] = {p.sku: p.routing[-1].seq for p in factory.products}
     histories: list[_LineHistory] = []
     calendars: dict[tuple[Any, ...], list[Window]] = {}
     for refs in lines:
@@ -380,15 +381,19 @@ def _histories(
         counts_by_machine: dict[str, list[_HourCount]] = defaultdict(list)
         nameplates = {ref.path: _nameplate(factory, ref) for ref in refs}
         by_path = {ref.path: ref for ref in refs}
-        for row in _hour_rows(store, paths, first, last, grain):
+        for row in _hour_rows(store, factory, paths, first, last, grain, products):
             ref = by_path[row.machine]
-            sku = products.get(row.order) if row.order is not None else None
-            step = (ref.path, sku, row.operation)
+            step = (ref.path, row.product, row.operation)
             ideal = ideals.get(step)
             if ideal is None:
                 ideal = ideals[step] = _ideal(
-                    factory, ref, row.order, row.operation, products, nameplates[ref.path]
+                    factory, ref, row.product, row.operation, nameplates[ref.path]
                 )
+            output = (
+                row.operation == last_steps.get(row.product)
+                if row.routed
+                else is_output(row.order, row.operation, outputs)
+            )
             counts_by_machine[ref.path].append(
                 _HourCount(
                     row.hour,
@@ -397,7 +402,7 @@ def _histories(
                     row.outside_good,
                     row.outside_scrap,
                     ideal,
-                    is_output(row.order, row.operation, outputs),
+                    output,
                 )
             )
         machines = []
@@ -477,26 +482,69 @@ _Grain = Literal["hour", "whole", "none"]
 """Counts per site hour, summed over the whole range (one period), or not read at all."""
 
 
+@dataclass(frozen=True, slots=True)
+class _CountRow:
+    """Counts of one machine and step: of a routed product's orders (``order`` None), or of one
+    order (its ``product`` as the store knows it)."""
+
+    machine: str
+    hour: dt.datetime
+    product: str | None
+    order: str | None
+    operation: int | None
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+    routed: bool = False
+    """Summed over a routed product's orders (``order`` None, ``product`` set)."""
+
+
 def _hour_rows(
-    store: EventStore, paths: list[str], first: dt.datetime, last: dt.datetime, grain: _Grain
-) -> list[HourCount]:
+    store: EventStore,
+    factory: Factory,
+    paths: list[str],
+    first: dt.datetime,
+    last: dt.datetime,
+    grain: _Grain,
+    products: dict[str, str],
+) -> list[_CountRow]:
     if grain == "none":
         return []
     if grain == "hour":
-        return hour_counts(store, first, last, paths)
-    return [
-        HourCount(
-            t.machine,
-            first,
-            t.order,
-            t.operation,
-            t.good,
-            t.scrap,
-            t.outside_good,
-            t.outside_scrap,
+        return [
+            _CountRow(
+                r.machine,
+                r.hour,
+                products.get(r.order) if r.order is not None else None,
+                r.order,
+                r.operation,
+                r.good,
+                r.scrap,
+                r.outside_good,
+                r.outside_scrap,
+            )
+            for r in hour_counts(store, first, last, paths)
+        ]
+    routed = [p.sku for p in factory.products if p.routing]
+    rows: list[_CountRow] = []
+    for t in product_totals(store, first, last, paths, routed):
+        by_product = t.product is not None
+        rows.append(
+            _CountRow(
+                t.machine,
+                first,
+                t.product if by_product else products.get(t.order or ""),
+                t.order,
+                t.operation,
+                t.good,
+                t.scrap,
+                t.outside_good,
+                t.outside_scrap,
+                routed=by_product,
+            )
         )
-        for t in count_totals(store, first, last, paths)
-    ]
+    return rows
 
 
 def _nameplate(factory: Factory, ref: MachineRef) -> float:
@@ -514,15 +562,14 @@ def _nameplate(factory: Factory, ref: MachineRef) -> float:
 def _ideal(
     factory: Factory,
     ref: MachineRef,
-    order: str | None,
+    sku: str | None,
     operation: int | None,
-    products: dict[str, str],
     nameplate: float,
 ) -> float:
-    if order is None or operation is None or order not in products:
+    if sku is None or operation is None:
         return nameplate
     try:
-        product = factory.product(products[order])
+        product = factory.product(sku)
     except KeyError:
         return nameplate
     for op in product.routing:
