@@ -737,16 +737,21 @@ def product_totals(
     lower, upper = _hour_range(store, start, end)
     skus = ", ".join("?" * len(routed)) if routed else "NULL"
     known = f"o.product IN ({skus}) AND o.quantity > 0"
+    # sum per order step first (an index range scan), then fold the orders of each product
     statement = _sql(
         store,
         f"SELECT p.machine, CASE WHEN {known} THEN o.product ELSE '' END, "
         f"CASE WHEN {known} THEN '' ELSE p.order_id END, p.operation, SUM(p.good), "
-        "SUM(p.scrap), SUM(p.outside_good), SUM(p.outside_scrap) "
-        "FROM production_hourly p LEFT JOIN order_status o ON o.order_id = p.order_id "
-        f"WHERE p.hour > ? AND p.hour < ? AND p.machine IN ({', '.join('?' * len(machines))}) "
+        "SUM(p.scrap), SUM(p.outside_good), SUM(p.outside_scrap) FROM ("
+        "SELECT machine, order_id, operation, SUM(good) AS good, SUM(scrap) AS scrap, "
+        "SUM(outside_good) AS outside_good, SUM(outside_scrap) AS outside_scrap "
+        "FROM production_hourly "
+        f"WHERE hour > ? AND hour < ? AND machine IN ({', '.join('?' * len(machines))}) "
+        "GROUP BY machine, order_id, operation) AS p "
+        "LEFT JOIN order_status o ON o.order_id = p.order_id "
         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
     )
-    params = (*routed, *routed, lower, upper, *machines)
+    params = (*routed, *routed, lower, upper, *machines)  # marks in the order they appear
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql(statement, params).all()
     return [
