@@ -280,6 +280,10 @@ class EventStore:
         except BaseException:
             self._pg_staging_ready.clear()  # a rolled-back transaction may have created it
             raise
+        if result.inserted:
+            from microfab.store.production_views import catch_up  # imports this module
+
+            catch_up(self)  # the production read models follow the log (checkpointed)
         return result
 
     # The insert bypasses SQLAlchemy's per-row parameter processing (the bulk of an append's

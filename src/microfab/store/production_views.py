@@ -208,8 +208,7 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
     if current is not None:
         done.seq = current
         return done
-    found = store.factory()
-    version, factory = (found[0], found[1]) if found else (None, None)
+    version, factory = _stored_factory(store)
     calendars: _Calendars | None = None
     while True:
         with store._write_lock, store._begin() as conn:
@@ -238,6 +237,25 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
         done.seq = upper
         if progress is not None:
             progress(upper, last)
+
+
+_FACTORIES: dict[tuple[str, int], Factory] = {}
+"""Stored factory models by (store URL, version): a version never changes once applied."""
+
+
+def _stored_factory(store: EventStore) -> tuple[int | None, Factory | None]:
+    """The newest applied factory model, read (and validated) once per version."""
+    with store.engine.connect() as conn:
+        version = conn.scalar(select(func.max(schema.factory_versions.c.version)))
+    if version is None:
+        return None, None
+    key = (store.url, int(version))
+    if key not in _FACTORIES:
+        found = store.factory(int(version))
+        if found is None:
+            return None, None
+        _FACTORIES[key] = found[1]
+    return int(version), _FACTORIES[key]
 
 
 def _current(store: EventStore) -> int | None:
