@@ -23,6 +23,7 @@ Timed, median of ``repeat`` runs, all in one session:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import statistics
 import tempfile
@@ -123,6 +124,7 @@ def run(repeat: int = 5, db: str | None = None) -> dict[str, Any]:
 
     folder = Path(tempfile.mkdtemp(prefix="microfab-bench-oee-"))
     database = db or f"sqlite:///{folder}/oee.db"
+    load = os.getloadavg()[0]
     try:
         build_s, events = _build(database, folder)
         with open_store(database) as store:
@@ -170,6 +172,7 @@ def run(repeat: int = 5, db: str | None = None) -> dict[str, Any]:
             ),
             "shift_rows": len(shift_rows),
             "rebuild_s": round(rebuild_s, 1),
+            "load_average": round(load, 1),
             **year,
         }
     finally:
@@ -344,7 +347,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{r['days']} days × {r['machines']} producing machines (food-line scenario copied into "
         f"three lines, `--speed max`), {r['events']:,} events of which "
         f"{r['state_and_count_rows']:,} state changes and counts; store: {r['db']}; "
-        f"built in {r['build_s']} s. Medians of {r['repeat']} runs in one session.",
+        f"built in {r['build_s']} s. Medians of {r['repeat']} runs in one session; load average "
+        f"when it began: {r.get('load_average', '?')} (other work shared the cores).",
         "",
         "| measure | seconds |",
         "|---|---:|",
