@@ -379,3 +379,35 @@ def test_dashboard_csv_has_the_line_row_and_healthz_the_views(
     assert health["views"] == [
         {"view": "production_hourly", "checkpoint": store.last_seq(), "behind": 0, "skipped": 0}
     ]
+
+
+def test_an_unreadable_state_change_is_named_and_the_spans_go_on(
+    small: tuple[EventStore, Factory],
+) -> None:
+    store, factory = small
+    machine = path("cnc-1")
+    store.append(
+        [
+            EVENT_ADAPTER.validate_python(
+                {"id": f"state-{n}", "ts": at(hhmm), "machine": machine, "stream": "state", **f}
+            )
+            for n, (hhmm, f) in enumerate(
+                [
+                    ("08:00", {"state": "running"}),
+                    ("10:00", {"state": "unplanned_stop", "reason": "UB-MECH"}),
+                    ("11:00", {"state": "running"}),
+                ]
+            )
+        ]
+    )
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE events SET body = :body WHERE id = 'state-1'"),
+            {"body": json.dumps({"state": 5})},
+        )
+    result = runner.invoke(app, ["db", "rebuild-views", "--db", store.url])
+    assert result.exit_code == 0, result.stderr
+    assert "state-1" in result.stderr and "state is not a state name" in result.stderr
+    start, end = at("08:00"), at("12:00")
+    (row,) = oee_rows(store, factory, machine="cnc-1", start=start, end=end)
+    assert row.figures.run_s == 4 * 3600  # running from 08:00 on: the stop was not readable

@@ -228,12 +228,14 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
             rows = conn.exec_driver_sql(_select_counts(store), (checkpoint, upper)).all()
             sums, skipped = _project(rows, calendars)
             _upsert(store, conn, sums)
-            _project_states(store, conn, checkpoint, upper, calendars)
+            unreadable = _project_states(store, conn, checkpoint, upper, calendars)
             _record_skipped(conn, skipped)
             _save_checkpoint(store, conn, upper, version)
         done.events += upper - checkpoint
         done.counts += len(rows) - len(skipped)
+        named = {s.seq for s in done.skipped}
         done.skipped += skipped
+        done.skipped += [s for s in unreadable if s.seq not in named and s.seq > checkpoint]
         done.seq = upper
         if progress is not None:
             progress(upper, last)
@@ -329,11 +331,12 @@ def _empty(conn: Connection) -> None:
 
 def _project_states(
     store: EventStore, conn: Connection, lower: int, upper: int, calendars: _Calendars
-) -> None:
+) -> list[SkippedEvent]:
     """Re-derive the state spans of every machine with state changes in ``(lower, upper]``, from
     the earliest span the new changes touch (a span lasts until the next change, so a late change
     reshapes the span it lands in and those after it)."""
     earliest: dict[str, dt.datetime] = {}
+    skipped: list[SkippedEvent] = []
     for machine, ts in conn.exec_driver_sql(
         _sql(
             store,
@@ -363,12 +366,13 @@ def _project_states(
         changes = conn.exec_driver_sql(
             _sql(
                 store,
-                "SELECT ts, body FROM events WHERE machine = ? AND stream = 'state' AND ts >= ? "
+                "SELECT seq, id, ts, body FROM events WHERE machine = ? AND stream = 'state' "
+                "AND ts >= ? "
                 "ORDER BY ts, id",
             ),
             (machine, _bind_time(store, since)),
         ).all()
-        spans = _spans(changes)
+        spans = _spans(changes, skipped)
         if spans:
             conn.exec_driver_sql(
                 _sql(
@@ -388,21 +392,49 @@ def _project_states(
                     for a, b, state, reason in spans
                 ],
             )
+    if skipped:  # a change re-read for a later span is named once
+        conn.exec_driver_sql(
+            _sql(
+                store,
+                "INSERT INTO view_skipped (seq, event_id, reason) VALUES (?, ?, ?) "
+                "ON CONFLICT (seq) DO NOTHING",
+            ),
+            [(s.seq, s.event_id, s.reason[:500]) for s in skipped],
+        )
+    return skipped
+
+
+def _state_fields(body: Any) -> tuple[str, str]:
+    """(state, reason or '') of a state change's stored body; ValueError when unreadable."""
+    data = json.loads(body) if isinstance(body, str | bytes) else body
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    state: Any = data.get("state")
+    reason: Any = data.get("reason") or ""
+    if not isinstance(state, str) or not 0 < len(state) <= 16:
+        raise ValueError(f"state is not a state name ({state!r})")
+    if not isinstance(reason, str) or len(reason) > 64:
+        raise ValueError(f"reason is not a reason code ({reason!r})")
+    return state, reason
 
 
 def _spans(
-    changes: Sequence[Any],
+    changes: Sequence[Any], skipped: list[SkippedEvent]
 ) -> list[tuple[dt.datetime, dt.datetime | None, str, str]]:
     """(start, end or None while open, state, reason) from state changes in (ts, id) order; a
-    repeated report of the same state and reason does not start a new span."""
+    repeated report of the same state and reason does not start a new span. A change that cannot
+    be read is named in ``skipped`` and the spans go on without it."""
     spans: list[tuple[dt.datetime, dt.datetime | None, str, str]] = []
     current: tuple[dt.datetime, str, str] | None = None
-    for ts, body in changes:
-        data = json.loads(body) if isinstance(body, str | bytes) else body
+    for seq, event_id, ts, body in changes:
         when = _utc(_stored_time(ts))
-        if not isinstance(data, dict) or when is None or not isinstance(data.get("state"), str):
-            continue  # not a readable state change: the spans go on without it
-        state, reason = str(data["state"]), str(data.get("reason") or "")
+        try:
+            state, reason = _state_fields(body)
+        except (ValueError, TypeError) as exc:
+            skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+            continue
+        if when is None:
+            continue
         if current is not None and (current[1], current[2]) == (state, reason):
             continue
         if current is not None and when > current[0]:
