@@ -105,7 +105,7 @@ def test_the_worked_example_through_the_store_and_the_cli(small: EventStore) -> 
     assert (row["from"], row["to"]) == ("2026-11-22T16:00:00.000Z", "2026-11-23T16:00:00.000Z")
 
 
-def test_line_rows_add_up_machines_and_name_the_bottleneck(small: EventStore) -> None:
+def test_line_rows_are_the_line_output_at_the_bottlenecks_pace(small: EventStore) -> None:
     small.append(worked_example())
     small.append(
         [
@@ -121,8 +121,11 @@ def test_line_rows_add_up_machines_and_name_the_bottleneck(small: EventStore) ->
         small, factory[1], start=start, end=start + dt.timedelta(days=1), level="line"
     )
     assert line.machine == "kt/plant/line1" and line.level == "line"
-    assert line.figures.run_s == sum(r.figures.run_s for r in machines)
-    assert line.figures.total == sum(r.figures.total for r in machines)
+    # a line row never sums its stations (docs/production.md): its times are the bottleneck's,
+    # its good the units that reached their order's output operation (none name an order here),
+    # its scrap everything scrapped on the line
+    assert line.figures.run_s == machines[2].figures.run_s
+    assert line.figures.good == 0 and line.figures.scrap == sum(r.figures.scrap for r in machines)
     # cnc-2 (40 s) is the slowest step; it reported nothing, so the line's output is 0
     assert line.bottleneck == "kt/plant/line1/utility/cnc-2" and line.output_good == 0
     assert [r.machine.rsplit("/", 1)[1] for r in machines] == ["cnc-1", "robot-1", "cnc-2"]

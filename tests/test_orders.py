@@ -361,7 +361,8 @@ def test_progress_wip_expected_completion_and_late_flag(
     assert step20.wip_machine == ROBOT1  # not started: its only eligible machine
     # standard work: 10 × 32 s + 9 × 5 s = 365 s, of which 6 × 32 s = 192 s done in the hour
     # since the step started; 173 s left at 192 s per hour
-    assert view.progress == pytest.approx(192 / 365)
+    assert view.work_progress == pytest.approx(192 / 365)
+    assert view.progress == 0.0  # nothing out of the last operation yet (docs/production.md)
     assert view.expected_basis == "observed"
     assert view.expected_completion == at("09:20") + dt.timedelta(seconds=173 * 3600 / 192)
     assert view.expected_completion == dt.datetime(2026, 11, 23, 2, 14, 3, 750000, tzinfo=dt.UTC)
@@ -405,7 +406,7 @@ def test_a_created_order_is_expected_at_routing_times_and_holds_no_wip(
         now=at("08:00"),
     )
     view = get_order(store, factory, "WO-C", now=at("08:30"))
-    assert (view.status, view.wip, view.progress, view.expected_basis) == (
+    assert (view.status, view.wip, view.work_progress, view.expected_basis) == (
         "created",
         0,
         0.0,
@@ -428,13 +429,14 @@ def test_a_completed_order(small: tuple[EventStore, Factory]) -> None:
         ]
     )
     view = get_order(store, factory, "WO-S", now=at("12:00"))
-    assert (view.status, view.good, view.scrap, view.wip, view.progress) == (
+    assert (view.status, view.good, view.scrap, view.wip, view.work_progress) == (
         "completed",
         8,
         2,
         0,
         1.0,
     )
+    assert view.progress == 8 / 10  # good out of the last operation / quantity
     assert (view.expected_completion, view.expected_basis) == (at("10:11"), "completed")
     assert not view.late and view.completed_late
     step10 = view.operations[0]

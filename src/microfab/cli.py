@@ -43,10 +43,12 @@ from microfab.commands.quality import anomalies as anomalies_command
 from microfab.commands.quality import defects as defects_command
 from microfab.commands.quality import health as health_command
 from microfab.commands.quality import spc as spc_command
+from microfab.commands.report import report_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.version import version as version_command
+from microfab.commands.views import db_rebuild_views, db_status, orders_orphans
 from microfab.console import err
 from microfab.errors import LocatedFileError, MicrofabError
 from microfab.logs import configure_logging
@@ -86,6 +88,10 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(haccp_app, name="haccp")
 app.add_typer(carbon_app, name="carbon")
 app.add_typer(funding_app, name="funding")
+app.add_typer(report_app, name="report")
+db_app.command("rebuild-views")(db_rebuild_views)
+db_app.command("status")(db_status)
+orders_app.command("orphans")(orders_orphans)
 app.command("version")(version_command)
 app.command("init")(init_command)
 app.command("validate")(validate_command)

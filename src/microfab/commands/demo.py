@@ -143,6 +143,7 @@ def demo(
     from microfab.store import open_store
     from microfab.store.sink import StoreSink
     from microfab.store.url import mask_url, resolve_url
+    from microfab.track.production import line_outputs
 
     chosen = load_scenario(scenario)
     seconds = parse_duration(duration)
@@ -271,8 +272,9 @@ def demo(
         wall = time.perf_counter() - wall_start
         status = store.machine_status()
         out.print(totals_table(chosen.factory, status))
-        good = sum(s.good for s in status)
-        scrap = sum(s.scrap for s in status)
+        made = line_outputs(store, chosen.factory).values()  # line output, not a sum of stations
+        good = sum(line.good for line in made)
+        scrap = sum(line.scrap_inside + line.scrap_outside for line in made)
         if pipeline is not None:
             w = pipeline.worker.stats
             stored_text = (
@@ -288,7 +290,7 @@ def demo(
             )
         out.print(
             f"{'stopped' if interrupted else 'finished'}: simulated {sim.env.now / 3600:.2f} h "
-            f"in {wall:.1f} s; {stored_text}; good {good:,}, scrap {scrap:,}; "
+            f"in {wall:.1f} s; {stored_text}; line output good {good:,}, scrap {scrap:,}; "
             f"orders released {sim.orders_released}, completed {sim.orders_completed}",
             highlight=False,
         )

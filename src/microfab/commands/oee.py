@@ -51,7 +51,11 @@ def oee(
         str, typer.Option("--by", help="One row per machine (whole period), per shift or per day")
     ] = "machine",
     level: Annotated[
-        str, typer.Option("--level", help="machine rows, or line rows (machines added up)")
+        str,
+        typer.Option(
+            "--level",
+            help="machine rows, or line rows (the line output at the bottleneck's pace)",
+        ),
     ] = "machine",
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -206,6 +210,12 @@ def _oee_table(documents: list[dict[str, Any]], factory: Factory, by: str) -> Ta
                     f"\n{d['machine'].rsplit('/', 1)[-1]} {d['day'] or ''} {d['shift'] or ''}: "
                     f"bottleneck {d['bottleneck'].rsplit('/', 1)[-1]}, "
                     f"line output {d['output_good']:,} good"
+                    + (
+                        f" ({d['outside_total']:,} units counted outside working time are in "
+                        "the line output, not in OEE)"
+                        if d["outside_total"]
+                        else ""
+                    )
                 ).replace("  ", " ")
     return table
 

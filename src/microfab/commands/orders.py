@@ -336,7 +336,8 @@ def _header(view: WorkOrderView, zone: zoneinfo.ZoneInfo) -> list[str]:
     if times:
         lines.append(" · ".join(f"{label} {_long(when, zone)}" for label, when in times))
     lines.append(
-        f"progress {_percent(view.progress)} · good {view.good:,} · scrap {view.scrap:,} · "
+        f"progress {_percent(view.progress)} (good / quantity) · work done "
+        f"{_percent(view.work_progress)} · good {view.good:,} · scrap {view.scrap:,} · "
         f"WIP {view.wip:,}"
     )
     if view.status == "completed":

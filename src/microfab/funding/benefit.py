@@ -76,8 +76,8 @@ def line_output(
     end: dt.datetime | None = None,
 ) -> LineOutput:
     """The line's good output per product between ``start`` and ``end`` (default: all stored)."""
-    from microfab.store.production import count_sums, order_products
-    from microfab.track.oee import oee_rows
+    from microfab.track.oee import oee_rows, select_lines
+    from microfab.track.production import order_outputs
 
     rows = oee_rows(store, factory, line=line, start=start, end=end, level="line")
     if not rows or rows[0].bottleneck is None:
@@ -85,14 +85,14 @@ def line_output(
     row = rows[0]
     bottleneck = row.bottleneck
     assert bottleneck is not None
-    # the stored period's end is the last event itself: include it (intervals are half-open)
+    # the line output (docs/production.md): good units out of their orders' last operation
+    machines = [ref.path for ref in select_lines(factory, line)[0]]
     upper = end if end is not None else row.end + dt.timedelta(milliseconds=1)
-    sums = count_sums(store, [bottleneck], [(row.start, upper)])
-    products_of = order_products(store)
     good: dict[str, int] = defaultdict(int)
-    for s in sums:
-        sku = products_of.get(s.order or "", "(order product unknown)")
-        good[sku] += s.good
+    for output in order_outputs(
+        store, factory, start=row.start, end=upper, machines=machines
+    ).values():
+        good[output.product or "(order product unknown)"] += output.good
     known = {p.sku: p for p in factory.products}
     products = [
         ProductOutput(

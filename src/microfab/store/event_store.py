@@ -101,10 +101,15 @@ class EventStore:
         items, result = prepare(batch)  # serialised outside the writer's lock
         try:
             with self.transaction() as conn:
-                return self._writer.write(conn, items, result, now)
+                written = self._writer.write(conn, items, result, now)
         except BaseException:
             self._writer.rolled_back()
             raise
+        if written.inserted:
+            from microfab.store.production_views import catch_up  # imports this module
+
+            catch_up(self)  # the production read models follow the log (checkpointed)
+        return written
 
     def append_dead_letters(self, letters: Iterable[DeadLetter]) -> int:
         """Store rejected messages idempotently (by content key); returns how many were new."""

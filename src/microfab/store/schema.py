@@ -281,3 +281,49 @@ alert_deliveries = Table(
     Column("delivered_at", UtcDateTime()),
     Column("error", Text),
 )
+
+# ---------------------------------------------------------------- production read models
+# (revision 0005; see store/production_views.py, track/production.py)
+
+production_hourly = Table(
+    "production_hourly",
+    metadata,
+    Column("machine", String(210), primary_key=True),
+    Column("hour", UtcDateTime(), primary_key=True),
+    Column("order_id", String(64), primary_key=True),  # '' when the count named no order
+    Column("operation", Integer, primary_key=True),  # -1 when it named no operation
+    Column("good", BigInteger, nullable=False),
+    Column("scrap", BigInteger, nullable=False),
+    Column("outside_good", BigInteger, nullable=False),
+    Column("outside_scrap", BigInteger, nullable=False),
+    Index("ix_production_hourly_hour", "hour"),
+    Index("ix_production_hourly_order", "order_id"),
+)
+
+state_spans = Table(
+    "state_spans",
+    metadata,
+    Column("machine", String(210), primary_key=True),
+    Column("start", UtcDateTime(), primary_key=True),
+    Column("end", UtcDateTime()),  # NULL: the machine is still in this state
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),  # '' when the change gave no reason
+    Column("inside_s", Float, nullable=False),  # seconds within working time (0 while open)
+)
+
+view_checkpoints = Table(
+    "view_checkpoints",
+    metadata,
+    Column("view", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),  # the last event (ingest seq) taken in
+    Column("factory_version", Integer),  # whose calendars split working time
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+view_skipped = Table(
+    "view_skipped",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+)

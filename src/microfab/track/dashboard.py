@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +21,10 @@ from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef, ReasonCode
 from microfab.model.oee import NO_DATA_REASON
 from microfab.store.event_store import MachineStatus
-from microfab.store.production import count_sums
 from microfab.track.oee import OeeRow, downtime_pareto, oee_rows
 from microfab.track.orders import WorkOrderView, list_orders
 from microfab.track.plant import LineRef, Plant
+from microfab.track.production import hourly_line_output, station_totals_all
 
 STATE_EN = {
     "running": "Running",
@@ -270,11 +269,7 @@ def _tiles(
 def _counts_today(
     plant: Plant, paths: list[str], start: dt.datetime, end: dt.datetime
 ) -> dict[str, tuple[int, int]]:
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in count_sums(plant.store, paths, [(start, end)]):
-        totals[row.machine][0] += row.good
-        totals[row.machine][1] += row.scrap
-    return {m: (g, s) for m, (g, s) in totals.items()}
+    return station_totals_all(plant.store, paths, start, end)
 
 
 def _board(views: list[WorkOrderView]) -> OrderBoard:
@@ -311,21 +306,22 @@ def _board(views: list[WorkOrderView]) -> OrderBoard:
 
 
 def _output_per_hour(
-    plant: Plant, lines: list[LineRef], line_rows: list[OeeRow], clock: dt.datetime
+    plant: Plant,
+    factory: Factory,
+    lines: list[LineRef],
+    line_rows: list[OeeRow],
+    clock: dt.datetime,
 ) -> dict[str, Any]:
-    """Good units per local hour of each line's output machine (its bottleneck), last 24 h."""
+    """The line output (docs/production.md) per local hour, last 24 h."""
     zone = lines[0].site_zone if lines else dt.UTC
     local = clock.astimezone(zone).replace(minute=0, second=0, microsecond=0)
     hours = [local - dt.timedelta(hours=TREND_HOURS - 1 - i) for i in range(TREND_HOURS)]
     edges = [h.astimezone(dt.UTC) for h in hours]
-    intervals = list(zip(edges, [*edges[1:], clock + dt.timedelta(milliseconds=1)], strict=True))
     series = []
     for row in line_rows:
         if row.bottleneck is None:
             continue
-        values = [0] * len(intervals)
-        for s in count_sums(plant.store, [row.bottleneck], intervals):
-            values[s.interval] += s.good
+        values = hourly_line_output(plant.store, factory, row.machine, edges)
         series.append({"line": row.machine, "machine": row.bottleneck, "values": values})
     return {"hours": [h.strftime("%H:%M") for h in hours], "series": series}
 
@@ -396,7 +392,7 @@ def build(plant: Plant, *, seq: int | None = None) -> Snapshot:
         board=_board(orders),
         oee=[r.to_json() for r in machine_rows] + list(line_json.values()),
         pareto=pareto,
-        output=_output_per_hour(plant, lines, line_rows, clock),
+        output=_output_per_hour(plant, factory, lines, line_rows, clock),
         shifts=_oee_per_shift(plant, factory, shift_start, end),
         reason_names=names,
     )

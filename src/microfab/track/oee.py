@@ -9,13 +9,21 @@ a routing names. Ideal cycle time of a count: the routing's time per unit for th
 on that machine when the count names an order and an operation; otherwise the machine's own
 ``ideal_cycle_s`` (or, lacking it, its shortest routing time).
 
-A line's row adds up its machines' times and counts; its ``bottleneck`` is the machine with the
-longest ideal cycle time (the slowest step sets the line's pace; the later one on a tie) and
-``output_good`` is that machine's good count: the line's output.
+Counts come from the hourly production read model through :mod:`microfab.track.production`
+(one-hour resolution in site time; counts were split into inside and outside working time as they
+were stored).
+
+A line's row never sums its stations (docs/production.md): its ``bottleneck`` is the machine with
+the longest ideal cycle time (the slowest step sets the line's pace; the later one on a tie) and
+gives the row its times (availability and performance); its counts are the line output — good
+units at the output operation of their order, scrap counted on any of the line's machines —
+inside working time; ``output_good`` is the line output inside and outside working time (the
+difference is ``outside_total``'s good part).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import zoneinfo
@@ -29,10 +37,15 @@ from microfab.model.clock_policy import believable_span
 from microfab.model.events import format_ts
 from microfab.model.factory import Factory, MachineRef
 from microfab.model.oee import (
+    NO_DATA_REASON,
     PLANNED_STOP,
-    Count,
+    RUNNING,
+    UNKNOWN,
+    UNPLANNED_STOP,
+    DowntimeEntry,
     Interval,
     OeeFigures,
+    Reliability,
     StateSpan,
     clip_to_windows,
     downtime,
@@ -42,12 +55,9 @@ from microfab.model.oee import (
 )
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
-from microfab.store.production import (
-    count_sums,
-    order_products,
-    state_transitions,
-    time_span,
-)
+from microfab.store.production import state_transitions, time_span
+from microfab.store.production_views import hour_counts, product_totals, state_totals
+from microfab.track.production import is_output, order_refs, output_operations
 
 By = Literal["machine", "shift", "day"]
 Level = Literal["machine", "line"]
@@ -160,7 +170,8 @@ def oee_rows(
     ``start``/``end`` default to the first and last stored event of each line's machines."""
     check_range(start, end)
     rows: list[OeeRow] = []
-    for history in _histories(store, factory, line, machine, start, end):
+    grain: _Grain = "whole" if by == "machine" else "hour"
+    for history in _histories(store, factory, line, machine, start, end, grain):
         rows += _line_rows(history, by, level)
     return rows
 
@@ -179,9 +190,14 @@ def downtime_pareto(
     seconds: dict[tuple[str, str], float] = defaultdict(float)
     stops: dict[tuple[str, str], int] = defaultdict(int)
     machines: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for history in _histories(store, factory, line, machine, start, end):
+    for history in _histories(store, factory, line, machine, start, end, "none"):
         for m in history.machines:
-            for entry in downtime(m.spans, history.windows):
+            entries = (
+                downtime(m.spans, history.windows)
+                if m.summary is None
+                else _summary_downtime(m.summary)
+            )
+            for entry in entries:
                 key = (entry.state, entry.reason)
                 seconds[key] += entry.seconds
                 stops[key] += entry.stops
@@ -214,13 +230,40 @@ def reliability_rows(
     """MTBF and MTTR per machine within working time."""
     check_range(start, end)
     rows: list[ReliabilityRow] = []
-    for history in _histories(store, factory, line, machine, start, end):
+    for history in _histories(store, factory, line, machine, start, end, "none"):
         for m in history.machines:
-            r = reliability(m.spans, history.windows)
+            r = (
+                reliability(m.spans, history.windows)
+                if m.summary is None
+                else _summary_reliability(m.summary)
+            )
             rows.append(
                 ReliabilityRow(m.ref.path, r.failures, r.run_s, r.repair_s, r.mtbf_s, r.mttr_s)
             )
     return rows
+
+
+def _summary_downtime(summary: _StateSummary) -> list[DowntimeEntry]:
+    """:func:`downtime` from working-time totals: every state but running and planned stops."""
+    entries: dict[tuple[str, str], DowntimeEntry] = {}
+    for (state, reason), (seconds, spans) in summary.items():
+        if state in (RUNNING, PLANNED_STOP) or seconds <= 0:
+            continue
+        name = reason or state.upper()
+        entry = entries.setdefault((state, name), DowntimeEntry(state, name))
+        entry.seconds += seconds
+        entry.stops += int(spans)
+    return list(entries.values())
+
+
+def _summary_reliability(summary: _StateSummary) -> Reliability:
+    """:func:`reliability` from working-time totals."""
+    run = sum(s for (state, _), (s, _) in summary.items() if state == RUNNING)
+    repair = sum(s for (state, _), (s, _) in summary.items() if state == UNPLANNED_STOP)
+    failures = sum(
+        int(n) for (state, _), (s, n) in summary.items() if state == UNPLANNED_STOP and s > 0
+    )
+    return Reliability(failures=failures, run_s=run, repair_s=repair)
 
 
 def line_path(ref: MachineRef) -> str:
@@ -250,12 +293,33 @@ def select_lines(factory: Factory, line: str | None) -> list[list[MachineRef]]:
 # ---------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True, slots=True)
+class _HourCount:
+    """A machine's counts of one order step in one site hour (from the read model)."""
+
+    hour: dt.datetime
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+    ideal_cycle_s: float
+    output: bool
+    """Good units here are their order's output (counted at its output operation)."""
+
+
+_StateSummary = dict[tuple[str, str | None], list[float]]
+"""(state, reason) -> [seconds within working time, spans reaching into it], over one period."""
+
+
 @dataclass(slots=True)
 class _MachineHistory:
     ref: MachineRef
     spans: list[StateSpan]
-    counts: list[Count]
+    """The state spans (read when the period is cut into shifts or days)."""
+    counts: list[_HourCount]
     nameplate_s: float
+    summary: _StateSummary | None = None
+    """Or their working-time totals from the read model (one period: the whole range)."""
 
 
 @dataclass(slots=True)
@@ -276,6 +340,7 @@ def _histories(
     machine: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
+    grain: _Grain,
 ) -> list[_LineHistory]:
     lines = select_lines(factory, line)
     if machine is not None:
@@ -286,11 +351,18 @@ def _histories(
                 f"no producing machine '{machine}' in the selection; "
                 "give a machine id or path from the factory file"
             )
-    products = order_products(store)
+    known = order_refs(store)
+    products = {o.order: o.product for o in known.values() if o.product is not None}
+    outputs = output_operations(store, factory, known)
+    ideals: dict[tuple[str, str | None, int | None], float] = {}
+    last_steps: dict[str | None, int] = {p.sku: p.routing[-1].seq for p in factory.products}
     histories: list[_LineHistory] = []
+    calendars: dict[tuple[Any, ...], list[Window]] = {}
     for refs in lines:
         paths = [r.path for r in refs]
-        span = believable_span(time_span(store, paths))  # (extreme times stored earlier)
+        span = (  # (extreme times stored before the clock policy are left out)
+            believable_span(time_span(store, paths)) if start is None or end is None else None
+        )
         if span is None and (start is None or end is None):
             continue
         first = start or (span[0] if span else None)
@@ -300,28 +372,53 @@ def _histories(
             continue
         site = refs[0].site
         calendar = factory.calendar(refs[0].line.calendar)
-        shift_windows = working_windows(calendar, first, last, site.zone, site.holidays)
+        key = (refs[0].line.calendar, site.zone.key, site.holidays, first, last)
+        if key not in calendars:  # lines on one calendar share their windows
+            calendars[key] = working_windows(calendar, first, last, site.zone, site.holidays)
+        shift_windows = calendars[key]
         windows = [Interval(w.start, w.end) for w in shift_windows]
-        transitions = state_transitions(store, paths, first, last)
-        intervals = _count_intervals(first, last, windows, site.zone)
-        counts_by_machine: dict[str, list[Count]] = defaultdict(list)
+        if grain == "hour":
+            transitions = state_transitions(store, paths, first, last)
+            summaries: dict[str, _StateSummary] = {}
+        else:
+            transitions, summaries = {}, _summaries(store, paths, first, last, windows)
+        counts_by_machine: dict[str, list[_HourCount]] = defaultdict(list)
         nameplates = {ref.path: _nameplate(factory, ref) for ref in refs}
         by_path = {ref.path: ref for ref in refs}
-        for row in count_sums(store, paths, intervals):
+        for row in _hour_rows(store, factory, paths, first, last, grain, products):
             ref = by_path[row.machine]
-            ideal = _ideal(factory, ref, row.order, row.operation, products, nameplates[ref.path])
+            step = (ref.path, row.product, row.operation)
+            ideal = ideals.get(step)
+            if ideal is None:
+                ideal = ideals[step] = _ideal(
+                    factory, ref, row.product, row.operation, nameplates[ref.path]
+                )
+            output = (
+                row.operation == last_steps.get(row.product)
+                if row.routed
+                else is_output(row.order, row.operation, outputs)
+            )
             counts_by_machine[ref.path].append(
-                Count(intervals[row.interval][0], row.good, row.scrap, ideal)
+                _HourCount(
+                    row.hour,
+                    row.good,
+                    row.scrap,
+                    row.outside_good,
+                    row.outside_scrap,
+                    ideal,
+                    output,
+                )
             )
         machines = []
         for ref in refs:
-            initial, changes = transitions[ref.path]
+            initial, changes = transitions.get(ref.path, (None, []))
             machines.append(
                 _MachineHistory(
                     ref=ref,
-                    spans=state_spans(changes, first, last, initial),
+                    spans=state_spans(changes, first, last, initial) if grain == "hour" else [],
                     counts=counts_by_machine[ref.path],
                     nameplate_s=nameplates[ref.path],
+                    summary=summaries.get(ref.path),
                 )
             )
         histories.append(
@@ -330,6 +427,128 @@ def _histories(
             )
         )
     return histories
+
+
+def _summaries(
+    store: EventStore,
+    paths: list[str],
+    first: dt.datetime,
+    last: dt.datetime,
+    windows: list[Interval],
+) -> dict[str, _StateSummary]:
+    """Per machine, working-time seconds and spans per state and reason over ``[first, last)``:
+    whole spans added up by the read model, the spans over its edges clipped here, and the time
+    before a machine's first state change as unknown (no data), as :func:`state_spans` has it."""
+    totals, edges = state_totals(store, paths, first, last)
+    out: dict[str, _StateSummary] = {path: {} for path in paths}
+    for t in totals:
+        cell = out[t.machine].setdefault((t.state, t.reason), [0.0, 0])
+        cell[0] += t.inside_s
+        cell[1] += t.spans
+    starts = [w.start for w in windows]
+    before = list(itertools.accumulate((w.seconds for w in windows), initial=0.0))
+
+    def working_before(t: dt.datetime) -> float:
+        """Working seconds in the windows before ``t`` (prefix sums: a long open span costs
+        no more than a short one)."""
+        i = bisect.bisect_right(starts, t) - 1
+        if i < 0:
+            return 0.0
+        return before[i] + min((t - windows[i].start).total_seconds(), windows[i].seconds)
+
+    for e in edges:
+        a, b = max(e.start, first), min(e.end or last, last)
+        if a >= b:
+            continue
+        inside = working_before(b) - working_before(a)
+        cell = out[e.machine].setdefault((e.state, e.reason), [0.0, 0])
+        cell[0] += inside
+        cell[1] += 1 if inside > 0 else 0
+    working = sum(w.seconds for w in windows)
+    for summary in out.values():
+        unknown = working - sum(seconds for seconds, _ in summary.values())
+        if unknown > 1e-6:
+            summary[(UNKNOWN, NO_DATA_REASON)] = [unknown, 1]
+    return out
+
+
+def _summary_figures(summary: _StateSummary, working_s: float) -> OeeFigures:
+    figures = OeeFigures(working_s=working_s)
+    for (state, _), (seconds, _) in summary.items():
+        if seconds > 0:
+            figures.state_s[state] = figures.state_s.get(state, 0.0) + seconds
+    figures.run_s = figures.state_s.get(RUNNING, 0.0)
+    figures.planned_stop_s = figures.state_s.get(PLANNED_STOP, 0.0)
+    return figures
+
+
+_Grain = Literal["hour", "whole", "none"]
+"""Counts per site hour, summed over the whole range (one period), or not read at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CountRow:
+    """Counts of one machine and step: of a routed product's orders (``order`` None), or of one
+    order (its ``product`` as the store knows it)."""
+
+    machine: str
+    hour: dt.datetime
+    product: str | None
+    order: str | None
+    operation: int | None
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+    routed: bool = False
+    """Summed over a routed product's orders (``order`` None, ``product`` set)."""
+
+
+def _hour_rows(
+    store: EventStore,
+    factory: Factory,
+    paths: list[str],
+    first: dt.datetime,
+    last: dt.datetime,
+    grain: _Grain,
+    products: dict[str, str],
+) -> list[_CountRow]:
+    if grain == "none":
+        return []
+    if grain == "hour":
+        return [
+            _CountRow(
+                r.machine,
+                r.hour,
+                products.get(r.order) if r.order is not None else None,
+                r.order,
+                r.operation,
+                r.good,
+                r.scrap,
+                r.outside_good,
+                r.outside_scrap,
+            )
+            for r in hour_counts(store, first, last, paths)
+        ]
+    routed = [p.sku for p in factory.products if p.routing]
+    rows: list[_CountRow] = []
+    for t in product_totals(store, first, last, paths, routed):
+        by_product = t.product is not None
+        rows.append(
+            _CountRow(
+                t.machine,
+                first,
+                t.product if by_product else products.get(t.order or ""),
+                t.order,
+                t.operation,
+                t.good,
+                t.scrap,
+                t.outside_good,
+                t.outside_scrap,
+                routed=by_product,
+            )
+        )
+    return rows
 
 
 def _nameplate(factory: Factory, ref: MachineRef) -> float:
@@ -347,37 +566,20 @@ def _nameplate(factory: Factory, ref: MachineRef) -> float:
 def _ideal(
     factory: Factory,
     ref: MachineRef,
-    order: str | None,
+    sku: str | None,
     operation: int | None,
-    products: dict[str, str],
     nameplate: float,
 ) -> float:
-    if order is None or operation is None or order not in products:
+    if sku is None or operation is None:
         return nameplate
     try:
-        product = factory.product(products[order])
+        product = factory.product(sku)
     except KeyError:
         return nameplate
     for op in product.routing:
         if op.seq == operation and ref.machine.id in op.machines:
             return op.machines[ref.machine.id]
     return nameplate
-
-
-def _count_intervals(
-    start: dt.datetime, end: dt.datetime, windows: list[Interval], zone: zoneinfo.ZoneInfo
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    """``[start, end)`` cut at every window edge and local midnight: counts are summed per piece,
-    so each sum lies wholly inside or outside working time and within one day and one shift."""
-    cuts = {start, end}
-    for w in windows:
-        cuts.update((w.start, w.end))
-    day = start.astimezone(zone).date() + dt.timedelta(days=1)
-    while (midnight := dt.datetime.combine(day, dt.time(0), zone)) < end:
-        cuts.add(midnight.astimezone(dt.UTC))
-        day += dt.timedelta(days=1)
-    edges = sorted(c for c in cuts if start <= c <= end)
-    return list(itertools.pairwise(edges))
 
 
 # ---------------------------------------------------------------------------- grouping
@@ -433,11 +635,27 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
     bottleneck = max(enumerate(history.machines), key=lambda pair: (pair[1].nameplate_s, pair[0]))[
         1
     ]
-    for period in _periods(history, by):
+    periods = _periods(history, by)
+    working = [sum(w.seconds for w in period.windows) for period in periods]
+    buckets: dict[tuple[int, int], list[_HourCount]] = defaultdict(list)
+    for i, m in enumerate(history.machines):
+        for c in m.counts:
+            at = _period_of(c.hour, history, periods)
+            if at is not None:
+                buckets[(at, i)].append(c)
+    for p, period in enumerate(periods):
         per_machine: list[tuple[_MachineHistory, OeeFigures]] = []
-        for m in history.machines:
-            counts = [c for c in m.counts if period.start <= c.ts < period.end]
-            figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, counts)
+        for i, m in enumerate(history.machines):
+            counts = buckets.get((p, i), [])
+            if m.summary is not None:
+                figures = _summary_figures(m.summary, working[p])
+            else:
+                figures = oee_figures(clip_to_windows(m.spans, period.windows), period.windows, [])
+            for c in counts:
+                figures.good += c.good
+                figures.scrap += c.scrap
+                figures.ideal_work_s += c.ideal_cycle_s * (c.good + c.scrap)
+                figures.outside_total += c.outside_good + c.outside_scrap
             per_machine.append((m, figures))
         if level == "machine":
             rows += [
@@ -454,25 +672,58 @@ def _line_rows(history: _LineHistory, by: By, level: Level) -> list[OeeRow]:
                 for m, figures in per_machine
             ]
         else:
-            total = OeeFigures()
-            for _, figures in per_machine:
-                total.add(figures)
-            output = next(f.good for m, f in per_machine if m is bottleneck)
-            rows.append(
-                OeeRow(
-                    history.path,
-                    history.path,
-                    "line",
-                    period.start,
-                    period.end,
-                    period.shift,
-                    period.day,
-                    total,
-                    bottleneck=bottleneck.ref.path,
-                    output_good=output,
-                )
-            )
+            line_counts = [c for i in range(len(history.machines)) for c in buckets.get((p, i), [])]
+            rows.append(_line_row(history, period, line_counts, bottleneck, per_machine))
     return rows
+
+
+def _period_of(hour: dt.datetime, history: _LineHistory, periods: list[_Period]) -> int | None:
+    """Index of the period a site hour's counts belong to: the one holding the hour's start (or
+    the range's start, for the hour the range begins in)."""
+    at = max(hour, history.start)
+    starts = [p.start for p in periods]
+    i: int = bisect.bisect_right(starts, at) - 1
+    if i >= 0 and at < periods[i].end:
+        return i
+    return 0 if len(periods) == 1 else None
+
+
+def _line_row(
+    history: _LineHistory,
+    period: _Period,
+    counts: list[_HourCount],
+    bottleneck: _MachineHistory,
+    per_machine: list[tuple[_MachineHistory, OeeFigures]],
+) -> OeeRow:
+    """The line's row: the bottleneck's times, the line output's counts (module docstring)."""
+    pace = next(f for m, f in per_machine if m is bottleneck)
+    total = OeeFigures(
+        working_s=pace.working_s,
+        planned_stop_s=pace.planned_stop_s,
+        run_s=pace.run_s,
+        state_s=dict(pace.state_s),
+    )
+    output = 0
+    for c in counts:
+        total.scrap += c.scrap
+        total.outside_total += c.outside_scrap
+        if c.output:
+            total.good += c.good
+            total.outside_total += c.outside_good
+            output += c.good + c.outside_good
+    total.ideal_work_s = bottleneck.nameplate_s * total.total
+    return OeeRow(
+        history.path,
+        history.path,
+        "line",
+        period.start,
+        period.end,
+        period.shift,
+        period.day,
+        total,
+        bottleneck=bottleneck.ref.path,
+        output_good=output,
+    )
 
 
 def _category(factory: Factory, state: str, reason: str) -> str:

@@ -52,7 +52,8 @@ from microfab.model.orders import (
     time_factor,
 )
 from microfab.store.event_store import EventStore, OrderStatus
-from microfab.store.production import count_sums
+from microfab.store.production_views import count_totals
+from microfab.track.production import output_operation
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FOREVER = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -143,6 +144,9 @@ class WorkOrderView:
     """Units scrapped at any step."""
     wip: int
     progress: float | None
+    """Good units at the output operation / quantity (docs/production.md)."""
+    work_progress: float | None
+    """Share of the order's standard work done (what the expected completion is reckoned from)."""
     expected_completion: dt.datetime | None
     expected_basis: str | None
     """``observed`` (the order's own rate), ``standard`` (routing times) or ``completed``."""
@@ -179,6 +183,7 @@ class WorkOrderView:
             "scrap": self.scrap,
             "wip": self.wip,
             "progress": None if self.progress is None else round(self.progress, 4),
+            "work_progress": None if self.work_progress is None else round(self.work_progress, 4),
             "expected_completion": _iso(self.expected_completion),
             "expected_basis": self.expected_basis,
             "late": self.late,
@@ -348,17 +353,15 @@ CountTable = dict[str, dict[int | None, dict[str, list[int]]]]
 
 
 def order_counts(store: EventStore) -> CountTable:
-    """Good and scrap per order, step and machine over the whole log (summed in SQL)."""
-    machines = [row.machine for row in store.machine_status()]
+    """Good and scrap per order, step and machine over the whole log (the hourly production read
+    model, summed in SQL; inside and outside working time)."""
     table: CountTable = defaultdict(lambda: defaultdict(dict))
-    if not machines:
-        return table
-    for row in count_sums(store, machines, [(EPOCH, FOREVER)]):
+    for row in count_totals(store):
         if row.order is None:
             continue
         cell = table[row.order][row.operation].setdefault(row.machine, [0, 0])
-        cell[0] += row.good
-        cell[1] += row.scrap
+        cell[0] += row.all_good
+        cell[1] += row.all_scrap
     return table
 
 
@@ -668,12 +671,8 @@ def _view(
                 machines=machines,
             )
         )
-    routed_ops = [op for op in operations if op.status != "unplanned"]
-    if routed_ops:
-        good = routed_ops[-1].good
-    else:
-        numbered = [op for op in operations if op.seq is not None]
-        good = numbered[-1].good if numbered else sum(op.good for op in operations)
+    out_op = output_operation(product, quantity, counts)
+    good = sum(op.good for op in operations if op.seq == out_op)
     scrap = sum(op.scrap for op in operations)
 
     expected: dt.datetime | None = None
@@ -699,7 +698,8 @@ def _view(
         good=good,
         scrap=scrap,
         wip=sum(op.wip for op in operations),
-        progress=progress.progress if progress else (1.0 if status == "completed" else None),
+        progress=good / quantity if quantity else None,
+        work_progress=(progress.progress if progress else (1.0 if status == "completed" else None)),
         expected_completion=expected,
         expected_basis=basis,
         late=is_late(open_=status in OPEN, due=due, expected=expected, now=now),

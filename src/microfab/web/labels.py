@@ -41,6 +41,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "performance": ("Performance", "表現指數"),
     "quality": ("Quality", "質量指數"),
     "output": ("Output", "產量"),
+    "outside_note": (
+        "Tiles and line output count every unit made; OEE counts working time only, so {n} "
+        "units counted outside working time are not in it.",
+        "機器計數及生產線產量包括所有件數；OEE 只計工作時間，{n} 件在非工作時間計數，不計入 OEE。",
+    ),
     "output_per_hour": ("Output per hour (line)", "每小時產量（生產線）"),
     "oee_per_shift": ("OEE per shift (line)", "每班次設備綜合效率（生產線）"),
     "pareto": ("Downtime Pareto, today", "今日停機柏拉圖"),

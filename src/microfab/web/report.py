@@ -7,7 +7,6 @@ CSS inlined so the page stands alone) and printed to PDF by :func:`microfab.repo
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +14,11 @@ from microfab.errors import NotFoundError, TimeRangeError
 from microfab.model.timerange import parse_time
 from microfab.reports import render
 from microfab.store.event_store import StoredEvent
-from microfab.store.production import count_sums
 from microfab.track import event_query
 from microfab.track.dashboard import local_midnight, reason_names
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
 from microfab.track.plant import LineRef, Plant
+from microfab.track.shift_report import day_report
 
 
 @dataclass(slots=True)
@@ -114,25 +113,25 @@ def build_report(
         plant.store, factory, line=chosen.path, start=period_start, end=period_end
     )
     paths = [ref.path for ref in chosen.machines]
-    producing = [ref.path for ref in chosen.machines if ref.machine.produces]
-    per_order: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for s in count_sums(plant.store, producing, [(period_start, period_end)]) if producing else []:
-        if s.order is not None and s.machine == row.bottleneck:
-            per_order[s.order][0] += s.good
-            per_order[s.order][1] += s.scrap
-        elif s.order is not None:
-            per_order.setdefault(s.order, [0, 0])
+    made = day_report(
+        plant.store,
+        factory,
+        row.day or period_start.date(),
+        chosen.path,
+        start=period_start,
+        end=period_end,
+    )
     status = {o.order: o for o in plant.store.order_status()}
     orders = [
         OrderLine(
-            order=o,
-            product=status[o].product if o in status else None,
-            quantity=status[o].quantity if o in status else None,
-            status=status[o].status if o in status else "unknown",
-            good=good,
-            scrap=scrap,
+            order=o.order,
+            product=o.product,
+            quantity=o.quantity,
+            status=status[o.order].status if o.order in status else "unknown",
+            good=o.good,
+            scrap=o.scrap,
         )
-        for o, (good, scrap) in sorted(per_order.items())
+        for o in made.orders
     ]
     entries = event_query.operator_entries(
         plant.store, machines=paths, start=period_start, end=period_end, limit=500

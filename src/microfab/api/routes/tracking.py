@@ -43,7 +43,11 @@ ByQuery = Annotated[
     Query(description="One row per machine for the whole period, or per shift, or per day"),
 ]
 LevelQuery = Annotated[
-    Literal["machine", "line"], Query(description="Machine rows, or line rows (machines added up)")
+    Literal["machine", "line", "all"],
+    Query(
+        description="Machine rows, line rows (the line output at the bottleneck's pace, never a "
+        "sum of stations), or all: the machine rows then the line rows, as the dashboard shows them"
+    ),
 ]
 
 
@@ -54,8 +58,13 @@ def _oee(
     start: str | None,
     end: str | None,
     by: Literal["machine", "shift", "day"],
-    level: Literal["machine", "line"],
+    level: Literal["machine", "line", "all"],
 ) -> list[dict[str, Any]]:
+    if level == "all":
+        return [
+            *_oee(plant, line, machine, start, end, by, "machine"),
+            *_oee(plant, line, machine, start, end, by, "line"),
+        ]
     factory = plant.factory()
     zone = plant.line(line, factory).site_zone if line else plant.zone(factory)
     first, last = plant.time_range(start, end, zone)

@@ -1,0 +1,820 @@
+"""The hourly production read model: good and scrap per machine × order × operation × site hour.
+
+**What a row holds.** ``production_hourly`` has one row per machine, site hour (stored as the
+UTC instant the local hour begins), order (``''`` when the count named none) and routing
+operation (``-1`` when it named none): the good and scrap counted inside the line's planned
+working time, and apart from them those counted outside it (``outside_good``,
+``outside_scrap``). Working time comes from the calendar of the machine's line in the stored
+factory model; a machine the factory does not know has no working time, so all its counts are
+outside. Counts are added as they are (a correction's negative count subtracts).
+
+**How it is kept.** A projector with a durable checkpoint: :func:`catch_up` takes in every event
+stored after the checkpoint (its ingest sequence) and moves the checkpoint, in one transaction,
+so a crash loses nothing and counts nothing twice. Every read of the model catches up first, so
+a reader never sees it behind the log; ``microfab db status`` and ``/healthz`` report how far
+behind it is (:func:`view_lag`). A count is additive, so a late or out-of-order event (a
+store-and-forward replay hours later) lands in the hour it was stamped with, whenever it arrives.
+A new factory version (its calendars decide working time) rebuilds the model from the log.
+
+**Bad rows.** A stored count whose body cannot be read (not JSON, counts not integers) is skipped
+and named in ``view_skipped`` (sequence, event id, reason); the projection carries on.
+
+SQL is written for both back ends: the same statements (``ON CONFLICT … DO UPDATE``) run on
+SQLite and PostgreSQL, so both hold the same rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import json
+import zoneinfo
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
+
+from microfab.model.calendar import working_windows
+from microfab.model.factory import Factory
+from microfab.store import schema
+from microfab.store.event_store import EventStore
+from microfab.store.schema import sqlite_time, stored_time
+
+VIEW = "production_hourly"
+BATCH = 50_000
+"""Events read per step of a catch-up (one transaction each)."""
+_HOUR = dt.timedelta(hours=1)
+_UTC = zoneinfo.ZoneInfo("UTC")
+
+Progress = Callable[[int, int], None]
+"""Called with (events taken in so far, events to take in) during a catch-up."""
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    """Units one machine counted in one site hour for one order step (a read-model row)."""
+
+    machine: str
+    hour: dt.datetime
+    order: str | None
+    operation: int | None
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+
+
+@dataclass(frozen=True, slots=True)
+class CountTotal:
+    """Units one machine counted for one order step over a range of hours."""
+
+    machine: str
+    order: str | None
+    operation: int | None
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+
+    @property
+    def all_good(self) -> int:
+        """Good units inside and outside working time."""
+        return self.good + self.outside_good
+
+    @property
+    def all_scrap(self) -> int:
+        return self.scrap + self.outside_scrap
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEvent:
+    """A stored event the projection could not read."""
+
+    seq: int
+    event_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """What one catch-up did."""
+
+    events: int = 0
+    """Events read past the checkpoint (all streams)."""
+    counts: int = 0
+    """Count events taken into the model."""
+    skipped: list[SkippedEvent] = field(default_factory=list)
+    rebuilt: bool = False
+    seq: int = 0
+    """The checkpoint afterwards."""
+
+
+@dataclass(frozen=True, slots=True)
+class ViewLag:
+    """How far the read model is behind the log."""
+
+    view: str
+    checkpoint: int
+    last_seq: int
+    factory_version: int | None
+    skipped: int
+
+    @property
+    def behind(self) -> int:
+        return max(self.last_seq - self.checkpoint, 0)
+
+
+# ---------------------------------------------------------------------------- working time
+
+
+@dataclass(slots=True)
+class _Calendars:
+    """Machine → (site zone, planned working windows), the windows computed per local day."""
+
+    factory: Factory | None
+    lines: dict[str, tuple[Any, Any, str | None]] = field(default_factory=dict)
+    """machine path -> (calendar, zone, holidays)"""
+    days: dict[tuple[str, dt.date], tuple[list[dt.datetime], list[dt.datetime]]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        if self.factory is None:
+            return
+        for ref in self.factory.machines():
+            try:
+                calendar = self.factory.calendar(ref.line.calendar)
+            except (KeyError, ValueError):
+                continue
+            self.lines[ref.path] = (calendar, ref.site.zone, ref.site.holidays)
+
+    def zone(self, machine: str) -> zoneinfo.ZoneInfo:
+        found = self.lines.get(machine)
+        return found[1] if found else _UTC
+
+    def _day(self, machine: str, day: dt.date) -> tuple[list[dt.datetime], list[dt.datetime]]:
+        """Working windows of the machine's line within one local day, sorted."""
+        key = (machine, day)
+        edges = self.days.get(key)
+        if edges is None:
+            calendar, zone, holidays = self.lines[machine]
+            begin = dt.datetime.combine(day, dt.time(0), zone)
+            finish = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone)
+            windows = working_windows(calendar, begin, finish, zone, holidays)
+            edges = ([w.start for w in windows], [w.end for w in windows])
+            self.days[key] = edges
+        return edges
+
+    def inside(self, machine: str, ts: dt.datetime) -> bool:
+        """True when ``ts`` lies in planned working time of the machine's line."""
+        found = self.lines.get(machine)
+        if found is None:
+            return False
+        starts, ends = self._day(machine, ts.astimezone(found[1]).date())
+        i = bisect.bisect_right(starts, ts) - 1
+        return i >= 0 and ts < ends[i]
+
+    def inside_seconds(self, machine: str, start: dt.datetime, end: dt.datetime) -> float:
+        """Seconds of ``[start, end)`` within planned working time of the machine's line."""
+        found = self.lines.get(machine)
+        if found is None or end <= start:
+            return 0.0
+        zone = found[1]
+        total = 0.0
+        day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        while day <= last:
+            for s, e in zip(*self._day(machine, day), strict=True):
+                lo, hi = max(s, start), min(e, end)
+                if lo < hi:
+                    total += (hi - lo).total_seconds()
+            day += dt.timedelta(days=1)
+        return total
+
+
+def site_hour(ts: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The UTC instant the site-time hour holding ``ts`` began."""
+    local = ts.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    return local.astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------------------- projection
+
+
+def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
+    """Take every event stored after the checkpoint into the model (see the module docstring)."""
+    done = CatchUp()
+    current = _current(store)
+    if current is not None:
+        done.seq = current
+        return done
+    version, factory = _stored_factory(store)
+    calendars: _Calendars | None = None
+    while True:
+        with store.transaction() as conn:
+            checkpoint, seen_version = _checkpoint(store, conn)
+            if seen_version != version:
+                _empty(conn)
+                checkpoint = 0
+                done.rebuilt = True
+            last = int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
+            if checkpoint >= last:
+                _save_checkpoint(store, conn, checkpoint, version)
+                done.seq = checkpoint
+                return done
+            upper = min(last, checkpoint + BATCH)
+            if calendars is None:
+                calendars = _Calendars(factory)
+            rows = conn.exec_driver_sql(_select_counts(store), (checkpoint, upper)).all()
+            sums, skipped = _project(rows, calendars)
+            _upsert(store, conn, sums)
+            unreadable = _project_states(store, conn, checkpoint, upper, calendars)
+            _record_skipped(conn, skipped)
+            _save_checkpoint(store, conn, upper, version)
+        done.events += upper - checkpoint
+        done.counts += len(rows) - len(skipped)
+        named = {s.seq for s in done.skipped}
+        done.skipped += skipped
+        done.skipped += [s for s in unreadable if s.seq not in named and s.seq > checkpoint]
+        done.seq = upper
+        if progress is not None:
+            progress(upper, last)
+
+
+_FACTORIES: dict[tuple[str, int], Factory] = {}
+"""Stored factory models by (store URL, version): a version never changes once applied."""
+
+
+def _stored_factory(store: EventStore) -> tuple[int | None, Factory | None]:
+    """The newest applied factory model, read (and validated) once per version."""
+    with store.engine.connect() as conn:
+        version = conn.scalar(select(func.max(schema.factory_versions.c.version)))
+    if version is None:
+        return None, None
+    key = (store.url, int(version))
+    if key not in _FACTORIES:
+        found = store.factory(int(version))
+        if found is None:
+            return None, None
+        _FACTORIES[key] = found[1]
+    return int(version), _FACTORIES[key]
+
+
+def _current(store: EventStore) -> int | None:
+    """The checkpoint when the model is up to date with the log and the factory, else None: one
+    cheap read, so that every read of the model can afford to ask."""
+    checkpoints, factories = schema.view_checkpoints, schema.factory_versions
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(checkpoints.c.seq, checkpoints.c.factory_version).where(
+                checkpoints.c.view == VIEW
+            )
+        ).first()
+        last = int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
+        version = conn.scalar(select(func.max(factories.c.version)))
+    if row is None or int(row[0]) < last or row[1] != version:
+        return None
+    return int(row[0])
+
+
+def rebuild(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
+    """Empty the model and take in the whole log again (idempotent: same log, same rows)."""
+    with store.transaction() as conn:
+        _empty(conn)
+        conn.execute(delete(schema.view_checkpoints).where(schema.view_checkpoints.c.view == VIEW))
+    done = catch_up(store, progress=progress)
+    done.rebuilt = True
+    return done
+
+
+def view_lag(store: EventStore) -> ViewLag:
+    """Where the model's checkpoint stands against the log (read only; nothing is caught up)."""
+    table = schema.view_checkpoints
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(table.c.seq, table.c.factory_version).where(table.c.view == VIEW)
+        ).first()
+        last = int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
+        skipped = int(conn.scalar(select(func.count()).select_from(schema.view_skipped)) or 0)
+    checkpoint, version = (int(row[0]), row[1]) if row else (0, None)
+    found = store.factory()
+    if found is not None and found[0] != version:
+        checkpoint = 0  # a new factory version: the model rebuilds on its next read
+    return ViewLag(VIEW, checkpoint, last, version, skipped)
+
+
+def view_health(store: EventStore) -> list[dict[str, Any]]:
+    """The read models' lag as ``/healthz`` reports it: a view behind its checkpoint says so."""
+    lag = view_lag(store)
+    return [
+        {
+            "view": lag.view,
+            "checkpoint": lag.checkpoint,
+            "behind": lag.behind,
+            "skipped": lag.skipped,
+        }
+    ]
+
+
+def skipped_events(store: EventStore) -> list[SkippedEvent]:
+    table = schema.view_skipped
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(table).order_by(table.c.seq)).all()
+    return [SkippedEvent(int(seq), event_id, reason) for seq, event_id, reason in rows]
+
+
+def _empty(conn: Connection) -> None:
+    conn.execute(delete(schema.production_hourly))
+    conn.execute(delete(schema.state_spans))
+    conn.execute(delete(schema.view_skipped))
+
+
+def _project_states(
+    store: EventStore, conn: Connection, lower: int, upper: int, calendars: _Calendars
+) -> list[SkippedEvent]:
+    """Re-derive the state spans of every machine with state changes in ``(lower, upper]``, from
+    the earliest span the new changes touch (a span lasts until the next change, so a late change
+    reshapes the span it lands in and those after it)."""
+    earliest: dict[str, dt.datetime] = {}
+    skipped: list[SkippedEvent] = []
+    for machine, ts in conn.exec_driver_sql(
+        _sql(
+            store,
+            "SELECT machine, MIN(ts) FROM events WHERE seq > ? AND seq <= ? AND stream = 'state' "
+            "GROUP BY machine",
+        ),
+        (lower, upper),
+    ):
+        when = stored_time(ts)
+        if when is not None:
+            earliest[machine] = when
+    for machine, t0 in sorted(earliest.items()):
+        found = conn.exec_driver_sql(
+            _sql(
+                store,
+                'SELECT MIN(start) FROM state_spans WHERE machine = ? AND ("end" IS NULL OR '
+                '"end" >= ?)',
+            ),
+            (machine, _bind_time(store, t0)),
+        ).scalar()
+        first = stored_time(found) if found is not None else None
+        since = min(first, t0) if first is not None else t0
+        conn.exec_driver_sql(
+            _sql(store, "DELETE FROM state_spans WHERE machine = ? AND start >= ?"),
+            (machine, _bind_time(store, since)),
+        )
+        changes = conn.exec_driver_sql(
+            _sql(
+                store,
+                "SELECT seq, id, ts, body FROM events WHERE machine = ? AND stream = 'state' "
+                "AND ts >= ? "
+                "ORDER BY ts, id",
+            ),
+            (machine, _bind_time(store, since)),
+        ).all()
+        spans = _spans(changes, skipped)
+        if spans:
+            conn.exec_driver_sql(
+                _sql(
+                    store,
+                    'INSERT INTO state_spans (machine, start, "end", state, reason, inside_s) '
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                ),
+                [
+                    (
+                        machine,
+                        _bind_time(store, a),
+                        None if b is None else _bind_time(store, b),
+                        state,
+                        reason,
+                        0.0 if b is None else calendars.inside_seconds(machine, a, b),
+                    )
+                    for a, b, state, reason in spans
+                ],
+            )
+    if skipped:  # a change re-read for a later span is named once
+        conn.exec_driver_sql(
+            _sql(
+                store,
+                "INSERT INTO view_skipped (seq, event_id, reason) VALUES (?, ?, ?) "
+                "ON CONFLICT (seq) DO NOTHING",
+            ),
+            [(s.seq, s.event_id, s.reason[:500]) for s in skipped],
+        )
+    return skipped
+
+
+def _state_fields(body: Any) -> tuple[str, str]:
+    """(state, reason or '') of a state change's stored body; ValueError when unreadable."""
+    data = json.loads(body) if isinstance(body, str | bytes) else body
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    state: Any = data.get("state")
+    reason: Any = data.get("reason") or ""
+    if not isinstance(state, str) or not 0 < len(state) <= 16:
+        raise ValueError(f"state is not a state name ({state!r})")
+    if not isinstance(reason, str) or len(reason) > 64:
+        raise ValueError(f"reason is not a reason code ({reason!r})")
+    return state, reason
+
+
+def _spans(
+    changes: Sequence[Any], skipped: list[SkippedEvent]
+) -> list[tuple[dt.datetime, dt.datetime | None, str, str]]:
+    """(start, end or None while open, state, reason) from state changes in (ts, id) order; a
+    repeated report of the same state and reason does not start a new span. A change that cannot
+    be read is named in ``skipped`` and the spans go on without it."""
+    spans: list[tuple[dt.datetime, dt.datetime | None, str, str]] = []
+    current: tuple[dt.datetime, str, str] | None = None
+    for seq, event_id, ts, body in changes:
+        when = stored_time(ts)
+        try:
+            state, reason = _state_fields(body)
+        except (ValueError, TypeError) as exc:
+            skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+            continue
+        if when is None:
+            continue
+        if current is not None and (current[1], current[2]) == (state, reason):
+            continue
+        if current is not None and when > current[0]:
+            spans.append((current[0], when, current[1], current[2]))
+        elif current is not None:  # same instant: the later change wins
+            current = (current[0], state, reason)
+            continue
+        current = (when, state, reason)
+    if current is not None:
+        spans.append((current[0], None, current[1], current[2]))
+    return spans
+
+
+def _checkpoint(store: EventStore, conn: Connection) -> tuple[int, int | None]:
+    table = schema.view_checkpoints
+    now = _bind_time(store, dt.datetime.now(dt.UTC))
+    conn.exec_driver_sql(
+        _sql(
+            store,
+            "INSERT INTO view_checkpoints (view, seq, factory_version, updated_at) "
+            "VALUES (?, 0, NULL, ?) ON CONFLICT (view) DO NOTHING",
+        ),
+        (VIEW, now),
+    )
+    lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
+    row = conn.exec_driver_sql(
+        _sql(store, f"SELECT seq, factory_version FROM {table.name} WHERE view = ?{lock}"),
+        (VIEW,),
+    ).one()
+    return int(row[0]), (None if row[1] is None else int(row[1]))
+
+
+def _save_checkpoint(store: EventStore, conn: Connection, seq: int, version: int | None) -> None:
+    conn.exec_driver_sql(
+        _sql(
+            store,
+            "UPDATE view_checkpoints SET seq = ?, factory_version = ?, updated_at = ? "
+            "WHERE view = ?",
+        ),
+        (seq, version, _bind_time(store, dt.datetime.now(dt.UTC)), VIEW),
+    )
+
+
+def _select_counts(store: EventStore) -> str:
+    return _sql(
+        store,
+        "SELECT seq, id, ts, machine, body FROM events "
+        "WHERE seq > ? AND seq <= ? AND stream = 'count' ORDER BY seq",
+    )
+
+
+_Key = tuple[str, dt.datetime, str, int]
+
+
+def _project(
+    rows: Iterable[Any], calendars: _Calendars
+) -> tuple[dict[_Key, list[int]], list[SkippedEvent]]:
+    sums: dict[_Key, list[int]] = {}
+    skipped: list[SkippedEvent] = []
+    for seq, event_id, ts, machine, body in rows:
+        try:
+            good, scrap, order, operation = _count_fields(body)
+            when = stored_time(ts)
+            if when is None:
+                raise ValueError("no time stamp")
+        except (ValueError, TypeError) as exc:
+            skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+            continue
+        key = (machine, site_hour(when, calendars.zone(machine)), order, operation)
+        cell = sums.get(key)
+        if cell is None:
+            cell = sums[key] = [0, 0, 0, 0]
+        if calendars.inside(machine, when):
+            cell[0] += good
+            cell[1] += scrap
+        else:
+            cell[2] += good
+            cell[3] += scrap
+    return sums, skipped
+
+
+def _count_fields(body: Any) -> tuple[int, int, str, int]:
+    """(good, scrap, order or '', operation or -1) of a count's stored body; ValueError when it
+    is not a readable count."""
+    data = json.loads(body) if isinstance(body, str | bytes) else body
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    good: Any = data.get("good")
+    scrap: Any = data.get("scrap", 0)
+    order: Any = data.get("order")
+    operation: Any = data.get("operation")
+    if not _is_int(good) or not _is_int(scrap if scrap is not None else 0):
+        raise ValueError(f"good/scrap are not integers (good={good!r}, scrap={scrap!r})")
+    if order is not None and not isinstance(order, str):
+        raise ValueError(f"order is not text ({order!r})")
+    if operation is None:
+        operation = -1
+    elif not _is_int(operation):
+        raise ValueError(f"operation is not an integer ({operation!r})")
+    return int(good), int(scrap or 0), order or "", int(operation)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _upsert(store: EventStore, conn: Connection, sums: dict[_Key, list[int]]) -> None:
+    if not sums:
+        return
+    statement = _sql(
+        store,
+        "INSERT INTO production_hourly "
+        "(machine, hour, order_id, operation, good, scrap, outside_good, outside_scrap) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (machine, hour, order_id, operation) DO UPDATE SET "
+        "good = production_hourly.good + excluded.good, "
+        "scrap = production_hourly.scrap + excluded.scrap, "
+        "outside_good = production_hourly.outside_good + excluded.outside_good, "
+        "outside_scrap = production_hourly.outside_scrap + excluded.outside_scrap",
+    )
+    conn.exec_driver_sql(
+        statement,
+        [
+            (machine, _bind_time(store, hour), order, operation, *cell)
+            for (machine, hour, order, operation), cell in sorted(sums.items())
+        ],
+    )
+
+
+def _record_skipped(conn: Connection, skipped: Sequence[SkippedEvent]) -> None:
+    if skipped:
+        conn.execute(
+            schema.view_skipped.insert(),
+            [{"seq": s.seq, "event_id": s.event_id, "reason": s.reason[:500]} for s in skipped],
+        )
+
+
+def _sql(store: EventStore, statement: str) -> str:
+    """``statement`` with ``?`` marks as the driver wants them (``%s`` for psycopg)."""
+    return statement if store.dialect == "sqlite" else statement.replace("?", "%s")
+
+
+def _bind_time(store: EventStore, value: dt.datetime) -> Any:
+    """A time as the driver binds it for SQLAlchemy's DateTime column (text on SQLite)."""
+    return sqlite_time(value.astimezone(dt.UTC)) if store.dialect == "sqlite" else value
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def _hour_range(store: EventStore, start: dt.datetime, end: dt.datetime) -> tuple[Any, Any]:
+    """Bounds on ``hour`` for the hours that overlap ``[start, end)``: ``start - 1h < hour <
+    end``."""
+    return _bind_time(store, start - _HOUR), _bind_time(store, end)
+
+
+def hour_counts(
+    store: EventStore,
+    start: dt.datetime,
+    end: dt.datetime,
+    machines: Sequence[str] | None = None,
+) -> list[HourCount]:
+    """Rows of the hours that overlap ``[start, end)``, of ``machines`` (all when None), in
+    hour, machine, order, operation order. Catches the model up first."""
+    catch_up(store)
+    table = schema.production_hourly
+    lower, upper = _hour_range(store, start, end)
+    where = "hour > ? AND hour < ?"
+    params: list[Any] = [lower, upper]
+    if machines is not None:
+        if not machines:
+            return []
+        where += f" AND machine IN ({', '.join('?' * len(machines))})"
+        params += list(machines)
+    statement = _sql(
+        store,
+        "SELECT machine, hour, order_id, operation, good, scrap, outside_good, outside_scrap "
+        f"FROM {table.name} WHERE {where} ORDER BY hour, machine, order_id, operation",
+    )
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(statement, tuple(params)).all()
+    out: list[HourCount] = []
+    for machine, hour, order, operation, good, scrap, og, os_ in rows:
+        when = stored_time(hour)
+        assert when is not None
+        out.append(
+            HourCount(
+                machine,
+                when,
+                order or None,
+                None if operation == -1 else int(operation),
+                int(good),
+                int(scrap),
+                int(og),
+                int(os_),
+            )
+        )
+    return out
+
+
+def count_totals(
+    store: EventStore,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    machines: Sequence[str] | None = None,
+    orders: Sequence[str] | None = None,
+) -> list[CountTotal]:
+    """Sums per machine, order and operation over the hours overlapping ``[start, end)`` (the
+    whole log when both are None), added up in SQL. Catches the model up first."""
+    catch_up(store)
+    where: list[str] = []
+    params: list[Any] = []
+    if start is not None and end is not None:
+        lower, upper = _hour_range(store, start, end)
+        where.append("hour > ? AND hour < ?")
+        params += [lower, upper]
+    if machines is not None:
+        if not machines:
+            return []
+        where.append(f"machine IN ({', '.join('?' * len(machines))})")
+        params += list(machines)
+    if orders is not None:
+        if not orders:
+            return []
+        where.append(f"order_id IN ({', '.join('?' * len(orders))})")
+        params += list(orders)
+    statement = _sql(
+        store,
+        "SELECT machine, order_id, operation, SUM(good), SUM(scrap), SUM(outside_good), "
+        "SUM(outside_scrap) FROM production_hourly"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " GROUP BY machine, order_id, operation ORDER BY machine, order_id, operation",
+    )
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(statement, tuple(params)).all()
+    return [
+        CountTotal(
+            machine,
+            order or None,
+            None if operation is None or operation == -1 else int(operation),
+            int(good or 0),
+            int(scrap or 0),
+            int(og or 0),
+            int(os_ or 0),
+        )
+        for machine, order, operation, good, scrap, og, os_ in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class StateTotal:
+    """A machine's time in one state and reason within working time, over whole spans."""
+
+    machine: str
+    state: str
+    reason: str | None
+    inside_s: float
+    spans: int
+    """Spans of this state that reach into working time."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSpan:
+    """A span that reaches over the start or end of a range (or is still open): to be clipped."""
+
+    machine: str
+    start: dt.datetime
+    end: dt.datetime | None
+    state: str
+    reason: str | None
+
+
+def state_totals(
+    store: EventStore, machines: Sequence[str], start: dt.datetime, end: dt.datetime
+) -> tuple[list[StateTotal], list[EdgeSpan]]:
+    """Working-time seconds per machine, state and reason of the spans wholly inside
+    ``[start, end)`` (added up in SQL), and the spans reaching over its edges, for the caller to
+    clip against its working windows. Catches the model up first."""
+    catch_up(store)
+    if not machines:
+        return [], []
+    marks = ", ".join("?" * len(machines))
+    lower, upper = _bind_time(store, start), _bind_time(store, end)
+    inner = _sql(
+        store,
+        "SELECT machine, state, reason, SUM(inside_s), "
+        "SUM(CASE WHEN inside_s > 0 THEN 1 ELSE 0 END) FROM state_spans "
+        f'WHERE machine IN ({marks}) AND start >= ? AND "end" IS NOT NULL AND "end" <= ? '
+        "GROUP BY machine, state, reason ORDER BY machine, state, reason",
+    )
+    # spans are contiguous, so only the span holding ``start`` and the one holding ``end`` (or
+    # still open) reach over an edge: the last span to begin before each, by index
+    edge = _sql(
+        store,
+        'SELECT machine, start, "end", state, reason FROM state_spans '
+        "WHERE machine = ? AND start < ? ORDER BY start DESC LIMIT 1",
+    )
+    with store.engine.connect() as conn:
+        totals = [
+            StateTotal(machine, state, reason or None, float(seconds or 0.0), int(n or 0))
+            for machine, state, reason, seconds, n in conn.exec_driver_sql(
+                inner, (*machines, lower, upper)
+            )
+        ]
+        spans: dict[tuple[str, dt.datetime], EdgeSpan] = {}
+        for machine in machines:
+            for bound in (lower, upper):
+                found = conn.exec_driver_sql(edge, (machine, bound)).first()
+                if found is None:
+                    continue
+                _, a, b, state, reason = found
+                began, ended = stored_time(a), None if b is None else stored_time(b)
+                assert began is not None
+                inner_span = began >= start and ended is not None and ended <= end
+                if (ended is not None and ended <= start) or inner_span:
+                    continue
+                spans[(machine, began)] = EdgeSpan(machine, began, ended, state, reason or None)
+    return totals, [spans[key] for key in sorted(spans)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductTotal:
+    """Units one machine counted for one product's routing step over a range of hours; orders
+    whose product has no known routing (or no quantity) stay apart, keyed by order."""
+
+    machine: str
+    product: str | None
+    """Set for orders of a routed product (``order`` is then None)."""
+    order: str | None
+    operation: int | None
+    good: int
+    scrap: int
+    outside_good: int
+    outside_scrap: int
+
+
+def product_totals(
+    store: EventStore,
+    start: dt.datetime,
+    end: dt.datetime,
+    machines: Sequence[str],
+    routed: Sequence[str],
+) -> list[ProductTotal]:
+    """Sums per machine, product (``routed``: the SKUs with a routing) and operation over the
+    hours overlapping ``[start, end)``, joined to the order read model and added up in SQL: one row
+    per routing step however many orders ran. Catches the model up first."""
+    catch_up(store)
+    if not machines:
+        return []
+    lower, upper = _hour_range(store, start, end)
+    skus = ", ".join("?" * len(routed)) if routed else "NULL"
+    known = f"o.product IN ({skus}) AND o.quantity > 0"
+    # sum per order step first (an index range scan), then fold the orders of each product
+    statement = _sql(
+        store,
+        f"SELECT p.machine, CASE WHEN {known} THEN o.product ELSE '' END, "
+        f"CASE WHEN {known} THEN '' ELSE p.order_id END, p.operation, SUM(p.good), "
+        "SUM(p.scrap), SUM(p.outside_good), SUM(p.outside_scrap) FROM ("
+        "SELECT machine, order_id, operation, SUM(good) AS good, SUM(scrap) AS scrap, "
+        "SUM(outside_good) AS outside_good, SUM(outside_scrap) AS outside_scrap "
+        "FROM production_hourly "
+        f"WHERE hour > ? AND hour < ? AND machine IN ({', '.join('?' * len(machines))}) "
+        "GROUP BY machine, order_id, operation) AS p "
+        "LEFT JOIN order_status o ON o.order_id = p.order_id "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    )
+    params = (*routed, *routed, lower, upper, *machines)  # marks in the order they appear
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(statement, params).all()
+    return [
+        ProductTotal(
+            machine,
+            product or None,
+            order or None,
+            None if operation is None or operation == -1 else int(operation),
+            int(good or 0),
+            int(scrap or 0),
+            int(og or 0),
+            int(os_ or 0),
+        )
+        for machine, product, order, operation, good, scrap, og, os_ in rows
+    ]
