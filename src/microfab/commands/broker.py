@@ -140,8 +140,8 @@ def acl(
     existing = [str(p) for p in targets if p.exists()]
     if existing and not force:
         raise InputError(
-            f"{', '.join(existing)} already exist: give --force to replace them (every device "
-            "then needs its new password)"
+            f"{', '.join(existing)} already {'exists' if len(existing) == 1 else 'exist'}: give "
+            "--force to replace (every device then needs its new password)"
         )
     try:
         logins = logins_for_factory(load_factory(factory_file), service_user)
@@ -160,6 +160,11 @@ def acl(
         )
         for line in mosquitto_conf_lines(mosquitto):
             err.print(f"  {line}", highlight=False, markup=False)
+        err.print(
+            "Mosquitto reads them as the user it runs as: chown mosquitto: "
+            f"{password_file} {acl_file}",
+            highlight=False,
+        )
     rows = [f"{login.user}\t{login.kind}\t{passwords[login.user]}" for login in logins]
     if passwords_file is not None:
         write_private_file(passwords_file, "user\tkind\tpassword\n" + "\n".join(rows) + "\n")
