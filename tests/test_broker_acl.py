@@ -272,3 +272,22 @@ def test_microfab_broker_refuses_a_broken_access_file(tmp_path: Path) -> None:
     )
     assert isinstance(result.exception, InputError)
     assert "needs user and password_hash" in result.exception.message
+
+
+def test_mosquitto_keeps_an_edge_node_to_its_own_sparkplug_messages(tmp_path: Path) -> None:
+    passwords = generate(tmp_path)
+    with mosquitto_server(persistence=False, access=tmp_path / "mosquitto") as server:
+        service = Client(server.port, "microfab", passwords["microfab"], paho.MQTTv5)
+        gateway = Client(
+            server.port, "kt-plant.pack-gw", passwords["kt-plant.pack-gw"], paho.MQTTv5
+        )
+        try:
+            assert service.subscribe("spBv1.0/kt-plant/#") < 0x80
+            gateway.publish("spBv1.0/kt-plant/DDATA/other-gw/packer1", "forged")
+            gateway.publish("spBv1.0/kt-plant/NDATA/pack-gw", "own")
+            service.wait_for(b"own")
+            time.sleep(0.3)
+            assert service.received == [("spBv1.0/kt-plant/NDATA/pack-gw", b"own")]
+        finally:
+            gateway.close()
+            service.close()
