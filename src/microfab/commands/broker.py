@@ -44,7 +44,8 @@ def broker(
         ),
     ] = False,
 ) -> None:
-    """Run the embedded MQTT 3.1.1 broker (for the demo and small sites; use Mosquitto/EMQX in production)."""
+    """Run the embedded MQTT 3.1.1 broker (for the demo and small sites; use Mosquitto/EMQX in
+    production). `microfab broker acl` writes per-device logins for it and for Mosquitto."""
     if ctx.invoked_subcommand is not None:
         return
     from microfab.connect.broker import run_broker
@@ -72,12 +73,13 @@ def broker(
         who = "the logins of " + str(access) + (f" and user {username}" if users else "")
     else:
         who = f"user {username} only" if users else "ANONYMOUS clients (--insecure-dev)"
-    try:
-        from microfab.connect.broker import EmbeddedBroker
+    if access is not None:
+        from microfab.connect.broker_acl import read_access_file
 
-        EmbeddedBroker(host, port, users=users, access_file=access)  # checks the access file
-    except ValueError as exc:
-        raise InputError(f"--access: {exc}") from None
+        try:
+            read_access_file(access)
+        except ValueError as exc:
+            raise InputError(f"--access: {exc}") from None
     err.print(
         f"embedded MQTT broker on mqtt://{host}:{port}, accepting {who}; Ctrl-C to stop",
         highlight=False,
