@@ -13,6 +13,9 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from paho.mqtt.client import topic_matches_sub
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
@@ -291,3 +294,19 @@ def test_mosquitto_keeps_an_edge_node_to_its_own_sparkplug_messages(tmp_path: Pa
         finally:
             gateway.close()
             service.close()
+
+
+LEVELS = st.sampled_from(["microfab", "v1", "kt", "cnc-2", "count", "+", "#"])
+
+
+@given(st.lists(LEVELS, min_size=1, max_size=5), st.lists(LEVELS, min_size=1, max_size=5))
+def test_on_plain_topics_a_filter_covers_exactly_what_mqtt_matches(
+    allowed: list[str], topic: list[str]
+) -> None:
+    filter_ = "/".join(
+        level for i, level in enumerate(allowed) if level != "#" or i == len(allowed) - 1
+    )
+    plain = "/".join(level for level in topic if level not in ("+", "#"))
+    if not plain:
+        return
+    assert filter_covers(filter_, plain) is topic_matches_sub(filter_, plain)
