@@ -51,13 +51,27 @@ def _give_to_mosquitto_user(folder: Path) -> None:
 class MosquittoServer:
     """A Mosquitto broker of our own: start, stop (graceful or kill -9), restart on the same port."""
 
-    def __init__(self, port: int | None = None, persistence: bool = True) -> None:
+    def __init__(
+        self, port: int | None = None, persistence: bool = True, access: Path | None = None
+    ) -> None:
+        """``access``: a folder with ``password_file`` and ``acl_file`` (``microfab broker acl
+        --mosquitto``); they are copied into the broker's folder and anonymous clients refused."""
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="microfab-mosquitto-"))
         self.config = self.dir / "mosquitto.conf"
+        security = ["allow_anonymous true"]
+        if access is not None:
+            for name in ("password_file", "acl_file"):
+                shutil.copy(access / name, self.dir / name)
+                _give_to_mosquitto_user(self.dir / name)
+            security = [
+                "allow_anonymous false",
+                f"password_file {self.dir / 'password_file'}",
+                f"acl_file {self.dir / 'acl_file'}",
+            ]
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            *security,
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self.dir}/",
             "max_queued_messages 1000000",
@@ -100,8 +114,10 @@ class MosquittoServer:
 
 
 @contextmanager
-def mosquitto_server(persistence: bool = True) -> Iterator[MosquittoServer]:
-    server = MosquittoServer(persistence=persistence)
+def mosquitto_server(
+    persistence: bool = True, access: Path | None = None
+) -> Iterator[MosquittoServer]:
+    server = MosquittoServer(persistence=persistence, access=access)
     server.start()
     try:
         yield server

@@ -19,7 +19,7 @@ from microfab.commands.backup import backup as backup_command
 from microfab.commands.backup import restore as restore_command
 from microfab.commands.backup import retention_app
 from microfab.commands.bench import bench as bench_command
-from microfab.commands.broker import broker as broker_command
+from microfab.commands.broker import broker_app
 from microfab.commands.carbon import carbon_app
 from microfab.commands.config import config_app
 from microfab.commands.connect import connect_app
@@ -99,7 +99,7 @@ app.command("demo")(demo_command)
 app.command("sim")(sim_command)
 app.command("bench")(bench_command)
 app.command("ingest")(ingest_command)
-app.command("broker")(broker_command)
+app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
 
 

@@ -4,9 +4,12 @@
 synchronous code (the demo, tests) can start and stop it like any object. Given ``users`` (name →
 password) it accepts only those clients: the passwords are hashed with argon2 into a password file
 readable by this process only, for amqtt's file authentication, and the file is removed on stop.
-Without ``users`` it accepts anonymous clients (``microfab broker --insecure-dev``; the library
-default that tests use). It speaks MQTT 3.1.1 only: clients must connect with ``--mqtt-version
-3.1.1``. Production sites should run Mosquitto or EMQX (MQTT 5, TLS, ACLs per topic).
+Given an ``access_file`` (``microfab broker acl``) it also admits one login per device, each
+limited to its own topics by :class:`~microfab.connect.broker_topic_check.DeviceTopicAcl`; the
+``users`` then are service logins that may use every topic. Without either it accepts anonymous
+clients (``microfab broker --insecure-dev``; the library default that tests use). It speaks MQTT
+3.1.1 only: clients must connect with ``--mqtt-version 3.1.1``. Production sites should run
+Mosquitto or EMQX (MQTT 5, TLS), with the same ACLs (``microfab broker acl --mosquitto DIR``).
 """
 
 from __future__ import annotations
@@ -18,41 +21,62 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from microfab.connect.broker_acl import read_access_file
 from microfab.connect.mqtt_client import BrokerError
 
 log = logging.getLogger(__name__)
 
 
-def broker_config(host: str, port: int, password_file: Path | None = None) -> dict[str, Any]:
+def broker_config(
+    host: str,
+    port: int,
+    password_file: Path | None = None,
+    access_file: Path | None = None,
+    service_users: Iterable[str] = (),
+) -> dict[str, Any]:
     """amqtt's configuration: one plain TCP listener, no $SYS topics; clients authenticated
-    against ``password_file`` (``user:argon2-hash`` lines), or anonymous without one."""
+    against ``password_file`` (``user:argon2-hash`` lines), or anonymous without one; with an
+    ``access_file``, each device limited to its topics (``service_users`` to none)."""
     auth: dict[str, Any] = (
         {"amqtt.plugins.authentication.FileAuthPlugin": {"password_file": str(password_file)}}
         if password_file is not None
         else {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
     )
+    if access_file is not None:
+        auth["microfab.connect.broker_topic_check.DeviceTopicAcl"] = {
+            "access_file": str(access_file),
+            "service_users": list(service_users),
+        }
     # Plugins named here replace amqtt's defaults (which add $SYS topics and packet logging).
     return {"listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}}, "plugins": auth}
 
 
-def write_password_file(folder: Path, users: Mapping[str, str]) -> Path:
-    """``user:argon2-hash`` lines in ``folder/passwords`` (mode 0600), as amqtt reads them."""
+def write_password_file(
+    folder: Path, users: Mapping[str, str], hashed: Mapping[str, str] | None = None
+) -> Path:
+    """``user:argon2-hash`` lines in ``folder/passwords`` (mode 0600), as amqtt reads them:
+    ``users`` (name → password) hashed here, ``hashed`` (name → argon2 hash) as they are."""
     from argon2 import PasswordHasher
 
     hasher = PasswordHasher()
+    hashed = hashed or {}
     for name in users:
         if not name or ":" in name or any(c.isspace() for c in name):
             raise ValueError(f"MQTT user name {name!r} must be non-empty, without ':' or spaces")
+        if name in hashed:
+            raise ValueError(f"MQTT user name {name!r} is also a login of the access file")
     path = folder / "passwords"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         for name, password in users.items():
             file.write(f"{name}:{hasher.hash(password)}\n")
+        for name, password_hash in hashed.items():
+            file.write(f"{name}:{password_hash}\n")
     return path
 
 
@@ -60,11 +84,23 @@ class EmbeddedBroker:
     """An amqtt broker on ``host:port``, served from a background thread; start/stop repeatable."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 1883, *, users: Mapping[str, str] | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        users: Mapping[str, str] | None = None,
+        access_file: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.users = dict(users) if users else None
+        self.access_file = access_file
+        # read now, so that a bad file is a ValueError here rather than a failed start
+        self._device_hashes = (
+            {entry.login.user: entry.password_hash for entry in read_access_file(access_file)}
+            if access_file is not None
+            else {}
+        )
         self._folder: Path | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -86,9 +122,9 @@ class EmbeddedBroker:
             return
         self._ready.clear()
         self._error = None
-        if self.users and self._folder is None:
+        if (self.users or self._device_hashes) and self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="microfab-broker-"))
-            write_password_file(self._folder, self.users)
+            write_password_file(self._folder, self.users or {}, self._device_hashes)
         amqtt_log = logging.getLogger("amqtt.broker")
         if _QUIET not in amqtt_log.filters:
             amqtt_log.addFilter(_QUIET)
@@ -159,7 +195,10 @@ class EmbeddedBroker:
         self._loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
         password_file = self._folder / "passwords" if self._folder is not None else None
-        broker = Broker(broker_config(self.host, self.port, password_file))
+        config = broker_config(
+            self.host, self.port, password_file, self.access_file, (self.users or {}).keys()
+        )
+        broker = Broker(config)
         try:
             await broker.start()
         except BaseException as exc:
@@ -191,10 +230,13 @@ _QUIET = _QuietStartupFailure()
 
 
 def run_broker(
-    host: str = "127.0.0.1", port: int = 1883, users: Mapping[str, str] | None = None
+    host: str = "127.0.0.1",
+    port: int = 1883,
+    users: Mapping[str, str] | None = None,
+    access_file: Path | None = None,
 ) -> None:
     """Serve in the foreground until Ctrl-C."""
-    broker = EmbeddedBroker(host, port, users=users)
+    broker = EmbeddedBroker(host, port, users=users, access_file=access_file)
     broker.start()
     try:
         while broker.running:
