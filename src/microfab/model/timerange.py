@@ -24,17 +24,18 @@ import zoneinfo
 from microfab.errors import LimitError, TimeRangeError
 
 EARLIEST_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-"""The earliest time a user may write (a query bound, a due date, an expiry)."""
+"""The earliest time a user may write (a query bound, a due date, an expiry), as written: in the
+offset it gives or the site's time."""
 LATEST_TIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
-"""The first time past the latest one a user may write."""
+"""The first time past the latest one a user may write (as written, too)."""
 MAX_QUERY_DAYS = 366
 """The longest window one request or command may ask for, unless configured otherwise."""
-_MARGIN = dt.timedelta(days=2)  # any site offset, either side
+_LATEST_NAIVE = LATEST_TIME.replace(tzinfo=None)
 
 
 def parse_time(text: str, zone: zoneinfo.ZoneInfo, *, field: str = "time") -> dt.datetime:
     """An aware UTC datetime for ``text``; :class:`TimeRangeError` names ``field`` if it fails or
-    lies outside 1970–2200."""
+    lies outside 1970–2200 as written (in its own offset or the site's time)."""
     raw = text.strip()
     value = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
     try:
@@ -47,26 +48,14 @@ def parse_time(text: str, zone: zoneinfo.ZoneInfo, *, field: str = "time") -> dt
             f"{field}: '{text}' is not a time such as 2026-11-23, 2026-11-23T08:00 (site time) "
             "or 2026-11-23T08:00:00+08:00"
         ) from None
-    naive = parsed.replace(tzinfo=None)
-    if not (
-        EARLIEST_TIME.replace(tzinfo=None) - _MARGIN
-        <= naive
-        < LATEST_TIME.replace(tzinfo=None) + _MARGIN
-    ):
-        raise _out_of_range(field, text)
+    if not EARLIEST_TIME.replace(tzinfo=None) <= parsed.replace(tzinfo=None) < _LATEST_NAIVE:
+        raise TimeRangeError(  # as written: 1970-01-01 is a time in every site's zone
+            f"{field}: '{text}' is outside the times microfab takes "
+            f"({EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d})"
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    found = parsed.astimezone(dt.UTC)
-    if not EARLIEST_TIME <= found < LATEST_TIME:
-        raise _out_of_range(field, text)
-    return found
-
-
-def _out_of_range(field: str, text: str) -> TimeRangeError:
-    return TimeRangeError(
-        f"{field}: '{text}' is outside the times microfab takes "
-        f"({EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d}, UTC)"
-    )
+    return parsed.astimezone(dt.UTC)
 
 
 def check_range(start: dt.datetime | None, end: dt.datetime | None) -> None:
