@@ -11,7 +11,8 @@
     │   ├── ImportFileError        a line of an events import file is corrupt (file:line: message)
     │   ├── UnknownScenarioError   no simulator scenario of that name
     │   ├── NotFoundError          no machine, line, order … with that id
-    │   └── TimeRangeError         a time or time range that is malformed or inverted
+    │   ├── TimeRangeError         a time or time range that is malformed or inverted
+    │   └── LimitError             a window or a plan larger than allowed (the API answers 422)
     ├── StoreError                 the event store cannot do what was asked
     │   ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
     │   ├── StoreSchemaError       the database schema is not the one this version expects
@@ -100,6 +101,13 @@ class TimeRangeError(InputError):
     """A time that does not parse, or a range whose end is not after its start."""
 
     key = "invalid_time_range"
+
+
+class LimitError(InputError):
+    """A request for more work than microfab's limits allow (docs/security.md, *Limits*): a query
+    window longer than ``MICROFAB_MAX_QUERY_DAYS``, a plan horizon or model too large."""
+
+    key = "over_limit"
 
 
 class StoreError(MicrofabError):

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         default=None,
         description="SMTP password for alert e-mails (only from the environment, never a file).",
     )
+    max_query_days: int = Field(
+        default=366,
+        ge=1,
+        le=36600,
+        description="The longest time window (days) one API request or page may ask for "
+        "(OEE, downtime, plan chart …); longer ones answer 422 naming the limit. The CLI "
+        "takes longer ones with --max-days.",
+    )
     chromium: str | None = Field(
         default=None,
         description="Chromium (or Chrome) program that prints PDF reports (default: chromium, "
@@ -123,7 +131,7 @@ def _type_name(field: str) -> str:
     annotation = Settings.model_fields[field].annotation
     if annotation == SecretStr | None:
         return "secret"
-    if annotation == int | None:
+    if annotation in (int | None, int):
         return "integer"
     return "text"
 

@@ -19,9 +19,9 @@ from microfab.commands.common import (
     print_json,
     stored_factory,
 )
-from microfab.errors import TimeRangeError
 from microfab.model.factory import Factory
-from microfab.model.timerange import parse_time
+from microfab.settings import load_settings
+from microfab.store import EventStore
 from microfab.track.export import DOWNTIME_COLUMNS, OEE_COLUMNS, csv_text
 from microfab.track.oee import (
     By,
@@ -31,6 +31,7 @@ from microfab.track.oee import (
     reliability_rows,
     select_lines,
 )
+from microfab.track.windows import data_window
 
 LineOption = Annotated[
     str | None,
@@ -40,6 +41,16 @@ MachineOption = Annotated[
     str | None, typer.Option("--machine", help="Only this machine (id or path)")
 ]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV (for a spreadsheet)")]
+MaxDaysOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-days",
+        min=1,
+        help="Longest --from/--to window to take, in days (the window is first cut to the days "
+        "holding data) \\[default: MICROFAB_MAX_QUERY_DAYS, 366]",
+        show_default=False,
+    ),
+]
 
 
 def oee(
@@ -57,6 +68,7 @@ def oee(
             help="machine rows, or line rows (the line output at the bottleneck's pace)",
         ),
     ] = "machine",
+    max_days: MaxDaysOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
@@ -68,7 +80,7 @@ def oee(
     row_level = _choice("--level", level, ("machine", "line"))
     with open_store(db) as store:
         factory = stored_factory(store)
-        first, last = _range(factory, line, start, end)
+        first, last = _range(store, factory, line, start, end, max_days)
         rows = oee_rows(
             store,
             factory,
@@ -93,6 +105,7 @@ def downtime(
     machine: MachineOption = None,
     start: FromOption = None,
     end: ToOption = None,
+    max_days: MaxDaysOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
@@ -102,7 +115,7 @@ def downtime(
 
     with open_store(db) as store:
         factory = stored_factory(store)
-        first, last = _range(factory, line, start, end)
+        first, last = _range(store, factory, line, start, end, max_days)
         pareto = downtime_pareto(store, factory, line=line, machine=machine, start=first, end=last)
         reliability = reliability_rows(
             store, factory, line=line, machine=machine, start=first, end=last
@@ -159,17 +172,22 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _range(
-    factory: Factory, line: str | None, start: str | None, end: str | None
+    store: EventStore,
+    factory: Factory,
+    line: str | None,
+    start: str | None,
+    end: str | None,
+    max_days: int | None,
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Parse --from/--to in the time zone of the selected line's site (first site by default)."""
+    """--from/--to in the time zone of the selected line's site (first site by default), cut to
+    the stored data and at most ``max_days`` long, as the API takes ``from``/``to``."""
     zone: zoneinfo.ZoneInfo = factory.sites[0].zone
     if line is not None:
         zone = select_lines(factory, line)[0][0].site.zone
-    first = parse_time(start, zone, field="--from") if start else None
-    last = parse_time(end, zone, field="--to") if end else None
-    if first is not None and last is not None and last <= first:
-        raise TimeRangeError(f"--to {end} is not after --from {start}; give a later --to")
-    return first, last
+    limit = max_days if max_days is not None else load_settings().max_query_days
+    return data_window(
+        store, factory, line, start, end, zone, max_days=limit, fields=("--from", "--to")
+    )
 
 
 def _oee_table(documents: list[dict[str, Any]], factory: Factory, by: str) -> Table:

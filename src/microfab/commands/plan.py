@@ -29,7 +29,7 @@ from microfab.plan.factory import (
     dispatch_lists,
 )
 from microfab.plan.formats import FORMATS, read_instance
-from microfab.plan.live import down_windows, parse_duration, plan_open_orders
+from microfab.plan.live import down_windows, parse_duration
 from microfab.plan.problem import Objective
 from microfab.plan.result import Result
 
@@ -200,7 +200,8 @@ def plan_schedule(
         ),
     ] = None,
     horizon: Annotated[
-        str, typer.Option("--horizon", help="How far ahead shift calendars are laid out")
+        str,
+        typer.Option("--horizon", help="How far ahead shift calendars are laid out (≤ 366d)"),
     ] = "14d",
     down: Annotated[
         list[str] | None,
@@ -225,7 +226,10 @@ def plan_schedule(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Plan the open orders of the factory onto its machines and write the plan file."""
+    """Plan the open orders of the factory onto its machines and write the plan file.
+
+    At most a 366-day horizon and 4,000,000 operation × machine × day cells; the solve runs in a
+    worker process stopped after --time-limit × 1.5 + 30 s or 2 GB of memory."""
     from microfab.model.factory_file import load_factory
     from microfab.plan.plan_file import read_plan_file, write_plan_file
     from microfab.store import open_store
@@ -238,9 +242,11 @@ def plan_schedule(
     earlier = read_plan_file(plan_file)
     if repair and earlier is None:
         err.print(f"no usable plan in {plan_file}: planning afresh")
-    planned = plan_open_orders(
-        factory,
-        views,
+    from microfab.plan.worker import plan_in_worker
+
+    planned = plan_in_worker(
+        factory=factory,
+        views=views,
         start=begin,
         horizon=parse_duration(horizon, "--horizon"),
         objective=DEFAULT_OBJECTIVE if objective is None else Objective.parse(objective),

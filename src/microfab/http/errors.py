@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from microfab.errors import (
     BusyError,
     InputError,
+    LimitError,
     MicrofabError,
     NoFactoryError,
     NotFoundError,
@@ -132,6 +133,8 @@ class ApiError(Exception):
 def status_of(exc: MicrofabError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, LimitError):
+        return 422
     if isinstance(exc, InputError):
         return 400
     if isinstance(exc, NoFactoryError | BusyError):

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from microfab.errors import InputError
+from microfab.errors import InputError, LimitError
 from microfab.model.factory import Factory
 from microfab.plan.factory import (
     DEFAULT_HORIZON,
@@ -36,6 +36,7 @@ from microfab.plan.factory import (
     plan_document,
     previous_schedule,
 )
+from microfab.plan.limits import MAX_HORIZON, MEMORY_LIMIT_MB, check_plan_size
 from microfab.plan.problem import Objective
 from microfab.plan.result import Result
 from microfab.track.orders import OPEN, WorkOrderView
@@ -50,6 +51,11 @@ def parse_duration(text: str, field: str = "duration") -> dt.timedelta:
         raise InputError(f"{field}: '{text}' is not a duration like 90m, 2h, 1.5h or 3d")
     value, unit = float(found.group(1)), found.group(2)
     seconds = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit] * value
+    if seconds > MAX_HORIZON.total_seconds():
+        raise LimitError(
+            f"{field}: '{text}' is longer than the {MAX_HORIZON.days} days a plan may cover; "
+            f"give {MAX_HORIZON.days}d or less"
+        )
     return dt.timedelta(seconds=seconds)
 
 
@@ -156,13 +162,18 @@ def plan_open_orders(
 
     ``earlier`` is the plan document being followed (the plan file), or None: with ``repair`` it
     is repaired (what it had started by now stays), otherwise it is the solver's hint. A plan
-    that cannot be made (a step longer than every working window) is an InputError; an
-    infeasible problem is a result with status ``infeasible`` and its reasons."""
+    that cannot be made (a step longer than every working window) is an InputError, one larger
+    than :mod:`microfab.plan.limits` allows a LimitError, both before any work; an infeasible
+    problem is a result with status ``infeasible`` and its reasons."""
     from microfab.plan.reschedule import freeze, reschedule
     from microfab.plan.solvers import cpsat
 
     begin = start
     orders = open_orders(views)
+    steps = {p.sku: len(p.routing) for p in factory.products}
+    check_plan_size(
+        sum(steps.get(order.product, 0) for order in orders), len(factory.machines()), horizon
+    )
     mounted = mounted_families(factory, views)
     since = None
     if repair and earlier is not None:
@@ -195,7 +206,12 @@ def plan_open_orders(
         fp = dataclasses.replace(fp, problem=freeze(fp.problem, previous, fp.seconds(fp.start)))
         result = reschedule(fp.problem, previous, time_limit=time_limit, workers=workers)
     else:
-        result = cpsat.solve(
-            fp.problem, cpsat.Settings(time_limit=time_limit, workers=workers), hint=previous
+        settings = cpsat.Settings(time_limit=time_limit, workers=workers)
+        memory = (("max_memory_in_mb", MEMORY_LIMIT_MB // 2),)
+        settings = dataclasses.replace(
+            settings,
+            parameters=settings.parameters + memory,
+            lns_parameters=settings.lns_parameters + memory,
         )
+        result = cpsat.solve(fp.problem, settings, hint=previous)
     return LivePlan(fp, result, plan_document(fp, result))

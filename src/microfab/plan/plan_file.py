@@ -3,8 +3,10 @@
 The app keeps its plan where ``microfab plan schedule`` writes it: a plan file (``plan.json`` in
 the working directory unless ``create_app(plan_file=…)`` says otherwise), so the command and the
 dashboard's *Re-plan* button share one plan. A re-plan runs :func:`microfab.plan.live
-.plan_open_orders` over the app's store; one runs at a time (a second is refused with 409 rather
-than queued behind a solver that already holds the CPU).
+.plan_open_orders` over the app's store, in a worker process with a wall clock and a memory limit
+(:mod:`microfab.plan.worker`, limits in :mod:`microfab.plan.limits`); one runs at a time (a second
+is refused with 409 rather than queued behind a solver that already holds the CPU), and the lock is
+released however the first ends (a plan, an error, a worker stopped).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Any
 
 from microfab.errors import InputError, NotFoundError, ReplanRunningError
 from microfab.plan.factory import DEFAULT_OBJECTIVE
-from microfab.plan.live import down_windows, parse_duration, plan_open_orders
+from microfab.plan.limits import MEMORY_LIMIT_MB
+from microfab.plan.live import down_windows, parse_duration
 from microfab.plan.problem import Objective
+from microfab.plan.worker import plan_in_worker
 from microfab.track.orders import list_orders
 from microfab.track.plant import Plant
 
@@ -32,8 +36,18 @@ REPLAN_TIME_LIMIT_S = 5.0
 class PlanFile:
     """The plan file of the app, and the one re-plan allowed at a time."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        wall_s: float | None = None,
+        memory_mb: int = MEMORY_LIMIT_MB,
+    ) -> None:
+        """``wall_s`` and ``memory_mb`` bound each re-plan's worker (default: the solver's time
+        limit plus :data:`~microfab.plan.limits.BUILD_ALLOWANCE_S`, and 2 GB)."""
         self.path = Path(path) if path is not None else DEFAULT_PLAN_FILE
+        self.wall_s = wall_s
+        self.memory_mb = memory_mb
         self._running = threading.Lock()
 
     def read(self) -> dict[str, Any] | None:
@@ -79,9 +93,11 @@ class PlanFile:
                         "id or path (machines: " + ", ".join(ids) + ")"
                     )
             views = list_orders(plant.store, factory, now=start)
-            planned = plan_open_orders(
-                factory,
-                views,
+            planned = plan_in_worker(
+                wall_s=self.wall_s,
+                memory_mb=self.memory_mb,
+                factory=factory,
+                views=views,
                 start=start,
                 horizon=parse_duration(horizon, "horizon"),
                 objective=Objective.parse(objective) if objective else DEFAULT_OBJECTIVE,

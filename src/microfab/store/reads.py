@@ -98,5 +98,8 @@ def events(
         stmt = stmt.limit(limit)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
-        for row in result.mappings():
-            yield stored_event(row)
+        try:
+            for row in result.mappings():
+                yield stored_event(row)
+        finally:  # a reader that stops early must not leave PostgreSQL's server cursor open
+            result.close()

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 
 from microfab.errors import InputError, NotFoundError
 from microfab.model.clock_policy import check_event_time
-from microfab.model.events import Event, MachineState, PartCount, StateChange, format_ts
+from microfab.model.events import (
+    MAX_COUNT,
+    Event,
+    MachineState,
+    PartCount,
+    StateChange,
+    format_ts,
+)
 from microfab.model.factory import Factory, MachineRef
 from microfab.store.event_store import StoredEvent
 from microfab.track import event_query
@@ -327,6 +334,8 @@ def enter_count(
         raise InputError(f"machine {ref.path} does not make countable units")
     if good < 0 or scrap < 0:
         raise InputError("good and scrap are numbers of units, 0 or more")
+    if good > MAX_COUNT or scrap > MAX_COUNT:
+        raise InputError(f"good and scrap: at most {MAX_COUNT:,} units per entry")
     if good + scrap == 0:
         raise InputError("nothing to record: good and scrap are both 0")
     check_event_time(ts, plant.stamp())  # not ahead of the plant's clock, not before 2000
@@ -367,6 +376,8 @@ def correct_count(
     key = check_token(token)
     if good < 0 or scrap < 0:
         raise InputError("the corrected good and scrap are numbers of units, 0 or more")
+    if good > MAX_COUNT or scrap > MAX_COUNT:
+        raise InputError(f"good and scrap: at most {MAX_COUNT:,} units per entry")
     stored = _stored_event(plant, ref, event_id, "count")
     original = stored.event
     assert isinstance(original, PartCount)

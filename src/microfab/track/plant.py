@@ -13,9 +13,10 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from microfab.errors import InputError, NoFactoryError, NotFoundError, TimeRangeError
+from microfab.errors import InputError, NoFactoryError, NotFoundError
 from microfab.model.factory import Factory, MachineRef
-from microfab.model.timerange import parse_time
+from microfab.model.timerange import query_window
+from microfab.settings import load_settings
 from microfab.store import EventStore
 
 
@@ -86,15 +87,9 @@ class Plant:
     def time_range(
         self, start: str | None, end: str | None, zone: zoneinfo.ZoneInfo
     ) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """Parse ``from``/``to`` query text; an empty or inverted range is a TimeRangeError."""
-        first = parse_time(start, zone, field="from") if start else None
-        last = parse_time(end, zone, field="to") if end else None
-        if first is not None and last is not None and last <= first:
-            raise TimeRangeError(
-                f"the time range is empty or inverted: 'to' ({end}) is not after 'from' "
-                f"({start}); give a 'to' later than 'from'"
-            )
-        return first, last
+        """Parse ``from``/``to`` query text; an empty or inverted range, a time outside
+        1970–2200 or a window longer than ``MICROFAB_MAX_QUERY_DAYS`` is a TimeRangeError."""
+        return query_window(start, end, zone, span=None, max_days=load_settings().max_query_days)
 
     # ------------------------------------------------------------------ look-ups
 

@@ -29,7 +29,7 @@ from microfab.track.plant import Plant
 
 router = APIRouter(include_in_schema=False)
 
-AlertId = Annotated[int, Path(ge=1)]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/alerts/{alert_id}/ack")

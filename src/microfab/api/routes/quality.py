@@ -21,7 +21,7 @@ from microfab.store.alerts import list_alerts
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["alerts"])
 
-AlertId = Annotated[int, Path(ge=1, description="The alert's id")]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's id")]
 
 
 @router.get(

@@ -1,11 +1,15 @@
 """Routes for OEE, downtime and reliability, as JSON and as CSV for a spreadsheet.
 
 The numbers are :mod:`microfab.track.oee`'s, the same as ``microfab oee`` and ``microfab
-downtime`` print for the same options; ``from``/``to`` take the same forms as ``--from``/``--to``.
+downtime`` print for the same options; ``from``/``to`` take the same forms as ``--from``/``--to``,
+cut to the days holding stored data and capped at ``MICROFAB_MAX_QUERY_DAYS`` (a longer window
+answers 422 saying the limit; with no ``from`` over more data, the last that many days).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -15,9 +19,12 @@ from fastapi.responses import Response
 from microfab.api.answers import Downtime, OeeRowAnswer
 from microfab.http.deps import PlantDep
 from microfab.http.errors import ERROR_RESPONSES
+from microfab.model.factory import Factory
+from microfab.settings import load_settings
 from microfab.track.export import DOWNTIME_COLUMNS, OEE_API_COLUMNS, csv_text
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
 from microfab.track.plant import Plant
+from microfab.track.windows import data_window
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["OEE and downtime"])
 
@@ -51,6 +58,19 @@ LevelQuery = Annotated[
 ]
 
 
+def _window(
+    plant: Plant,
+    factory: Factory,
+    line: str | None,
+    start: str | None,
+    end: str | None,
+    zone: zoneinfo.ZoneInfo,
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    return data_window(
+        plant.store, factory, line, start, end, zone, max_days=load_settings().max_query_days
+    )
+
+
 def _oee(
     plant: Plant,
     line: str | None,
@@ -67,7 +87,7 @@ def _oee(
         ]
     factory = plant.factory()
     zone = plant.line(line, factory).site_zone if line else plant.zone(factory)
-    first, last = plant.time_range(start, end, zone)
+    first, last = _window(plant, factory, line, start, end, zone)
     rows = oee_rows(
         plant.store, factory, line=line, machine=machine, start=first, end=last, by=by, level=level
     )
@@ -119,7 +139,7 @@ def _downtime(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     factory = plant.factory()
     zone = plant.line(line, factory).site_zone if line else plant.zone(factory)
-    first, last = plant.time_range(start, end, zone)
+    first, last = _window(plant, factory, line, start, end, zone)
     pareto = downtime_pareto(
         plant.store, factory, line=line, machine=machine, start=first, end=last
     )
