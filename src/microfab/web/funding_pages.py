@@ -32,6 +32,7 @@ from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.located_yaml import read_file
 from microfab.reports import print_pdf
 from microfab.track.plant import Plant
+from microfab.web.labels import in_site_time
 from microfab.web.pages import env, templates
 
 router = APIRouter()
@@ -67,7 +68,8 @@ def _evidence(plant: Plant, line: str | None) -> dict[str, Any]:
     if line:
         plant.line(line, factory)  # an unknown line is a 404 with the known ones
     facts = gather_store_facts(plant.store, factory)
-    return smart_line_evidence(factory, facts, line=line or None).to_json()
+    document = smart_line_evidence(factory, facts, line=line or None).to_json()
+    return dict(in_site_time(document, plant.zone(factory)))
 
 
 # ---------------------------------------------------------------------------- project

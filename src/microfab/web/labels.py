@@ -7,6 +7,11 @@ get the same pairs as JSON (:func:`chart_labels`).
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+import zoneinfo
+from typing import Any
+
 from markupsafe import Markup
 
 from microfab.console import STATE_ZH
@@ -265,6 +270,9 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
 }
 
+SAME_IN_BOTH = frozenset({"api", "pdf"})
+"""Catalogue keys written the same in both languages (names and abbreviations)."""
+
 
 def pair(en: str, zh: str) -> Markup:
     """Both languages; the page shows one."""
@@ -283,6 +291,30 @@ def t(key: str) -> Markup:
 def state_label(state: str | None) -> Markup:
     key = state or "nodata"
     return pair(STATE_EN.get(key, key), STATE_ZH.get(key, "暫無數據" if key == "nodata" else ""))
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
+"""A stored time as text (``2026-11-23T07:26:51.514Z``), which a page never shows as such."""
+
+
+def site_time(value: str | dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """A time as the site's clock shows it: ``2026-11-23 15:26`` (seconds only when not zero)."""
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    local = when.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+
+
+def in_site_time(value: Any, zone: zoneinfo.ZoneInfo) -> Any:
+    """``value`` (text, or lists and dicts of it) with every stored time written in site time."""
+    if isinstance(value, str):
+        return ISO_TIME.sub(lambda m: site_time(m.group(0), zone), value)
+    if isinstance(value, list):
+        return [in_site_time(v, zone) for v in value]
+    if isinstance(value, dict):
+        return {k: in_site_time(v, zone) for k, v in value.items()}
+    return value
 
 
 def text(key: str) -> str:
@@ -308,4 +340,4 @@ def chart_labels() -> dict[str, dict[str, str]]:
     return {k: {"en": LABELS[k][0], "zh": LABELS[k][1]} for k in keys}
 
 
-__all__ = ["LABELS", "STATE_EN", "chart_labels", "pair", "state_label", "t", "text"]
+__all__ = ["LABELS", "SAME_IN_BOTH", "STATE_EN", "chart_labels", "in_site_time", "site_time", "pair", "state_label", "t", "text"]
