@@ -59,9 +59,7 @@ def page_urls(app: FastAPI, store: EventStore) -> list[str]:
         if "{kind}" in path:
             urls.extend(path.replace("{kind}", kind) for kind in FUNDING_REPORTS)
         else:
-            urls.append(
-                re.sub(r"\{machine(:path)?\}", machine, path).replace("{order}", order)
-            )
+            urls.append(re.sub(r"\{machine(:path)?\}", machine, path).replace("{order}", order))
     return urls
 
 

@@ -34,7 +34,9 @@ WIDEST = """() => {
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str], tuple[str, str]]]:
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, list[str], tuple[str, str]]]:
     with demo_site(tmp_path_factory.mktemp("phone")) as (url, _, urls, admin):
         yield url, urls, admin
 
@@ -75,4 +77,3 @@ def test_no_page_scrolls_sideways(
     page.close()
     assert not overflowing, f"pages wider than {VIEWPORTS[viewport][0]} px: {overflowing}"
     assert not errors, errors
-

@@ -16,7 +16,9 @@ from pathlib import Path
 from microfab.errors import PdfPrinterMissing, PdfPrintFailed
 from microfab.settings import load_settings
 
-CJK_FONT = Path(__file__).resolve().parents[1] / "web" / "static" / "fonts" / "NotoSansTC-subset.woff2"
+CJK_FONT = (
+    Path(__file__).resolve().parents[1] / "web" / "static" / "fonts" / "NotoSansTC-subset.woff2"
+)
 """The Chinese font the reports name (``fonts/…`` beside the printed page), for a machine with none."""
 
 

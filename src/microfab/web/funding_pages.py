@@ -193,7 +193,10 @@ def _report_html(request: Request, plant: Plant, kind: str, as_of: str | None) -
         return final_report_html(review, ledger, _evidence(plant, line) if line else None)
     from microfab.funding.benefit import line_output
 
-    output = line_output(plant.store, plant.factory(), line).to_json() if line else None
+    factory = plant.factory()
+    output = line_output(plant.store, factory, line).to_json() if line else None
+    if output is not None:
+        output = dict(in_site_time(output, plant.zone(factory)))
     return benefit_report_html(review, ledger, output)
 
 

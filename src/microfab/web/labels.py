@@ -143,6 +143,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "status_in_progress": ("In progress", "生產中"),
     "status_completed": ("Completed", "已完成"),
     "status_cancelled": ("Cancelled", "已取消"),
+    "status_unknown": ("Unknown", "不明"),
     "done_created": ("Order created.", "工單已建立。"),
     "done_released": ("Order released to the floor.", "工單已發放到車間。"),
     "done_cancelled": ("Order cancelled.", "工單已取消。"),
@@ -259,6 +260,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "recommendation": ("Recommendation", "建議"),
     "anomaly_alerts": ("Recent anomaly alerts", "最近異常警報"),
     "no_anomalies": ("no anomaly alerts", "沒有異常警報"),
+    "baseline_until": ("baseline until", "基線截至"),
+    "sd": ("sd", "個標準差"),
+    "spread": ("spread", "波動"),
+    "trend": ("trend", "趨勢"),
+    "sd_per_h": ("sd/h", "標準差／小時"),
+    "frozen": ("frozen", "讀數凍結"),
+    "no_ledger_help": (
+        "Start the server with the project's ledger to see budget vs spend, payments and "
+        "deadlines:",
+        "請以項目帳目檔案啟動伺服器，以查看預算與支出、付款及限期：",
+    ),
+    "example_format": ("example and format", "範例及格式"),
+    "without_ledger": ("These work without it", "以下毋須帳目檔案"),
     "defect_pareto": ("Defects by product and machine", "按產品及機器劃分的缺陷"),
     "defect_class": ("Defect", "缺陷"),
     "inspected": ("Inspected", "已檢查"),
@@ -270,8 +284,9 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
 }
 
-SAME_IN_BOTH = frozenset({"api", "pdf"})
-"""Catalogue keys written the same in both languages (names and abbreviations)."""
+UNTRANSLATED = frozenset({"api", "pdf", "language"})
+"""Catalogue keys written the same in both languages (abbreviations), or on purpose in the other
+language (the toggle names the language it switches to)."""
 
 
 def pair(en: str, zh: str) -> Markup:
@@ -291,6 +306,110 @@ def t(key: str) -> Markup:
 def state_label(state: str | None) -> Markup:
     key = state or "nodata"
     return pair(STATE_EN.get(key, key), STATE_ZH.get(key, "暫無數據" if key == "nodata" else ""))
+
+
+def status_words() -> dict[str, str]:
+    """Machine states and order statuses as stored (``micro_stop``, ``in_progress``), each as
+    both languages in plain text, for the printable reports: ``Micro-stop 小停``."""
+    words = {state: f"{STATE_EN[state]} {zh}" for state, zh in STATE_ZH.items()}
+    for status in ("created", "released", "in_progress", "completed", "cancelled"):
+        words.setdefault(status, text(f"status_{status}"))
+    words["unknown"] = text("status_unknown")
+    return words
+
+
+MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(en), zh)
+    for en, zh in (
+        # carbon panel (microfab.green): its message and notes
+        (
+            r"^no production between (?P<a>.+?) and (?P<b>.+?): (?P<x>\S+ \S+) of shared "
+            r"(?P<s>\S+) has no order to go to \(allocation by (?P<r>\w+)\); choose a period "
+            r"in which orders finished units$",
+            "{a} 至 {b} 期間沒有生產：共用的 {s}（{x}）沒有工單可分攤（按 {r} 分攤）；"
+            "請選擇有工單完成件數的時段",
+        ),
+        (
+            r"^no finished units of (?P<p>.+?) between (?P<a>.+?) and (?P<b>.+?)(?P<rest>[:;].*)?$",
+            "{a} 至 {b} 期間沒有 {p} 的完成件數",
+        ),
+        (
+            r"^No carbon settings file: ",
+            "沒有碳排放設定檔：沒有物料排放因子，所以每件碳排放只計範圍一 + 二（不含上游物料）。"
+            "請以 --carbon-settings FILE 啟動伺服器（docs/green.md）。",
+        ),
+        (
+            r"^(?P<k>\S+): no factor for (?P<y>\d+); used the latest earlier year, (?P<z>\d+)$",
+            "{k}：沒有 {y} 年的排放因子；改用之前最近的 {z} 年",
+        ),
+        (
+            r"^(?P<k>\S+) \((?P<y>\d+)\) is recorded as CO2 only, not CO2e$",
+            "{k}（{y}）只記錄二氧化碳（CO2），並非二氧化碳當量（CO2e）",
+        ),
+        (
+            r"^materials without an emission factor, left out of upstream: (?P<m>.+)$",
+            "沒有排放因子的物料，未計入上游排放：{m}",
+        ),
+        (
+            r"^(?P<k>\S+) \((?P<y>\d+)\) is (?P<q>[\w -]+): (?P<c>.+)$",
+            "{k}（{y}）數據質素：{q}：{c}",
+        ),
+        # machine health (microfab.quality.maintenance)
+        (
+            r"^(?P<m>\S+): the healthy baseline has (?P<n>\d+) running readings; health needs "
+            r"at least (?P<k>\d+) \((?P<d>\d+) more\)$",
+            "{m}：健康基線只有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
+        ),
+        (
+            r"^(?P<m>\S+): (?P<n>\d+) running readings after the baseline; health needs at least "
+            r"(?P<k>\d+) \((?P<d>\d+) more\)$",
+            "{m}：基線之後有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
+        ),
+        (
+            r"^(?P<m>\S+): no metric has enough readings for health$",
+            "{m}：沒有指標有足夠讀數計算健康指數",
+        ),
+        (
+            r"^check the (?P<x>\S+) sensor of (?P<m>\S+): its reading has not changed "
+            r"\(spread (?P<p>\S+) of normal\)$",
+            "檢查 {m} 的 {x} 感測器：讀數沒有變化（波動只有正常的 {p}）",
+        ),
+        (
+            r"^plan maintenance of (?P<m>\S+) within (?P<h>.+?): (?P<x>\S+) is (?P<sd>\S+) sd "
+            r"(?P<dir>above|below) its healthy level and moving (?P<v>\S+) sd/h toward the "
+            r"failure level \((?P<f>\S+) sd\)$",
+            "請於 {h} 內安排 {m} 保養：{x} {dir}健康水平 {sd} 個標準差，並以每小時 {v} 個標準差"
+            "趨向故障水平（{f} 個標準差）",
+        ),
+        (
+            r"^inspect (?P<m>\S+): (?P<x>\S+) is (?P<sd>\S+) sd (?P<dir>above|below) its "
+            r"healthy level \(no steady trend\)$",
+            "檢查 {m}：{x} {dir}健康水平 {sd} 個標準差（沒有穩定趨勢）",
+        ),
+        (
+            r"^(?P<m>\S+) is healthy: no metric is far from its healthy level or trending away$",
+            "{m} 健康：沒有指標遠離健康水平或有偏離趨勢",
+        ),
+    )
+)
+"""Sentences the domain writes in English (carbon notes, health messages), each with its Chinese:
+a pattern for the English and the Chinese with the same named parts."""
+
+WORDS_IN_MESSAGES = {"above": "高於", "below": "低於", "h": "小時"}
+
+
+def message(sentence: str, zone: zoneinfo.ZoneInfo | None = None) -> Markup:
+    """A sentence from the domain in both languages (:data:`MESSAGES`), its stored times in
+    site time; a sentence the catalogue does not know shows as it is."""
+    en = sentence if zone is None else str(in_site_time(sentence, zone))
+    for pattern, zh in MESSAGES:
+        found = pattern.match(en)
+        if found:
+            parts = {
+                k: WORDS_IN_MESSAGES.get(v or "", v or "") for k, v in found.groupdict().items()
+            }
+            return pair(en, zh.format(**parts))
+    return pair(en, "")
 
 
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
@@ -340,4 +459,17 @@ def chart_labels() -> dict[str, dict[str, str]]:
     return {k: {"en": LABELS[k][0], "zh": LABELS[k][1]} for k in keys}
 
 
-__all__ = ["LABELS", "SAME_IN_BOTH", "STATE_EN", "chart_labels", "in_site_time", "site_time", "pair", "state_label", "t", "text"]
+__all__ = [
+    "LABELS",
+    "STATE_EN",
+    "UNTRANSLATED",
+    "chart_labels",
+    "in_site_time",
+    "message",
+    "pair",
+    "site_time",
+    "state_label",
+    "status_words",
+    "t",
+    "text",
+]
