@@ -90,6 +90,7 @@ def test_every_page_in_chinese_shows_no_english_status_word(
         answer = page.goto(url.rstrip("/") + path)
         assert answer is not None and answer.status == 200, path
         shown = page.evaluate("document.body.innerText")
+        untranslated = page.locator("[data-untranslated]").all_inner_texts()
         assert CJK.search(shown), f"{path} shows no Chinese at all"
         bilingual = page.locator("#lang-toggle").count() == 0  # a printable page shows both
         words = sorted(
@@ -102,8 +103,8 @@ def test_every_page_in_chinese_shows_no_english_status_word(
             }
         )
         times = sorted({m.group(0) for m in RAW_UTC.finditer(shown) if "T" in m.group(0)})
-        if words or times:
-            found[path] = words + times
+        if words or times or untranslated:
+            found[path] = words + times + untranslated
     page.close()
     assert not found, f"English status words or raw UTC times in 中文: {found}"
 

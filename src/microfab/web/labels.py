@@ -382,6 +382,12 @@ MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"^(?P<k>\S+) \((?P<y>\d+)\) is (?P<q>[\w -]+): (?P<c>.+)$",
             "{k}（{y}）數據質素：{q}：{c}",
         ),
+        # control charts (microfab.model.spc)
+        (
+            r"^the baseline has (?P<n>\d+) (?P<w>\w+); control limits need at least (?P<k>\d+) "
+            r"\((?P<d>\d+) more\)$",
+            "基線只有 {n} 個{w}；計算管制界限最少需要 {k} 個（尚欠 {d} 個）",
+        ),
         # machine health (microfab.quality.maintenance)
         (
             r"^(?P<m>\S+): the healthy baseline has (?P<n>\d+) running readings; health needs "
@@ -423,12 +429,19 @@ MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 """Sentences the domain writes in English (carbon notes, health messages), each with its Chinese:
 a pattern for the English and the Chinese with the same named parts."""
 
-WORDS_IN_MESSAGES = {"above": "高於", "below": "低於", "h": "小時"}
+WORDS_IN_MESSAGES = {
+    "above": "高於",
+    "below": "低於",
+    "subgroups": "子組",
+    "points": "數據點",
+    "values": "數值",
+}
 
 
 def message(sentence: str, zone: zoneinfo.ZoneInfo | None = None) -> Markup:
     """A sentence from the domain in both languages (:data:`MESSAGES`), its stored times in
-    site time; a sentence the catalogue does not know shows as it is."""
+    site time; a sentence the catalogue does not know shows as it is, marked
+    ``data-untranslated`` (tests/test_pages_zh.py finds it)."""
     en = sentence if zone is None else str(in_site_time(sentence, zone))
     for pattern, zh in MESSAGES:
         found = pattern.match(en)
@@ -437,7 +450,7 @@ def message(sentence: str, zone: zoneinfo.ZoneInfo | None = None) -> Markup:
                 k: WORDS_IN_MESSAGES.get(v or "", v or "") for k, v in found.groupdict().items()
             }
             return pair(en, zh.format(**parts))
-    return pair(en, "")
+    return Markup('<span class="both" data-untranslated="message">{}</span>').format(en)
 
 
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
