@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -41,6 +40,7 @@ from microfab.http.errors import install_error_handlers
 from microfab.plan.plan_file import PlanFile
 from microfab.store import EventStore, open_store
 from microfab.track.plant import Plant
+from microfab.web.api_docs import api_docs_page
 from microfab.web.funding_pages import router as funding_pages_router
 from microfab.web.live import LiveFeed
 from microfab.web.login import router as login_router
@@ -180,15 +180,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="microfab API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-            swagger_ui_parameters={"validatorUrl": None},  # no call to validator.swagger.io
-        )
+    def docs(request: Request) -> HTMLResponse:
+        return api_docs_page(request)  # the vendored Swagger UI, a link back, no inline script
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> RedirectResponse:

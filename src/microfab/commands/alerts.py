@@ -162,7 +162,7 @@ def _print_run(
 def _table(title: str, alerts: list[StoredAlert], zone: dt.tzinfo) -> None:
     table = Table(title=title)
     for name in ("id", "state", "severity", "machine", "since", "rule", "message"):
-        table.add_column(name, justify="right" if name == "id" else "left")
+        table.add_column(name, justify="right" if name == "id" else "left", overflow="fold")
     for a in alerts:
         table.add_row(
             str(a.id),

@@ -134,7 +134,7 @@ def footprint_command(
         return
     grid = Table(title=f"Carbon footprint 碳足跡 · {fp.product}", show_header=False)
     grid.add_column("", style="bold")
-    grid.add_column("", justify="right")
+    grid.add_column("", justify="right", overflow="fold")
     for label, value in (
         ("orders", ", ".join(fp.orders)),
         ("period", f"{doc['from']} – {doc['to']}"),

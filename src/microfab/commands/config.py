@@ -24,7 +24,7 @@ def config_show(as_json: JsonOption = False) -> None:
         print_json(dict(rows))
         return
     table = Table(title="Settings (environment)", title_justify="left")
-    table.add_column("variable", no_wrap=True)
+    table.add_column("variable", no_wrap=True, overflow="fold")
     table.add_column("value", overflow="fold")
     for name, value in rows:
         table.add_row(name, value)

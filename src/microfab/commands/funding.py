@@ -71,8 +71,8 @@ def _print_assessment(doc: dict[str, Any]) -> None:
         table.add_row(r["rule"], mark, r["detail"], r["source"])
     out.print(table)
     money = Table(title="Grant 資助額 (HK$)")
-    money.add_column("")
-    money.add_column("HK$", justify="right")
+    money.add_column("", overflow="fold")
+    money.add_column("HK$", justify="right", overflow="fold")
     for label, key in (
         ("total budget", "total_budget_hkd"),
         ("eligible cost", "eligible_cost_hkd"),

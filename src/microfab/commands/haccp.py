@@ -71,7 +71,7 @@ def haccp_batches(
 
     table = Table(title=f"{plan.plan}: batches at critical control points (site time)")
     for name in ("CCP", "order", "product", "start", "min", "status", "deviations"):
-        table.add_column(name, justify="right" if name == "min" else "left")
+        table.add_column(name, justify="right" if name == "min" else "left", overflow="fold")
     for b in report["batches"]:
         table.add_row(
             b["ccp"],

@@ -134,7 +134,7 @@ def downtime(
         return
     table = Table(title="Downtime Pareto 停機柏拉圖 (working time)")
     for name in ("reason", "state", "category", "lost", "stops", "share", "cumulative"):
-        table.add_column(name, justify="right" if name in ("stops",) else "left")
+        table.add_column(name, justify="right" if name in ("stops",) else "left", overflow="fold")
     cumulative = 0.0
     for row in pareto:
         cumulative += row.share
@@ -150,7 +150,7 @@ def downtime(
     out.print(table)
     rel = Table(title="Reliability 可靠性 (working time)")
     for name in ("machine", "failures", "run", "MTBF", "MTTR"):
-        rel.add_column(name)
+        rel.add_column(name, overflow="fold")
     for r in reliability:
         rel.add_row(
             r.machine.rsplit("/", 1)[-1],
@@ -199,7 +199,9 @@ def _oee_table(documents: list[dict[str, Any]], factory: Factory, by: str) -> Ta
     columns += ["busy", "run", "total", "good", "A", "P", "Q", "OEE"]
     for name in columns:
         text = name in ("machine", "day", "shift")
-        table.add_column(name, justify="left" if text else "right", no_wrap=True)
+        table.add_column(
+            name, justify="left" if text else "right", no_wrap=not text, overflow="fold"
+        )
     for d in documents:
         name = d["machine"].rsplit("/", 1)[-1]  # the id; paths are in --json and --csv
         cells = [f"{name} (line)" if d["level"] == "line" else name]

@@ -455,7 +455,12 @@ def _table(title: str, **columns: str) -> Table:
     never wrapped (ids, times), ``text`` columns wrapped to fit the terminal."""
     table = Table(box=box.SIMPLE_HEAD, title=title, pad_edge=False, collapse_padding=True)
     for name, kind in columns.items():
-        table.add_column(name, justify="right" if kind == "num" else "left", no_wrap=kind != "text")
+        table.add_column(
+            name,
+            justify="right" if kind == "num" else "left",
+            no_wrap=kind == "num",
+            overflow="fold",
+        )
     return table
 
 

@@ -288,7 +288,9 @@ def _print_plan(fp: FactoryProblem, document: dict[str, Any]) -> None:
         "planned end",
         "late",
     ):
-        table.add_column(column, justify="right" if column in ("qty", "prio") else "left")
+        table.add_column(
+            column, justify="right" if column in ("qty", "prio") else "left", overflow="fold"
+        )
     for row in document["orders"]:
         late = f"{row['late_s'] / 3600:.1f} h" if row["late"] else ""
         table.add_row(
@@ -374,7 +376,9 @@ def plan_release(
     for path, rows in lists.items():
         table = Table(title=path, title_justify="left")
         for column in ("#", "start", "end", "order", "step", "units", "setup"):
-            table.add_column(column, justify="right" if column in ("#", "units") else "left")
+            table.add_column(
+                column, justify="right" if column in ("#", "units") else "left", overflow="fold"
+            )
         for i, row in enumerate(rows, start=1):
             setup = ""
             if row["setup_s"]:

@@ -169,7 +169,7 @@ def anomalies(
         title=f"Anomaly alerts 異常警報 (site time; baseline until {local(report['baseline_end'])})"
     )
     for name in ("machine", "started", "metric", "score", "threshold", "evidence"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")
     for m in report["machines"]:
         for a in m["alerts"]:
             ev = a["evidence"][a["metric"]]
@@ -229,7 +229,7 @@ def health(
         return
     table = Table(title="Machine health 設備健康 (1 = as in the baseline)")
     for name in ("machine", "health", "RUL", "recommendation"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")
     for m in report["machines"]:
         table.add_row(
             m["machine"].rsplit("/", 1)[-1],
@@ -268,7 +268,12 @@ def defects(
     table = Table(title="Defects 缺陷 by product and machine (largest first)")
     for name in ("product", "machine", "inspected", "failed", "defect", "n", "share", "cum"):
         text_column = name in ("product", "machine", "defect")
-        table.add_column(name, justify="left" if text_column else "right", no_wrap=True)
+        table.add_column(
+            name,
+            justify="left" if text_column else "right",
+            no_wrap=not text_column,
+            overflow="fold",
+        )
     for group in report["groups"]:
         first_row = True
         for d in group["defects"] or [None]:
@@ -380,7 +385,11 @@ def _print_spc(report: dict[str, Any], factory: Factory) -> None:
     if episodes:
         table = Table(title="Rule violations 失控 (runs of flagged points, site time)")
         for name in ("from", "to", "points", "last value", "rules"):
-            table.add_column(name, justify="right" if name in ("points", "last value") else "left")
+            table.add_column(
+                name,
+                justify="right" if name in ("points", "last value") else "left",
+                overflow="fold",
+            )
         for run in episodes[-15:]:
             rules = sorted({r for i in run for r in points[i]["rules"]})
             spread = any(points[i].get("dispersion_rules") for i in run)

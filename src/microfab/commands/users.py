@@ -145,7 +145,7 @@ def users_list(db: DbOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("user", "role", "created (UTC)", "password changed (UTC)"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for u in users:
         table.add_row(u.name, u.role.value, _minute(u.created_at), _minute(u.password_changed_at))
     out.print(table)

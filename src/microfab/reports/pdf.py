@@ -16,6 +16,11 @@ from pathlib import Path
 from microfab.errors import PdfPrinterMissing, PdfPrintFailed
 from microfab.settings import load_settings
 
+CJK_FONT = (
+    Path(__file__).resolve().parents[1] / "web" / "static" / "fonts" / "NotoSansTC-subset.woff2"
+)
+"""The Chinese font the reports name (``fonts/…`` beside the printed page), for a machine with none."""
+
 
 def configured_chromium() -> str | None:
     """The chromium named by the configuration (``MICROFAB_CHROMIUM``), if any."""
@@ -46,6 +51,8 @@ def print_pdf(html: str, *, timeout_s: float = 60.0) -> bytes:
         page = Path(tmp) / "report.html"
         out = Path(tmp) / "report.pdf"
         page.write_text(html, encoding="utf-8")
+        (Path(tmp) / "fonts").mkdir()
+        shutil.copyfile(CJK_FONT, Path(tmp) / "fonts" / CJK_FONT.name)
         command = [
             browser,
             "--headless",
@@ -56,6 +63,7 @@ def print_pdf(html: str, *, timeout_s: float = 60.0) -> bytes:
             "--disable-sync",
             "--no-first-run",
             "--no-pdf-header-footer",
+            "--allow-file-access-from-files",  # the font beside the page
             f"--user-data-dir={Path(tmp) / 'profile'}",
             f"--print-to-pdf={out}",
             page.as_uri(),

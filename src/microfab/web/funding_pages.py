@@ -13,13 +13,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from microfab.errors import FundingFileError, InputError, NotFoundError
 from microfab.funding.evidence import gather_store_facts, smart_line_evidence
 from microfab.funding.ledger import Ledger, parse_ledger, review_ledger
-from microfab.funding.matcher import match_schemes, parse_profile
+from microfab.funding.matcher import CompanyProfile, match_schemes, parse_profile
 from microfab.funding.reports import (
     benefit_report_html,
     evidence_html,
@@ -27,11 +29,13 @@ from microfab.funding.reports import (
     money,
     progress_report_html,
 )
+from microfab.funding.rules import catalogue_data
 from microfab.http.deps import PlantDep
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.located_yaml import read_file
 from microfab.reports import print_pdf
 from microfab.track.plant import Plant
+from microfab.web.labels import LABELS, in_site_time, pair, t
 from microfab.web.pages import env, templates
 
 router = APIRouter()
@@ -67,7 +71,8 @@ def _evidence(plant: Plant, line: str | None) -> dict[str, Any]:
     if line:
         plant.line(line, factory)  # an unknown line is a 404 with the known ones
     facts = gather_store_facts(plant.store, factory)
-    return smart_line_evidence(factory, facts, line=line or None).to_json()
+    document = smart_line_evidence(factory, facts, line=line or None).to_json()
+    return dict(in_site_time(document, plant.zone(factory)))
 
 
 # ---------------------------------------------------------------------------- project
@@ -114,6 +119,80 @@ def funding_evidence(request: Request, plant: PlantDep, line: str | None = None)
 # ---------------------------------------------------------------------------- matcher
 
 
+STAGES = (
+    "startup",
+    "R&D",
+    "business_expansion",
+    "technology_application",
+    "production",
+    "training",
+    "loan",
+)
+"""The funding stages a profile names (the catalogue's ``stage_vocabulary`` when it has one)."""
+
+PROFILE_FIELDS = ("as_of", "name", "founded", "sector", "purpose", "project_cost_hkd", "keywords")
+PROFILE_CHECKS = ("incorporated_in_hk", "listed", "sme", "new_line")
+
+
+def _stages() -> list[tuple[str, Markup]]:
+    """Each stage's value and its name in both languages (the value itself when the catalogue
+    has no name for it)."""
+    named = []
+    for stage in catalogue_data().get("stage_vocabulary") or STAGES:
+        key = "stage_" + str(stage).lower().replace("&", "")
+        named.append((str(stage), t(key) if key in LABELS else pair(str(stage), "")))
+    return named
+
+
+def profile_from_fields(form: dict[str, Any]) -> str:
+    """The company profile (YAML, as in docs/examples/company.yaml) that the form's fields say;
+    :func:`parse_profile` then checks it as it checks a file."""
+    company: dict[str, Any] = {"name": str(form.get("name", "")).strip()}
+    for check in ("incorporated_in_hk", "listed", "sme"):
+        company[check] = check in form
+    founded = str(form.get("founded", "")).strip()
+    if founded:
+        company["founded"] = int(founded) if founded.isdigit() else founded
+    company["sector"] = str(form.get("sector", "")).strip()
+    need: dict[str, Any] = {
+        "stages": list(form.get("stages", [])),
+        "purpose": str(form.get("purpose", "")).strip(),
+        "new_line": "new_line" in form,
+        "keywords": [k.strip() for k in str(form.get("keywords", "")).split(",") if k.strip()],
+    }
+    cost = str(form.get("project_cost_hkd", "")).replace(",", "").strip()
+    if cost:
+        need["project_cost_hkd"] = int(cost) if cost.isdigit() else cost
+    as_of = str(form.get("as_of", "")).strip() or dt.date.today().isoformat()
+    document = {"as_of": as_of, "company": company, "need": need}
+    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+
+
+def _fields(profile: CompanyProfile | None) -> dict[str, Any]:
+    """The form's fields for ``profile`` (an empty form: the example's choices as hints)."""
+    if profile is None:
+        return {
+            "as_of": dt.date.today().isoformat(),
+            "stages": [],
+            "checks": {"incorporated_in_hk", "sme"},
+        }
+    c, n = profile.company, profile.need
+    checks = {k for k in ("incorporated_in_hk", "listed", "sme") if getattr(c, k)}
+    if n.new_line:
+        checks.add("new_line")
+    return {
+        "as_of": profile.as_of.isoformat(),
+        "name": c.name,
+        "founded": c.founded or "",
+        "sector": c.sector,
+        "purpose": n.purpose,
+        "project_cost_hkd": "" if n.project_cost_hkd is None else f"{n.project_cost_hkd:.0f}",
+        "keywords": ", ".join(n.keywords),
+        "stages": list(n.stages),
+        "checks": checks,
+    }
+
+
 def _match_page(
     request: Request, profile_text: str = "", filename: str = "", status_code: int = 200
 ) -> Response:
@@ -125,6 +204,8 @@ def _match_page(
         "matches": None,
         "profile": None,
         "problems": [],
+        "stages": _stages(),
+        "fields": _fields(None),
     }
     if profile_text.strip():
         try:
@@ -134,6 +215,7 @@ def _match_page(
             status_code = 400
         else:
             context["profile"] = profile
+            context["fields"] = _fields(profile)
             context["matches"] = [m.to_json() for m in match_schemes(profile)]
     return templates.TemplateResponse(
         request, "funding_match.html", context, status_code=status_code
@@ -152,6 +234,12 @@ async def funding_match(
     upload: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     text, name = profile, "company.yaml (pasted)"
+    form = await request.form()
+    if not profile.strip() and form.get("name") is not None:
+        fields: dict[str, Any] = {k: form.get(k, "") for k in PROFILE_FIELDS}
+        fields.update({k: "on" for k in PROFILE_CHECKS if k in form})
+        fields["stages"] = [str(s) for s in form.getlist("stages")]
+        text, name = profile_from_fields(fields), "the form"
     if upload is not None and upload.filename:
         data = await upload.read(MAX_PROFILE_BYTES + 1)
         if len(data) > MAX_PROFILE_BYTES:
@@ -191,7 +279,10 @@ def _report_html(request: Request, plant: Plant, kind: str, as_of: str | None) -
         return final_report_html(review, ledger, _evidence(plant, line) if line else None)
     from microfab.funding.benefit import line_output
 
-    output = line_output(plant.store, plant.factory(), line).to_json() if line else None
+    factory = plant.factory()
+    output = line_output(plant.store, factory, line).to_json() if line else None
+    if output is not None:
+        output = dict(in_site_time(output, plant.zone(factory)))
     return benefit_report_html(review, ledger, output)
 
 

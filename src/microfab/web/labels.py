@@ -7,6 +7,11 @@ get the same pairs as JSON (:func:`chart_labels`).
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+import zoneinfo
+from typing import Any
+
 from markupsafe import Markup
 
 from microfab.console import STATE_ZH
@@ -143,6 +148,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "status_in_progress": ("In progress", "生產中"),
     "status_completed": ("Completed", "已完成"),
     "status_cancelled": ("Cancelled", "已取消"),
+    "status_unknown": ("Unknown", "不明"),
     "done_created": ("Order created.", "工單已建立。"),
     "done_released": ("Order released to the floor.", "工單已發放到車間。"),
     "done_cancelled": ("Order cancelled.", "工單已取消。"),
@@ -227,7 +233,68 @@ LABELS: dict[str, tuple[str, str]] = {
     "printable": ("Printable", "可列印"),
     "company_profile": ("Company profile (YAML)", "公司資料（YAML）"),
     "match_submit": ("Find schemes", "尋找資助計劃"),
+    "match_help": (
+        "Tell us about the company and the project; the matcher ranks the schemes it could apply "
+        "to, with the reason for each.",
+        "填寫公司及項目資料；配對工具會排列可申請的資助計劃，並列出每項的理由。",
+    ),
+    "company_name": ("Company name", "公司名稱"),
+    "founded": ("Founded (year)", "成立年份"),
+    "sector": ("Sector", "行業"),
+    "as_of": ("as of", "截至"),
+    "company_facts": ("The company", "公司"),
+    "incorporated_in_hk": ("Incorporated in Hong Kong", "在香港註冊成立"),
+    "sme": ("SME", "中小企"),
+    "listed": ("Listed", "上市公司"),
+    "stages": ("What the funding is for", "資助用途"),
+    "stage_startup": ("Start-up", "初創"),
+    "stage_rd": ("R&D", "研發"),
+    "stage_business_expansion": ("Business expansion", "業務擴展"),
+    "stage_technology_application": ("Technology application", "技術應用"),
+    "stage_production": ("Production", "生產"),
+    "stage_training": ("Training", "培訓"),
+    "stage_loan": ("Loan", "貸款"),
+    "purpose": ("Project purpose", "項目目的"),
+    "project_cost": ("Project cost HK$", "項目成本（港元）"),
+    "keywords": ("Keywords (comma-separated)", "關鍵字（以逗號分隔）"),
+    "new_line": ("A new production line (not an upgrade)", "新生產線（並非升級現有生產線）"),
+    "paste_profile": ("Paste a profile (YAML)", "貼上公司資料（YAML）"),
+    "upload_profile": ("or upload a file", "或上載檔案"),
+    "schemes_best_first": ("schemes, best first", "個資助計劃，最合適的排先"),
     "fits": ("fits", "符合"),
+    "grant": ("grant", "資助額"),
+    "progress_report": ("progress report", "進度報告"),
+    "final_report": ("final report", "總結報告"),
+    "benefit_report": ("benefit report", "效益報告"),
+    "evidence_annex": ("evidence annex", "證明附件"),
+    "invoices": ("invoices", "發票"),
+    "not_reimbursable": ("not reimbursable", "不獲發還"),
+    "eligible_spend": ("eligible spend", "合資格開支"),
+    "claim_kind": ("Payment", "付款"),
+    "earliest": ("Earliest", "最早"),
+    "max_hkd": ("Max HK$", "上限港元"),
+    "received_hkd": ("Received HK$", "已收港元"),
+    "conditions": ("Conditions", "條件"),
+    "due_date": ("Due", "限期"),
+    "days_left": ("Days left", "尚餘日數"),
+    "deadline_done": ("done", "已完成"),
+    "deadline_open": ("open", "未定日期"),
+    "deadline_overdue": ("overdue", "已逾期"),
+    "deadline_due_soon": ("due soon", "即將到期"),
+    "deadline_upcoming": ("upcoming", "未到期"),
+    "evidence_evidenced": ("evidenced", "有證明"),
+    "evidence_partial": ("partial", "部分證明"),
+    "machines_meet": ("machines meet the smart criteria", "部機器符合智能準則"),
+    "smart_share": (
+        'share {share}; NIFS asks for "the whole or most of the line", above 0.5',
+        "比例 {share}；新型工業化資助計劃要求「整條或大部分生產線」，即高於 0.5",
+    ),
+    "scheme_status": ("status", "狀態"),
+    "ratio": ("ratio", "資助比例"),
+    "cap_per_project": ("cap per project", "每項目上限"),
+    "cap": ("cap", "上限"),
+    "cap_total": ("total", "總額"),
+    "estimate": ("estimate", "估算"),
     "does_not_fit": ("does not fit", "不符合"),
     "problems": ("Problems in the file", "檔案問題"),
     "sign_in": ("Sign in", "登入"),
@@ -259,6 +326,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "recommendation": ("Recommendation", "建議"),
     "anomaly_alerts": ("Recent anomaly alerts", "最近異常警報"),
     "no_anomalies": ("no anomaly alerts", "沒有異常警報"),
+    "baseline_until": ("baseline until", "基線截至"),
+    "sd": ("sd", "個標準差"),
+    "spread": ("spread", "波動"),
+    "trend": ("trend", "趨勢"),
+    "sd_per_h": ("sd/h", "標準差／小時"),
+    "frozen": ("frozen", "讀數凍結"),
+    "no_ledger_help": (
+        "Start the server with the project's ledger to see budget vs spend, payments and "
+        "deadlines:",
+        "請以項目帳目檔案啟動伺服器，以查看預算與支出、付款及限期：",
+    ),
+    "example_format": ("example and format", "範例及格式"),
+    "without_ledger": ("These work without it", "以下毋須帳目檔案"),
     "defect_pareto": ("Defects by product and machine", "按產品及機器劃分的缺陷"),
     "defect_class": ("Defect", "缺陷"),
     "inspected": ("Inspected", "已檢查"),
@@ -269,6 +349,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "請以你自己的用戶登入；如未有用戶，請向管理員申請。",
     ),
 }
+
+UNTRANSLATED = frozenset({"api", "pdf", "language"})
+"""Catalogue keys written the same in both languages (abbreviations), or on purpose in the other
+language (the toggle names the language it switches to)."""
 
 
 def pair(en: str, zh: str) -> Markup:
@@ -285,9 +369,166 @@ def t(key: str) -> Markup:
     return pair(en, zh)
 
 
+def label_or(key: str, fallback: str) -> Markup:
+    """The catalogue's words for ``key``, or ``fallback`` as it is (a value the catalogue does
+    not name yet, marked ``data-untranslated`` for tests/test_pages_zh.py)."""
+    if key in LABELS:
+        return t(key)
+    return Markup('<span class="both" data-untranslated="label">{}</span>').format(fallback)
+
+
+def text_en(key: str) -> str:
+    return LABELS[key][0]
+
+
+def text_zh(key: str) -> str:
+    return LABELS[key][1]
+
+
 def state_label(state: str | None) -> Markup:
     key = state or "nodata"
     return pair(STATE_EN.get(key, key), STATE_ZH.get(key, "暫無數據" if key == "nodata" else ""))
+
+
+def status_words() -> dict[str, str]:
+    """Machine states and order statuses as stored (``micro_stop``, ``in_progress``), each as
+    both languages in plain text, for the printable reports: ``Micro-stop 小停``."""
+    words = {state: f"{STATE_EN[state]} {zh}" for state, zh in STATE_ZH.items()}
+    for status in ("created", "released", "in_progress", "completed", "cancelled"):
+        words.setdefault(status, text(f"status_{status}"))
+    words["unknown"] = text("status_unknown")
+    return words
+
+
+MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(en), zh)
+    for en, zh in (
+        # carbon panel (microfab.green): its message and notes
+        (
+            r"^no production between (?P<a>.+?) and (?P<b>.+?): (?P<x>\S+ \S+) of shared "
+            r"(?P<s>\S+) has no order to go to \(allocation by (?P<r>\w+)\); choose a period "
+            r"in which orders finished units$",
+            "{a} 至 {b} 期間沒有生產：共用的 {s}（{x}）沒有工單可分攤（按 {r} 分攤）；"
+            "請選擇有工單完成件數的時段",
+        ),
+        (
+            r"^no finished units of (?P<p>.+?) between (?P<a>.+?) and (?P<b>.+?)(?P<rest>[:;].*)?$",
+            "{a} 至 {b} 期間沒有 {p} 的完成件數",
+        ),
+        (
+            r"^No carbon settings file: ",
+            "沒有碳排放設定檔：沒有物料排放因子，所以每件碳排放只計範圍一 + 二（不含上游物料）。"
+            "請以 --carbon-settings FILE 啟動伺服器（docs/green.md）。",
+        ),
+        (
+            r"^(?P<k>\S+): no factor for (?P<y>\d+); used the latest earlier year, (?P<z>\d+)$",
+            "{k}：沒有 {y} 年的排放因子；改用之前最近的 {z} 年",
+        ),
+        (
+            r"^(?P<k>\S+) \((?P<y>\d+)\) is recorded as CO2 only, not CO2e$",
+            "{k}（{y}）只記錄二氧化碳（CO2），並非二氧化碳當量（CO2e）",
+        ),
+        (
+            r"^materials without an emission factor, left out of upstream: (?P<m>.+)$",
+            "沒有排放因子的物料，未計入上游排放：{m}",
+        ),
+        (
+            r"^(?P<k>\S+) \((?P<y>\d+)\) is (?P<q>[\w -]+): (?P<c>.+)$",
+            "{k}（{y}）數據質素：{q}：{c}",
+        ),
+        # control charts (microfab.model.spc)
+        (
+            r"^the baseline has (?P<n>\d+) (?P<w>\w+); control limits need at least (?P<k>\d+) "
+            r"\((?P<d>\d+) more\)$",
+            "基線只有 {n} 個{w}；計算管制界限最少需要 {k} 個（尚欠 {d} 個）",
+        ),
+        # machine health (microfab.quality.maintenance)
+        (
+            r"^(?P<m>\S+): the healthy baseline has (?P<n>\d+) running readings; health needs "
+            r"at least (?P<k>\d+) \((?P<d>\d+) more\)$",
+            "{m}：健康基線只有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
+        ),
+        (
+            r"^(?P<m>\S+): (?P<n>\d+) running readings after the baseline; health needs at least "
+            r"(?P<k>\d+) \((?P<d>\d+) more\)$",
+            "{m}：基線之後有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
+        ),
+        (
+            r"^(?P<m>\S+): no metric has enough readings for health$",
+            "{m}：沒有指標有足夠讀數計算健康指數",
+        ),
+        (
+            r"^check the (?P<x>\S+) sensor of (?P<m>\S+): its reading has not changed "
+            r"\(spread (?P<p>\S+) of normal\)$",
+            "檢查 {m} 的 {x} 感測器：讀數沒有變化（波動只有正常的 {p}）",
+        ),
+        (
+            r"^plan maintenance of (?P<m>\S+) within (?P<h>.+?): (?P<x>\S+) is (?P<sd>\S+) sd "
+            r"(?P<dir>above|below) its healthy level and moving (?P<v>\S+) sd/h toward the "
+            r"failure level \((?P<f>\S+) sd\)$",
+            "請於 {h} 內安排 {m} 保養：{x} {dir}健康水平 {sd} 個標準差，並以每小時 {v} 個標準差"
+            "趨向故障水平（{f} 個標準差）",
+        ),
+        (
+            r"^inspect (?P<m>\S+): (?P<x>\S+) is (?P<sd>\S+) sd (?P<dir>above|below) its "
+            r"healthy level \(no steady trend\)$",
+            "檢查 {m}：{x} {dir}健康水平 {sd} 個標準差（沒有穩定趨勢）",
+        ),
+        (
+            r"^(?P<m>\S+) is healthy: no metric is far from its healthy level or trending away$",
+            "{m} 健康：沒有指標遠離健康水平或有偏離趨勢",
+        ),
+    )
+)
+"""Sentences the domain writes in English (carbon notes, health messages), each with its Chinese:
+a pattern for the English and the Chinese with the same named parts."""
+
+WORDS_IN_MESSAGES = {
+    "above": "高於",
+    "below": "低於",
+    "subgroups": "子組",
+    "points": "數據點",
+    "values": "數值",
+}
+
+
+def message(sentence: str, zone: zoneinfo.ZoneInfo | None = None) -> Markup:
+    """A sentence from the domain in both languages (:data:`MESSAGES`), its stored times in
+    site time; a sentence the catalogue does not know shows as it is, marked
+    ``data-untranslated`` (tests/test_pages_zh.py finds it)."""
+    en = sentence if zone is None else str(in_site_time(sentence, zone))
+    for pattern, zh in MESSAGES:
+        found = pattern.match(en)
+        if found:
+            parts = {
+                k: WORDS_IN_MESSAGES.get(v or "", v or "") for k, v in found.groupdict().items()
+            }
+            return pair(en, zh.format(**parts))
+    return Markup('<span class="both" data-untranslated="message">{}</span>').format(en)
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
+"""A stored time as text (``2026-11-23T07:26:51.514Z``), which a page never shows as such."""
+
+
+def site_time(value: str | dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """A time as the site's clock shows it: ``2026-11-23 15:26`` (seconds only when not zero)."""
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    local = when.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+
+
+def in_site_time(value: Any, zone: zoneinfo.ZoneInfo) -> Any:
+    """``value`` (text, or lists and dicts of it) with every stored time written in site time."""
+    if isinstance(value, str):
+        return ISO_TIME.sub(lambda m: site_time(m.group(0), zone), value)
+    if isinstance(value, list):
+        return [in_site_time(v, zone) for v in value]
+    if isinstance(value, dict):
+        return {k: in_site_time(v, zone) for k, v in value.items()}
+    return value
 
 
 def text(key: str) -> str:
@@ -313,4 +554,20 @@ def chart_labels() -> dict[str, dict[str, str]]:
     return {k: {"en": LABELS[k][0], "zh": LABELS[k][1]} for k in keys}
 
 
-__all__ = ["LABELS", "STATE_EN", "chart_labels", "pair", "state_label", "t", "text"]
+__all__ = [
+    "LABELS",
+    "STATE_EN",
+    "UNTRANSLATED",
+    "chart_labels",
+    "in_site_time",
+    "label_or",
+    "message",
+    "pair",
+    "site_time",
+    "state_label",
+    "status_words",
+    "t",
+    "text",
+    "text_en",
+    "text_zh",
+]

@@ -40,7 +40,17 @@ from microfab.track.dashboard import Snapshot, build, reason_names
 from microfab.track.plant import Plant
 from microfab.web import report as shift_report
 from microfab.web.alert_banner import SHOWN, banner_rows
-from microfab.web.labels import chart_labels, pair, state_label, t, text
+from microfab.web.labels import (
+    chart_labels,
+    label_or,
+    message,
+    pair,
+    state_label,
+    t,
+    text,
+    text_en,
+    text_zh,
+)
 from microfab.web.live import LiveFeed
 
 WEB = Path(str(files("microfab.web")))
@@ -105,6 +115,10 @@ env.globals.update(
     t=t,
     pair=pair,
     state_label=state_label,
+    message=message,
+    label_or=label_or,
+    text_en=text_en,
+    text_zh=text_zh,
     text=text,
     signed_in=signed_in,
     csrf_value=csrf_value,

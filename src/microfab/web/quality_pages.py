@@ -157,6 +157,7 @@ def quality_page(
         "anomalies": anomalies,
         "defects": defect_pareto(plant.store),
         "local": local,
+        "zone": zone,
         "short": lambda path: str(path).rsplit("/", 1)[-1],
         "hours": hours_text,
     }

@@ -19,6 +19,7 @@ from microfab.track.dashboard import local_midnight, reason_names
 from microfab.track.oee import downtime_pareto, oee_rows, reliability_rows
 from microfab.track.plant import LineRef, Plant
 from microfab.track.shift_report import day_report
+from microfab.web.labels import status_words
 
 
 @dataclass(slots=True)
@@ -158,4 +159,4 @@ def build_report(
 
 def render_html(report: ShiftReport) -> str:
     """The printable page of ``report`` (``reports/templates/shift.html``, print CSS inline)."""
-    return render("shift.html", r=report)
+    return render("shift.html", r=report, words=status_words())
