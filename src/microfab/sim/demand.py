@@ -40,7 +40,10 @@ class MachineGroup:
 
     machines: frozenset[str]
     work_s: float
-    """Expected seconds of this group's time one order brings (parallel machines share it)."""
+    """Expected seconds of this group's time one order brings (parallel machines share it),
+    setup included."""
+    setup_s: float = 0.0
+    """The expected setup part of ``work_s``."""
 
 
 def option_factor(product: Product) -> float:
@@ -76,6 +79,11 @@ class DemandModel:
     def mean_interarrival_working_min(self) -> float:
         return 60.0 / self.rate_per_working_h
 
+    @property
+    def processing_load(self) -> float:
+        """The part of :attr:`offered_load` that is processing (setups left out)."""
+        return self.rate_per_working_h * (self.bottleneck.work_s - self.bottleneck.setup_s) / 3600
+
     def load_of(self, group: MachineGroup) -> float:
         return self.rate_per_working_h * group.work_s / 3600.0
 
@@ -107,16 +115,14 @@ def machine_groups(factory: Factory, arrivals: OrderArrivals) -> list[MachineGro
         factor = option_factor(product)
         for op in product.routing:
             key = frozenset(op.machines)
-            work[key] = work.get(key, 0.0) + share * mean_quantity * factor * unit_time(
-                op.machines
-            )
+            work[key] = work.get(key, 0.0) + share * mean_quantity * factor * unit_time(op.machines)
             if op.setup_family is not None:
                 mix = families.setdefault(key, {})
                 mix[op.setup_family] = mix.get(op.setup_family, 0.0) + share
     groups = []
     for key, seconds in work.items():
         setup = _expected_setup(factory, key, families.get(key, {}))
-        groups.append(MachineGroup(key, seconds + setup / len(key)))
+        groups.append(MachineGroup(key, seconds + setup / len(key), setup / len(key)))
     return groups
 
 

@@ -659,13 +659,11 @@ class FactorySimulation:
                 )
             m.family = op.setup_family or m.family
             arrivals = self.behaviour.orders
-            if job.index == 0 and arrivals.material_wait > 0:
-                if m.rng.random() < arrivals.material_wait:
-                    self._set_state(m, MachineState.IDLE, WAITING_MATERIAL)
-                    yield self.env.timeout(
-                        m.rng.expovariate(1.0 / (arrivals.material_wait_min * 60))
-                    )
-                    yield from self._wait_for_work_time(m)
+            late_material = arrivals.material_wait > 0 and job.index == 0
+            if late_material and m.rng.random() < arrivals.material_wait:
+                self._set_state(m, MachineState.IDLE, WAITING_MATERIAL)
+                yield self.env.timeout(m.rng.expovariate(1.0 / (arrivals.material_wait_min * 60)))
+                yield from self._wait_for_work_time(m)
             m.order = job.order.id
             self._order_event(m, job.order.id, OrderEventKind.STARTED, op.seq)
             if job.index == 0:
