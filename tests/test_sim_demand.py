@@ -141,9 +141,10 @@ def test_no_order_is_promised_sooner_than_the_line_can_make_it(name: str) -> Non
     assert sim.orders_late == 0
 
 
-def test_idle_time_says_why() -> None:
-    scenario = load_scenario("moulding-cell")
-    _, events = week("moulding-cell")
+@pytest.mark.parametrize("name", ["food-line", "moulding-cell"])
+def test_idle_time_says_why(name: str) -> None:
+    scenario = load_scenario(name)
+    _, events = week(name)
     states = [e for e in events if isinstance(e, StateChange)]
     codes = set(scenario.factory.downtime_reasons.codes())
     reasons: Counter[tuple[MachineState, str | None]] = Counter((s.state, s.reason) for s in states)
@@ -154,8 +155,18 @@ def test_idle_time_says_why() -> None:
     assert (MachineState.IDLE, None) not in reasons
     assert reasons[MachineState.PLANNED_STOP, NO_ORDER] > 0
     assert reasons[MachineState.IDLE, STARVED] > 0
-    assert reasons[MachineState.IDLE, WAITING_MATERIAL] > 0
-    assert reasons[MachineState.SETUP, CHANGEOVER] > 0
     category = scenario.factory.downtime_reasons.category_of
     assert category(NO_ORDER) is not None and category(NO_ORDER).value == "planned"
     assert category(STARVED) is not None and category(STARVED).value == "unplanned"
+
+
+def test_late_material_and_changeovers_have_their_codes() -> None:
+    _, food = week("food-line")
+    _, moulding = week("moulding-cell")
+    food_reasons = {(e.state, e.reason) for e in food if isinstance(e, StateChange)}
+    moulding_reasons = {(e.state, e.reason) for e in moulding if isinstance(e, StateChange)}
+    assert (MachineState.IDLE, WAITING_MATERIAL) in food_reasons
+    assert (MachineState.SETUP, CHANGEOVER) in moulding_reasons
+    assert all(
+        reason == CHANGEOVER for state, reason in moulding_reasons if state is MachineState.SETUP
+    )
