@@ -282,6 +282,8 @@ class FactorySimulation:
         self.orders_released = 0
         self.orders_completed = 0
         self.orders_late = 0
+        self.breakdowns = 0
+        """Breakdowns so far (failures and faults ending in one)."""
         """Completed orders whose last step finished after their due date."""
         self.open_orders: dict[str, WorkOrder] = {}
         self.demand = demand_model(self.factory, self.behaviour)
@@ -570,6 +572,7 @@ class FactorySimulation:
     def _fault_failure(self, m: SimMachine, fault: ActiveFault) -> Iterator[simpy.Event]:
         spec = fault.spec
         fault.failed = True
+        self.breakdowns += 1
         self._set_state(
             m, MachineState.UNPLANNED_STOP, spec.reason or m.behaviour.failure_reasons[0]
         )
@@ -626,6 +629,7 @@ class FactorySimulation:
 
     def _breakdown(self, m: SimMachine) -> Iterator[simpy.Event]:
         mb = m.behaviour
+        self.breakdowns += 1
         self._set_state(m, MachineState.UNPLANNED_STOP, m.rng.choice(mb.failure_reasons))
         mean = mb.mttr_min * 60
         sigma = 0.5
