@@ -38,7 +38,7 @@ import numpy as np
 
 from microfab.model.events import format_ts
 from microfab.model.spc import NotEnoughBaseline
-from microfab.quality.anomaly import MachineTelemetry, stored_telemetry
+from microfab.quality.anomaly import MachineTelemetry, baseline_end_of, detect, stored_telemetry
 from microfab.store.event_store import EventStore
 
 FROZEN_SPREAD = 0.05
@@ -303,6 +303,10 @@ def health_report(
     if not series:
         raise NotEnoughBaseline("these machines reported no telemetry while running")
     alerts = alert_periods(store)
+    for path, periods in detected_periods(
+        series, baseline_end_of(series, baseline_s, start)
+    ).items():
+        alerts.setdefault(path, []).extend(periods)
     out: list[dict[str, Any]] = []
     ends: list[dt.datetime] = []
     for path, machine in series.items():
@@ -326,6 +330,25 @@ def health_report(
         "baseline_window_h": round(baseline_s / 3600, 2),
         "machines": out,
     }
+
+
+def detected_periods(
+    series: dict[str, MachineTelemetry], first_baseline_end: dt.datetime
+) -> dict[str, list[Interval]]:
+    """Per machine, the periods its anomaly detector (trained on the run's first baseline, as
+    ``microfab anomalies`` does) flags: from each alert to the next repair, or to the end. A
+    machine the detector cannot learn yet has none."""
+    found: dict[str, list[Interval]] = {}
+    for path, machine in series.items():
+        try:
+            _, alerts = detect(machine, first_baseline_end)
+        except NotEnoughBaseline:
+            continue
+        repairs = [ts for ts, m in machine.readings if m is None]
+        for alert in alerts:
+            end = next((r for r in repairs if r > alert.ts), None)
+            found.setdefault(path, []).append((alert.ts, end))
+    return found
 
 
 def alert_periods(store: EventStore) -> dict[str, list[Interval]]:

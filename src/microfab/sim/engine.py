@@ -9,8 +9,9 @@ machine reports telemetry, and every report is an event handed to the publisher.
 
 Faults listed in the behaviour file (bearing wear, heater drift, nozzle clogging, sensor freeze)
 change one telemetry metric from their onset (a ramp of the mean and spread, or a frozen reading;
-a clogged nozzle also slows the cycles), wear on while the machine is powered in working time
-and end in a breakdown when their life (hours) is used up; the repair clears them. ``fault_log`` records each
+a clogged nozzle also slows the cycles), wear on while the machine works (at half the rate while
+it waits for work in working time) and end in a breakdown when their life (hours) is used up; the
+repair clears them. ``fault_log`` records each
 one with its onset and actual failure time: the ground truth for measuring anomaly detection. A
 run with no faults is the same as before.
 
@@ -200,8 +201,9 @@ class ActiveFault:
     def used(self, m: SimMachine, now: float) -> float:
         """Running seconds since onset until ``now``."""
         current = 0.0
-        if wearing(m):
-            current = max(0.0, now - max(m.state_since, self.onset_s))
+        rate = wear_rate(m)
+        if rate > 0:
+            current = rate * max(0.0, now - max(m.state_since, self.onset_s))
         return self.ran_s + current
 
     def progress(self, m: SimMachine, now: float) -> float | None:
@@ -211,17 +213,25 @@ class ActiveFault:
         return min(1.0, self.used(m, now) / self.life_s)
 
 
-WEARING_STATES = ("running", "setup", "micro_stop", "idle")
-"""States in which a fault's life is used up: the machine is powered in working time (a servo
-holds its load and a heater band stays hot while the machine waits for work)."""
+WEARING_STATES = ("running", "setup", "micro_stop")
+"""States in which a fault's life is used up at full rate."""
+
+WAITING_WEAR = 0.5
+"""Rate at which a fault's life is used up while the machine waits for work in working time
+(``idle``, or ``planned_stop`` with ``NO_ORDER``): it stays powered, a servo holds its load and a
+heater band stays hot."""
 
 
-def wearing(m: SimMachine) -> bool:
-    """Whether ``m`` uses up its faults' life now: in a wearing state, or waiting in working time
-    because no order is released for it (``planned_stop`` with ``NO_ORDER``)."""
-    return m.state in WEARING_STATES or (
+def wear_rate(m: SimMachine) -> float:
+    """How fast ``m`` uses up its faults' life now: 1 at work, :data:`WAITING_WEAR` while it
+    waits for work in working time, 0 when stopped or outside working time."""
+    if m.state in WEARING_STATES:
+        return 1.0
+    if m.state == MachineState.IDLE.value or (
         m.state == MachineState.PLANNED_STOP.value and m.reason == NO_ORDER
-    )
+    ):
+        return WAITING_WEAR
+    return 0.0
 
 
 @dataclass(frozen=True)
