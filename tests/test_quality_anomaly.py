@@ -161,12 +161,13 @@ def test_the_detector_catches_bearing_wear_before_the_failure() -> None:
     assert lead > 0.3
     assert first.evidence["vib_rms_mm_s"]["shift_sd"] > 0
     assert isinstance(detector, TelemetryDetector)
-    # The robot fails early in the morning shift: 12 h of history reach back over the night
-    # into the evening shift, where the trend shows.
+    # The robot tends two moulders and waits between their batches: 12 h of history hold enough
+    # of its running readings for the trend. Its last readings before the failure come while
+    # the wear is at about 3 sd (it wears on, more slowly, while it waits).
     health = machine_health(
         series[ROBOT], baseline_end, at=record.failure - dt.timedelta(hours=1), recent_h=12
     )
-    assert health.health < 0.5
+    assert health.health < 0.6
     assert health.rul_h is not None and health.rul_h < 24
     assert "robot-1" in health.recommendation and "vib_rms_mm_s" in health.recommendation
 
