@@ -19,8 +19,9 @@ its recent level and slope), so a technician can check the reasoning.
 
 The healthy baseline rolls (:func:`rolling_baseline`): it is the machine's running readings in
 the ``window`` (default one day) before its recent period, leaving out every period with an
-alert on that machine (from the alert's first to its last reading; an open alert to the end), so
-a fault that has been noticed does not become the new normal. A machine that runs little reaches
+alert on that machine — a stored alert from its first to its last reading (one not closed, to
+the end), and everything from the first alert of the machine's anomaly detector on — so a fault
+that has been noticed does not become the new normal. A machine that runs little reaches
 further back for its ``min_baseline`` readings (the warm-up), so every monitored machine gets a
 score once it has run :data:`ROLLING_MIN_BASELINE` + ``readings`` readings (1½ running hours
 at one reading a minute), not only the machines that were busy on the first day.
@@ -336,18 +337,17 @@ def detected_periods(
     series: dict[str, MachineTelemetry], first_baseline_end: dt.datetime
 ) -> dict[str, list[Interval]]:
     """Per machine, the periods its anomaly detector (trained on the run's first baseline, as
-    ``microfab anomalies`` does) flags: from each alert to the next repair, or to the end. A
-    machine the detector cannot learn yet has none."""
+    ``microfab anomalies`` does) flags: from its first alert on, as an alert nobody has closed
+    (a repair of another failure need not clear a wearing part, so no reading after the alert
+    is taken as healthy). A machine the detector cannot learn yet has none."""
     found: dict[str, list[Interval]] = {}
     for path, machine in series.items():
         try:
             _, alerts = detect(machine, first_baseline_end)
         except NotEnoughBaseline:
             continue
-        repairs = [ts for ts, m in machine.readings if m is None]
-        for alert in alerts:
-            end = next((r for r in repairs if r > alert.ts), None)
-            found.setdefault(path, []).append((alert.ts, end))
+        if alerts:
+            found[path] = [(alerts[0].ts, None)]
     return found
 
 
