@@ -79,7 +79,8 @@ def _scenario(folder: Path) -> Path:
         for m, spec in behaviour.get("facility", {}).items()
         for k in range(1, LINES + 1)
     }
-    behaviour["orders"]["mean_interarrival_min"] /= LINES
+    if "mean_interarrival_min" in behaviour["orders"]:  # a demand model (target_load) scales
+        behaviour["orders"]["mean_interarrival_min"] /= LINES
     behaviour["orders"]["initial"] *= LINES
     behaviour["telemetry_every_s"] = 3600
     behaviour["meter_every_s"] = 3600

@@ -189,7 +189,7 @@ def test_demo_evaluates_the_scenarios_alert_rules(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "alerts.yaml (4) are evaluated every 10 s" in result.output
     assert "alerts 警報: 4 open" in result.output
-    assert re.search(r"critical robot-1\s+since 11-24 15:17", result.output)
+    assert re.search(r"critical robot-1\s+since 11-24 15:11", result.output)
     with open_store(f"sqlite:///{tmp_path}/demo.db") as store:
         token = api_token(store, Role.VIEWER)
         assert token

@@ -125,6 +125,14 @@ def demo(
         bool,
         typer.Option("--direct", help="Store the simulated events directly, without MQTT"),
     ] = False,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan/--no-plan",
+            help="With the dashboard: plan the open orders at the start and again when orders "
+            "arrive or a machine breaks down, into plan.json (the dashboard's plan file)",
+        ),
+    ] = True,
 ) -> None:
     """Run a simulated Hong Kong micro-factory: simulator → MQTT → ingest → store, with a live view."""
     from microfab.commands.users import cli_actor
@@ -133,6 +141,7 @@ def demo(
     from microfab.model.clock_policy import UNLIMITED_AGE
     from microfab.runtime.demo import (
         DEMO_ALERTS_EVERY_S,
+        DemoReplanner,
         MqttPipeline,
         demo_alert_loop,
         fresh_sqlite,
@@ -208,6 +217,23 @@ def demo(
                 f"dashboard 儀表板: {server.url} · API docs {server.url}docs", highlight=False
             )
             out.print(sign_in, highlight=False, soft_wrap=True)
+        replanner: DemoReplanner | None = None
+        if web and plan:
+            from microfab.plan.plan_file import PlanFile
+
+            plan_file = PlanFile()
+            replanner = DemoReplanner(
+                store,
+                lambda: sim.now,
+                plan_file,
+                lambda: (sim.orders_released, sim.breakdowns),
+            ).start()
+            cleanup.callback(replanner.stop)
+            out.print(
+                f"plan 計劃: made now and again when orders arrive or a machine breaks down, "
+                f"into {plan_file.path} (the dashboard's plan page)",
+                highlight=False,
+            )
         route = (
             "directly"
             if pipeline is None
@@ -312,5 +338,9 @@ def demo(
         if alert_loop is not None:
             alert_loop.stop()
             _print_demo_alerts(store, chosen.factory, alert_loop)
+        if replanner is not None:
+            replanner.stop()
+            note = f"; last re-plan failed: {replanner.error}" if replanner.error else ""
+            out.print(f"plan 計劃: {replanner.plans} plans written{note}", highlight=False)
         if server is not None and not interrupted and sys.stdin.isatty():
             _serve_until_interrupted(server.url)

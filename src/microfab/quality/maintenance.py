@@ -16,12 +16,22 @@ from your own failure history). Then::
 
 Each machine comes with a recommendation and the evidence behind it (the metric, its baseline,
 its recent level and slope), so a technician can check the reasoning.
+
+The healthy baseline rolls (:func:`rolling_baseline`): it is the machine's running readings in
+the ``window`` (default one day) before its recent period, leaving out every period with an
+alert on that machine — a stored alert from its first to its last reading (one not closed, to
+the end), and everything from the first alert of the machine's anomaly detector on — so a fault
+that has been noticed does not become the new normal. A machine that runs little reaches
+further back for its ``min_baseline`` readings (the warm-up), so every monitored machine gets a
+score once it has run :data:`ROLLING_MIN_BASELINE` + ``readings`` readings (1½ running hours
+at one reading a minute), not only the machines that were busy on the first day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +39,16 @@ import numpy as np
 
 from microfab.model.events import format_ts
 from microfab.model.spc import NotEnoughBaseline
-from microfab.quality.anomaly import MachineTelemetry, baseline_end_of, stored_telemetry
+from microfab.quality.anomaly import MachineTelemetry, baseline_end_of, detect, stored_telemetry
 from microfab.store.event_store import EventStore
 
 FROZEN_SPREAD = 0.05
+
+ROLLING_MIN_BASELINE = 60
+"""Fewest readings in a rolling baseline: an hour of running at one reading a minute."""
+
+Interval = tuple[dt.datetime, dt.datetime | None]
+"""A period to leave out of the baseline: from, to (None: still going on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +114,81 @@ def machine_health(
     failure_sd: float = 6.0,
     min_baseline: int = 120,
 ) -> MachineHealth:
-    """Health of one machine at ``at`` (default: its last reading) from its running readings."""
-    metrics = series.metrics()
+    """Health of one machine at ``at`` (default: its last reading) against the fixed baseline of
+    its running readings before ``baseline_end``."""
     _, rows = series.until(baseline_end)
+    recent_all = [(ts, m) for ts, m in series.since(baseline_end) if m is not None]
+    if at is not None:
+        recent_all = [(ts, m) for ts, m in recent_all if ts <= at]
+    return _health(series, rows, recent_all, recent_h, window, failure_sd, min_baseline)
+
+
+def rolling_baseline(
+    series: MachineTelemetry,
+    before: dt.datetime,
+    *,
+    window: dt.timedelta,
+    min_readings: int,
+    excluded: Sequence[Interval] = (),
+) -> list[dict[str, float]]:
+    """The healthy baseline of a machine: its running readings in ``window`` before ``before``
+    that fall in no ``excluded`` period; when that holds fewer than ``min_readings``, the last
+    ``min_readings`` such readings however old (a machine that runs little reaches back)."""
+
+    def healthy(ts: dt.datetime) -> bool:
+        return not any(start <= ts and (end is None or ts <= end) for start, end in excluded)
+
+    kept = [(ts, m) for ts, m in series.readings if m is not None and ts < before and healthy(ts)]
+    within = [m for ts, m in kept if ts >= before - window]
+    if len(within) >= min_readings:
+        return within
+    return [m for _, m in kept[-min_readings:]]
+
+
+def rolling_health(
+    series: MachineTelemetry,
+    *,
+    window: dt.timedelta = dt.timedelta(days=1),
+    excluded: Sequence[Interval] = (),
+    recent_h: float = 8.0,
+    readings: int = 30,
+    failure_sd: float = 6.0,
+    min_baseline: int = ROLLING_MIN_BASELINE,
+) -> MachineHealth:
+    """Health of one machine at its last reading against its rolling healthy baseline: the
+    recent period is the last ``recent_h`` hours of running (at least ``readings`` readings), the
+    baseline the ``window`` before it with the ``excluded`` periods (alerts) left out."""
+    running = [(ts, m) for ts, m in series.readings if m is not None]
+    if len(running) < readings:
+        raise NotEnoughBaseline(
+            f"{series.machine}: {len(running)} running readings; health needs at least "
+            f"{min_baseline + readings} ({min_baseline + readings - len(running)} more)"
+        )
+    last = running[-1][0]
+    recent = [(ts, m) for ts, m in running if ts >= last - dt.timedelta(hours=recent_h)]
+    if len(recent) < readings:
+        recent = running[-readings:]
+    rows = rolling_baseline(
+        series, recent[0][0], window=window, min_readings=min_baseline, excluded=excluded
+    )
+    return _health(series, rows, recent, recent_h, readings, failure_sd, min_baseline)
+
+
+def _health(
+    series: MachineTelemetry,
+    rows: list[dict[str, float]],
+    recent_all: list[tuple[dt.datetime, dict[str, float]]],
+    recent_h: float,
+    window: int,
+    failure_sd: float,
+    min_baseline: int,
+) -> MachineHealth:
+    metrics = series.metrics()
     if len(rows) < min_baseline:
         raise NotEnoughBaseline(
             f"{series.machine}: the healthy baseline has {len(rows)} running readings; health "
             f"needs at least {min_baseline} ({min_baseline - len(rows)} more)"
         )
-    recent_all = [(ts, m) for ts, m in series.since(baseline_end) if m is not None]
-    if at is not None:
-        recent_all = [(ts, m) for ts, m in recent_all if ts <= at]
     if len(recent_all) < window:
         raise NotEnoughBaseline(
             f"{series.machine}: {len(recent_all)} running readings after the baseline; health "
@@ -216,22 +296,72 @@ def health_report(
     recent_h: float = 8.0,
     failure_sd: float = 6.0,
 ) -> dict[str, Any]:
-    """Health of every machine with telemetry (the JSON of ``microfab health --json``); machines
-    with too little data say how much more they need instead."""
+    """Health of every machine with telemetry (the JSON of ``microfab health --json``) against
+    its rolling healthy baseline of ``baseline_s`` before its recent ``recent_h`` hours, with the
+    periods of its alerts left out; machines with too little data say how much more they need.
+    ``baseline_end`` is when the latest machine's baseline ends."""
     series = stored_telemetry(store, machines, start, end)
     if not series:
         raise NotEnoughBaseline("these machines reported no telemetry while running")
-    baseline_end = baseline_end_of(series, baseline_s, start)
+    alerts = alert_periods(store)
+    for path, periods in detected_periods(
+        series, baseline_end_of(series, baseline_s, start)
+    ).items():
+        alerts.setdefault(path, []).extend(periods)
     out: list[dict[str, Any]] = []
+    ends: list[dt.datetime] = []
     for path, machine in series.items():
         try:
-            found = machine_health(machine, baseline_end, recent_h=recent_h, failure_sd=failure_sd)
+            found = rolling_health(
+                machine,
+                window=dt.timedelta(seconds=baseline_s),
+                excluded=alerts.get(path, []),
+                recent_h=recent_h,
+                failure_sd=failure_sd,
+            )
         except NotEnoughBaseline as exc:
             out.append({"machine": path, "health": None, "rul_h": None, "note": exc.message})
             continue
+        ends.append(found.at - dt.timedelta(hours=recent_h))
         out.append(found.to_json())
     out.sort(key=lambda d: (d["health"] is None, d["health"] or 0.0))
-    return {"baseline_end": format_ts(baseline_end), "machines": out}
+    baseline_end = max(ends, default=None)
+    return {
+        "baseline_end": None if baseline_end is None else format_ts(baseline_end),
+        "baseline_window_h": round(baseline_s / 3600, 2),
+        "machines": out,
+    }
+
+
+def detected_periods(
+    series: dict[str, MachineTelemetry], first_baseline_end: dt.datetime
+) -> dict[str, list[Interval]]:
+    """Per machine, the periods its anomaly detector (trained on the run's first baseline, as
+    ``microfab anomalies`` does) flags: from its first alert on, as an alert nobody has closed
+    (a repair of another failure need not clear a wearing part, so no reading after the alert
+    is taken as healthy). A machine the detector cannot learn yet has none."""
+    found: dict[str, list[Interval]] = {}
+    for path, machine in series.items():
+        try:
+            _, alerts = detect(machine, first_baseline_end)
+        except NotEnoughBaseline:
+            continue
+        if alerts:
+            found[path] = [(alerts[0].ts, None)]
+    return found
+
+
+def alert_periods(store: EventStore) -> dict[str, list[Interval]]:
+    """Per machine path, the periods of its stored alerts: first to last reading, an alert that
+    is not closed to the end."""
+    from microfab.model.alerts import AlertState
+    from microfab.store.alerts import list_alerts
+
+    found: dict[str, list[Interval]] = {}
+    for alert in list_alerts(store):
+        end = alert.last_ts if alert.state is AlertState.CLOSED else None
+        found.setdefault(alert.machine, []).append((alert.first_ts, end))
+    return found
 
 
 def hours_text(value: float) -> str:

@@ -8,7 +8,9 @@ here, so that a test drives them without the command line:
   retiring the worker's persistent session on an outside broker;
 - :func:`wait_for_broker` — until a publisher's messages are acknowledged (or stop moving);
 - :func:`start_dashboard` — the web app on a background thread, with a sign-in for the run;
-- :func:`demo_alert_loop` — the scenario's alert rules evaluated in the background.
+- :func:`demo_alert_loop` — the scenario's alert rules evaluated in the background;
+- :class:`DemoReplanner` — the plan of the open orders made at the start and made again when
+  orders arrive or a machine breaks down, into the dashboard's plan file.
 
 Nothing here prints: warnings go to a ``warn`` callback (the command's stderr console).
 """
@@ -19,6 +21,7 @@ import contextlib
 import datetime as dt
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from microfab.console import MqttPath
     from microfab.http.server import BackgroundServer
     from microfab.model.factory import Factory
+    from microfab.plan.plan_file import PlanFile
     from microfab.quality.alerts import AlertLoop
     from microfab.sim.scenario import Scenario
     from microfab.store.event_store import EventStore
@@ -46,6 +50,12 @@ DEMO_USER = "microfab-demo"
 
 DEMO_ALERTS_EVERY_S = 10.0
 """Wall-clock seconds between the demo's evaluations of the scenario's alert rules."""
+
+DEMO_REPLAN_EVERY_S = 5.0
+"""Fewest wall-clock seconds between two of the demo's re-plans."""
+
+DEMO_REPLAN_LIMIT_S = 2.0
+"""What the solver gets for one of the demo's re-plans (one worker: the simulator keeps a core)."""
 
 
 def _ignore(text: str) -> None:
@@ -303,3 +313,63 @@ def demo_alert_loop(store: EventStore, scenario: Scenario) -> AlertLoop | None:
     path = scenario.folder / "alerts.yaml"
     loop = AlertLoop(store, scenario.factory, load_alert_rules(path), every_s=DEMO_ALERTS_EVERY_S)
     return loop.start()
+
+
+class DemoReplanner:
+    """The demo's plan: made when the run starts and again whenever ``changes()`` moves (orders
+    released, machines broken down), at most every :data:`DEMO_REPLAN_EVERY_S` wall-clock
+    seconds, on a background thread, into ``plan_file`` (the dashboard's). The plan reads the
+    open orders from the store, so it sees what has been ingested so far.
+
+    ``plans`` counts the plans written; ``error`` holds the last re-plan's failure (a demo goes
+    on without a plan rather than stopping)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Callable[[], dt.datetime],
+        plan_file: PlanFile,
+        changes: Callable[[], tuple[int, ...]],
+        *,
+        every_s: float = DEMO_REPLAN_EVERY_S,
+    ) -> None:
+        from microfab.track.plant import Plant
+
+        self.plant = Plant(store, clock=clock)
+        self.plan_file = plan_file
+        self.changes = changes
+        self.every_s = every_s
+        self.plans = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="microfab-demo-replan", daemon=True)
+
+    def start(self) -> DemoReplanner:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=DEMO_REPLAN_LIMIT_S + 10.0)
+
+    def replan(self) -> None:
+        """Plan the open orders now (as the dashboard's re-plan button does, with a shorter
+        time limit)."""
+        try:
+            _, written = self.plan_file.replan(
+                self.plant, time_limit=DEMO_REPLAN_LIMIT_S, workers=1
+            )
+        except MicrofabError as exc:
+            self.error = exc.message
+            return
+        self.plans += written
+        self.error = None
+
+    def _run(self) -> None:
+        seen: tuple[int, ...] | None = None
+        while not self._stop.is_set():
+            now = self.changes()
+            if now != seen:
+                seen = now
+                self.replan()
+            self._stop.wait(self.every_s)

@@ -9,8 +9,9 @@ machine reports telemetry, and every report is an event handed to the publisher.
 
 Faults listed in the behaviour file (bearing wear, heater drift, nozzle clogging, sensor freeze)
 change one telemetry metric from their onset (a ramp of the mean and spread, or a frozen reading;
-a clogged nozzle also slows the cycles), wear on while the machine runs and end in a breakdown
-when their life (running hours) is used up; the repair clears them. ``fault_log`` records each
+a clogged nozzle also slows the cycles), wear on while the machine works (at half the rate while
+it waits for work in working time) and end in a breakdown when their life (hours) is used up; the
+repair clears them. ``fault_log`` records each
 one with its onset and actual failure time: the ground truth for measuring anomaly detection. A
 run with no faults is the same as before.
 
@@ -45,6 +46,7 @@ from microfab.model.events import (
     TelemetrySample,
 )
 from microfab.model.factory import Calendar, Factory, MachineKind, MachineRef, Operation, Product
+from microfab.sim.demand import demand_model, inflate, processing_seconds, unit_time
 from microfab.sim.scenario import (
     FAULT_DEFAULTS,
     FaultKind,
@@ -59,6 +61,23 @@ DEFAULT_START = dt.datetime(2026, 11, 23, 8, 0, tzinfo=HK)
 """Monday 23 November 2026, 08:00 Hong Kong time: the default start, so runs are reproducible."""
 
 _CALENDAR_HORIZON = dt.timedelta(days=14)
+
+NO_ORDER = "NO_ORDER"
+STARVED = "STARVED"
+BLOCKED = "BLOCKED"
+WAITING_MATERIAL = "WAITING_MATERIAL"
+CHANGEOVER = "CHANGEOVER"
+IDLE_REASONS = (NO_ORDER, STARVED, BLOCKED, WAITING_MATERIAL, CHANGEOVER)
+"""Reason codes the simulator gives time without production (docs/oee.md): ``NO_ORDER`` is
+planned no-work time (state ``planned_stop``), ``STARVED``, ``BLOCKED`` and ``WAITING_MATERIAL``
+are idle losses (state ``idle``), ``CHANGEOVER`` is a mould or product change (state ``setup``).
+``BLOCKED`` is never emitted today: the simulated buffers between steps are unbounded."""
+
+HOLDING_STATES = ("unplanned_stop", "micro_stop")
+WAITING_REASONS = (STARVED, BLOCKED, WAITING_MATERIAL)
+
+SAME_FAMILY_WINDOW_S = 4 * 3600.0
+"""How much later a job of the mounted setup family may be due and still go first."""
 
 SimProcess = Generator[simpy.Event, Any, None]
 
@@ -104,6 +123,24 @@ class WorkTime:
             self._extend()
         return self.starts[i]
 
+    def add_working(self, t: float, seconds: float) -> float:
+        """The instant ``seconds`` of working time after ``t`` (time outside windows skipped)."""
+        while True:
+            i = self.window_at(t)
+            if i is None:
+                t = self.next_start(t)
+                continue
+            room = self.ends[i] - t
+            if seconds <= room:
+                return t + seconds
+            seconds -= room
+            t = self.ends[i]
+
+    def window_end(self, t: float) -> float:
+        """The end of the working window holding ``t``; ``t`` itself outside working time."""
+        i = self.window_at(t)
+        return t if i is None else self.ends[i]
+
     def stop_reason(self, t: float) -> str:
         """Reason code for not working at ``t``: closure, break (between windows of one shift) or no shift."""
         for closure in self.calendar.closures:
@@ -140,6 +177,10 @@ class WorkOrder:
     due_s: float
     time_factor: float
     bom: list[tuple[str, float, str]]
+    step: int = 0
+    """Index of the routing step the order is at (queued or running)."""
+    at: str | None = None
+    """Machine id holding the order's current step (in its queue or running it)."""
 
 
 @dataclass
@@ -160,8 +201,9 @@ class ActiveFault:
     def used(self, m: SimMachine, now: float) -> float:
         """Running seconds since onset until ``now``."""
         current = 0.0
-        if m.state in WEARING_STATES:
-            current = max(0.0, now - max(m.state_since, self.onset_s))
+        rate = wear_rate(m)
+        if rate > 0:
+            current = rate * max(0.0, now - max(m.state_since, self.onset_s))
         return self.ran_s + current
 
     def progress(self, m: SimMachine, now: float) -> float | None:
@@ -171,8 +213,25 @@ class ActiveFault:
         return min(1.0, self.used(m, now) / self.life_s)
 
 
-WEARING_STATES = ("running", "setup")
-"""States in which a fault's life is used up."""
+WEARING_STATES = ("running", "setup", "micro_stop")
+"""States in which a fault's life is used up at full rate."""
+
+WAITING_WEAR = 0.5
+"""Rate at which a fault's life is used up while the machine waits for work in working time
+(``idle``, or ``planned_stop`` with ``NO_ORDER``): it stays powered, a servo holds its load and a
+heater band stays hot."""
+
+
+def wear_rate(m: SimMachine) -> float:
+    """How fast ``m`` uses up its faults' life now: 1 at work, :data:`WAITING_WEAR` while it
+    waits for work in working time, 0 when stopped or outside working time."""
+    if m.state in WEARING_STATES:
+        return 1.0
+    if m.state == MachineState.IDLE.value or (
+        m.state == MachineState.PLANNED_STOP.value and m.reason == NO_ORDER
+    ):
+        return WAITING_WEAR
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -241,6 +300,12 @@ class FactorySimulation:
         self.id_prefix = f"{scenario.name}-{self.start:%Y%m%dT%H%M%SZ}-s{seed}-"
         self.orders_released = 0
         self.orders_completed = 0
+        self.orders_late = 0
+        self.breakdowns = 0
+        """Breakdowns so far (failures and faults ending in one)."""
+        """Completed orders whose last step finished after their due date."""
+        self.open_orders: dict[str, WorkOrder] = {}
+        self.demand = demand_model(self.factory, self.behaviour)
         self.machines: dict[str, SimMachine] = {}
         self.fault_log: list[FaultRecord] = []
         """Faults that ended in a breakdown so far, in order."""
@@ -273,6 +338,11 @@ class FactorySimulation:
                 self.env.process(self._meter(m))
             if m.behaviour.telemetry:
                 self.env.process(self._telemetry(m))
+        self._bottleneck_refs = (
+            [self.machines[mid] for mid in sorted(self.demand.bottleneck.machines)]
+            if self.demand is not None
+            else []
+        )
         self.env.process(self._order_arrivals())
 
     # ------------------------------------------------------------------ public
@@ -331,6 +401,9 @@ class FactorySimulation:
                 id=self._next_id(), ts=self._ts(), machine=m.ref.path, state=state, reason=reason
             )
         )
+        for other in self.machines.values():  # a stop upstream may starve an idle machine
+            if other is not m and other.wakeup is not None and not other.wakeup.triggered:
+                other.wakeup.succeed()
 
     def _accumulate(self, m: SimMachine) -> None:
         """Integrate the machine's power draw since its last state change into its meter."""
@@ -347,11 +420,36 @@ class FactorySimulation:
         arrivals = self.behaviour.orders
         for _ in range(arrivals.initial):
             self._release_order()
-        while True:
-            yield self.env.timeout(
-                self._order_rng.expovariate(1.0 / (arrivals.mean_interarrival_min * 60))
-            )
+        if self.demand is None:
+            assert arrivals.mean_interarrival_min is not None  # checked when loaded
+            while True:
+                yield self.env.timeout(
+                    self._order_rng.expovariate(1.0 / (arrivals.mean_interarrival_min * 60))
+                )
+                self._release_order()
+        clock = self._bottleneck_refs[0].worktime
+        per_second = self.demand.rate_per_working_h / 3600.0
+        while True:  # a Poisson stream in working time (see microfab.sim.demand)
+            gap = self._order_rng.expovariate(per_second)
+            yield self.env.timeout(clock.add_working(self.env.now, gap) - self.env.now)
             self._release_order()
+
+    def _quote_due(self, product: Product, quantity: int, factor: float) -> float:
+        """Due date as a planner quotes it: bottleneck backlog plus the order's own processing,
+        at the line's expected efficiency, plus slack, at the end of that working window."""
+        assert self.demand is not None
+        arrivals = self.behaviour.orders
+        bottleneck = self.demand.bottleneck.machines
+        backlog = 0.0
+        for order in self.open_orders.values():
+            for op in order.product.routing[order.step :]:
+                if frozenset(op.machines) == bottleneck:
+                    backlog += order.quantity * order.time_factor * unit_time(op.machines)
+        own = processing_seconds(product, quantity, factor)
+        slack = self._order_rng.uniform(*arrivals.due_slack_h) * 3600
+        clock = self._bottleneck_refs[0].worktime
+        ready = clock.add_working(self.env.now, inflate(backlog + own, arrivals.efficiency))
+        return clock.window_end(clock.add_working(ready, slack))
 
     def _release_order(self) -> None:
         rng = self._order_rng
@@ -369,7 +467,10 @@ class FactorySimulation:
             factor *= choice.time_factor
             bom += [(b.material, b.qty, b.unit) for b in choice.bom_add]
         quantity = rng.randint(*arrivals.quantity)
-        due_s = self.env.now + rng.uniform(*arrivals.due_after_h) * 3600
+        if self.demand is None:
+            due_s = self.env.now + rng.uniform(*arrivals.due_after_h) * 3600
+        else:
+            due_s = self._quote_due(product, quantity, factor)
         self.orders_released += 1
         order = WorkOrder(
             id=f"WO{self.start.astimezone(HK):%y%m%d}{self.seed % 100:02d}-{self.orders_released:03d}",
@@ -381,6 +482,7 @@ class FactorySimulation:
             bom=bom,
         )
         first = self._choose_machine(product.routing[0])
+        self.open_orders[order.id] = order
         self._emit(
             OrderEvent(
                 id=self._next_id(),
@@ -401,17 +503,41 @@ class FactorySimulation:
         return min(eligible, key=lambda m: m.queued_seconds())
 
     def _enqueue(self, job: Job, m: SimMachine) -> None:
+        job.order.step, job.order.at = job.index, m.id
         m.queue.append(job)
         if m.wakeup is not None and not m.wakeup.triggered:
             m.wakeup.succeed()
 
     def _pick(self, m: SimMachine) -> Job:
-        job = min(
-            m.queue,
-            key=lambda j: (j.operation.setup_family != m.family, j.order.due_s, j.order.id),
-        )
+        """Earliest due date first, as the planner's ``edd`` rule; a job of the mounted setup
+        family may go first when it is due within :data:`SAME_FAMILY_WINDOW_S` of that one."""
+        first = min(m.queue, key=lambda j: (j.order.due_s, j.order.id))
+        same = [
+            j
+            for j in m.queue
+            if m.family is not None
+            and j.operation.setup_family == m.family
+            and j.order.due_s <= first.order.due_s + SAME_FAMILY_WINDOW_S
+        ]
+        job = min(same, key=lambda j: (j.order.due_s, j.order.id)) if same else first
         m.queue.remove(job)
         return job
+
+    def _idle_reason(self, m: SimMachine) -> str:
+        """Why ``m`` has nothing to do: *starved* when an order on its way to it is held up by
+        a stopped or waiting machine upstream, else *no_order* (nothing released for it yet)."""
+        for order in self.open_orders.values():
+            if order.at is None or order.at == m.id:
+                continue
+            ahead = order.product.routing[order.step + 1 :]
+            if not any(m.id in op.machines for op in ahead):
+                continue
+            holder = self.machines[order.at]
+            if holder.state in HOLDING_STATES or (
+                holder.state == MachineState.IDLE.value and holder.reason in WAITING_REASONS
+            ):
+                return STARVED
+        return NO_ORDER
 
     # ------------------------------------------------------------------ machine processes
 
@@ -422,12 +548,16 @@ class FactorySimulation:
             yield self.env.timeout(m.worktime.next_start(self.env.now) - self.env.now)
 
     def _run_for(
-        self, m: SimMachine, seconds: float, state: MachineState = MachineState.RUNNING
+        self,
+        m: SimMachine,
+        seconds: float,
+        state: MachineState = MachineState.RUNNING,
+        reason: str | None = None,
     ) -> Iterator[simpy.Event]:
         """Run for ``seconds`` of running time, breaking down whenever time-to-failure runs out."""
         remaining = seconds
         while remaining > 0:
-            self._set_state(m, state)
+            self._set_state(m, state, reason)
             due = self._fault_due(m)
             if due is not None and due[1] < min(remaining, m.ttf):
                 fault, wait = due
@@ -461,6 +591,7 @@ class FactorySimulation:
     def _fault_failure(self, m: SimMachine, fault: ActiveFault) -> Iterator[simpy.Event]:
         spec = fault.spec
         fault.failed = True
+        self.breakdowns += 1
         self._set_state(
             m, MachineState.UNPLANNED_STOP, spec.reason or m.behaviour.failure_reasons[0]
         )
@@ -517,6 +648,7 @@ class FactorySimulation:
 
     def _breakdown(self, m: SimMachine) -> Iterator[simpy.Event]:
         mb = m.behaviour
+        self.breakdowns += 1
         self._set_state(m, MachineState.UNPLANNED_STOP, m.rng.choice(mb.failure_reasons))
         mean = mb.mttr_min * 60
         sigma = 0.5
@@ -529,7 +661,11 @@ class FactorySimulation:
         while True:
             yield from self._wait_for_work_time(m)
             if not m.queue:
-                self._set_state(m, MachineState.IDLE)
+                reason = self._idle_reason(m)
+                if reason == NO_ORDER:  # planned no-work time (ISO 22400: not planned busy time)
+                    self._set_state(m, MachineState.PLANNED_STOP, NO_ORDER)
+                else:
+                    self._set_state(m, MachineState.IDLE, reason)
                 m.wakeup = self.env.event()
                 window = m.worktime.window_at(self.env.now)
                 assert window is not None
@@ -541,8 +677,16 @@ class FactorySimulation:
             op = job.operation
             setup = self.factory.setup_seconds(m.ref.machine, m.family, op.setup_family)
             if setup > 0:
-                yield from self._run_for(m, setup * m.rng.uniform(0.9, 1.2), MachineState.SETUP)
+                yield from self._run_for(
+                    m, setup * m.rng.uniform(0.9, 1.2), MachineState.SETUP, CHANGEOVER
+                )
             m.family = op.setup_family or m.family
+            arrivals = self.behaviour.orders
+            late_material = arrivals.material_wait > 0 and job.index == 0
+            if late_material and m.rng.random() < arrivals.material_wait:
+                self._set_state(m, MachineState.IDLE, WAITING_MATERIAL)
+                yield self.env.timeout(m.rng.expovariate(1.0 / (arrivals.material_wait_min * 60)))
+                yield from self._wait_for_work_time(m)
             m.order = job.order.id
             self._order_event(m, job.order.id, OrderEventKind.STARTED, op.seq)
             if job.index == 0:
@@ -557,7 +701,7 @@ class FactorySimulation:
                         self._set_state(m, MachineState.MICRO_STOP, "US")
                         yield self.env.timeout(m.rng.expovariate(1.0 / mb.micro_stop_s))
                 units = min(mb.batch, left)
-                cycle = per_unit * mb.batch * _lognormal_factor(m.rng, mb.cycle_cv)
+                cycle = per_unit * units * _lognormal_factor(m.rng, mb.cycle_cv)
                 if m.faults:
                     cycle *= self._cycle_factor(m)
                 yield from self._run_for(m, cycle)
@@ -602,6 +746,9 @@ class FactorySimulation:
             self._enqueue(Job(job.order, job.index + 1, good_out), self._choose_machine(nxt))
             return
         self.orders_completed += 1
+        self.orders_late += self.env.now > job.order.due_s
+        job.order.at = None
+        self.open_orders.pop(job.order.id, None)
         self._order_event(m, job.order.id, OrderEventKind.COMPLETED, None)
 
     def _consume_materials(self, m: SimMachine, job: Job) -> None:

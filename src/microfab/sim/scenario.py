@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from microfab.errors import FactoryFileError, UnknownScenarioError
 from microfab.model.factory import Factory
@@ -61,11 +61,49 @@ class FacilityMeter(_Strict):
 
 
 class OrderArrivals(_Strict):
+    """Where the orders come from: a demand model sized to the line (``target_load``, see
+    :mod:`microfab.sim.demand`) or, in older scenario folders, a fixed inter-arrival time."""
+
     initial: int = Field(default=2, ge=0, description="Orders waiting when the run starts")
-    mean_interarrival_min: float = Field(gt=0)
+    target_load: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Share of the bottleneck's working time the orders fill (demand model)",
+    )
+    due_slack_h: tuple[float, float] = Field(
+        default=(4.0, 24.0),
+        description="With target_load: working hours of slack on top of the quoted lead time",
+    )
+    efficiency: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="With target_load: share of working time the line is expected to produce "
+        "(due dates stretch the lead time by it)",
+    )
+    mean_interarrival_min: float | None = Field(
+        default=None, gt=0, description="Without target_load: mean minutes between orders"
+    )
     quantity: tuple[int, int]
-    due_after_h: tuple[float, float]
+    due_after_h: tuple[float, float] = Field(
+        default=(8.0, 48.0), description="Without target_load: hours from release to due"
+    )
     products: dict[str, float] = Field(min_length=1, description="SKU -> relative weight")
+    material_wait: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance that an order's materials are not at the line when its first step "
+        "could start (the machine idles 'waiting_material')",
+    )
+    material_wait_min: float = Field(default=20.0, gt=0, description="Mean minutes of that wait")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OrderArrivals:
+        if (self.target_load is None) == (self.mean_interarrival_min is None):
+            raise ValueError("give either target_load (demand model) or mean_interarrival_min")
+        return self
 
 
 class FaultKind(enum.StrEnum):
