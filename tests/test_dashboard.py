@@ -360,6 +360,7 @@ def test_demo_serves_the_dashboard_while_it_runs(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        cwd=tmp_path,  # the demo writes its plan.json here
     )
     try:
         assert process.stdout is not None
