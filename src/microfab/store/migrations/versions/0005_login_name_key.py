@@ -1,0 +1,62 @@
+"""A key the store keeps for hashing unknown user names in login attempts; old rows hashed.
+
+A login whose user name is not a user's is recorded under a keyed hash of the name
+(``hmac:`` + HMAC-SHA-256, first 40 hex digits), never the text: people type passwords into
+the name field. This revision creates ``store_secrets`` with a random ``login_names`` key and
+rewrites the unknown names already stored the same way, so no typed password stays in clear
+(rows of existing users keep their names).
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-07
+"""
+
+import hashlib
+import hmac
+import secrets
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+KEY_NAME = "login_names"
+HASHED_PREFIX = "hmac:"
+
+
+def name_digest(key: str, name: str) -> str:
+    """Frozen copy of :func:`microfab.store.identity.login_name_digest` (a test compares them)."""
+    mac = hmac.new(key.encode("utf-8"), name.encode("utf-8"), hashlib.sha256)
+    return HASHED_PREFIX + mac.hexdigest()[:40]
+
+
+def upgrade() -> None:
+    store_secrets = op.create_table(
+        "store_secrets",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.String(128), nullable=False),
+    )
+    key = secrets.token_hex(32)
+    op.bulk_insert(store_secrets, [{"name": KEY_NAME, "value": key}])
+    bind = op.get_bind()
+    attempts = sa.table(
+        "login_attempts", sa.column("seq", sa.Integer), sa.column("user_name", sa.String)
+    )
+    users = sa.table("users", sa.column("name", sa.String))
+    known = {row[0] for row in bind.execute(sa.select(users.c.name))}
+    rows = bind.execute(sa.select(attempts.c.seq, attempts.c.user_name)).all()
+    for seq, name in rows:
+        if name in known or name.startswith(HASHED_PREFIX):
+            continue
+        bind.execute(
+            sa.update(attempts)
+            .where(attempts.c.seq == seq)
+            .values(user_name=name_digest(key, name))
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("store_secrets")
