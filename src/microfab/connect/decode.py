@@ -6,7 +6,9 @@ raises. Reasons are short, stable prefixes (``bad_json``, ``bad_topic``, ``inval
 An event whose time breaks the clock policy (:mod:`microfab.model.clock_policy`, judged against
 ``received_at``) is a ``bad_time`` dead letter, its payload kept for a replay. What it returns
 fits either back end: no NaN or infinite numbers (``bad_json``), no NUL characters in events
-(``invalid_event``), and dead letters' text with NUL and lone surrogates escaped.
+(``invalid_event``), and dead letters' text with NUL and lone surrogates escaped. The one
+exception to "event or dead letter": ``microfab/v1/{site}/alerts``, microfab's own alerts, which
+ingest receives (it subscribes to ``microfab/v1/#``) and passes by.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from microfab.connect.topics import parse_topic
+from microfab.connect.topics import is_alerts_topic, parse_topic
 from microfab.model.clock_policy import ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
 from microfab.model.events import Event, event_from_dict, event_to_dict
@@ -96,6 +98,8 @@ def decode_message(
             DeadLetter(source, _safe(topic), _safe(payload_text(raw)), _safe(reason), received_at)
         )
 
+    if is_alerts_topic(topic):
+        return out  # microfab's own alerts (microfab/v1/{site}/alerts): not an event, no mistake
     if len(payload) > max_payload:
         reject(f"oversize: {len(payload)} bytes, at most {max_payload} accepted")
         return out
