@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -36,8 +35,10 @@ from microfab.api.routes import carbon as carbon_routes
 from microfab.errors import MicrofabError
 from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.pact_footprints import PactFootprints
+from microfab.http.api_docs import swagger_ui_page
 from microfab.http.auth import AccessGate, openapi_permissions
 from microfab.http.errors import install_error_handlers
+from microfab.http.headers import SecurityHeaders
 from microfab.plan.plan_file import PlanFile
 from microfab.store import EventStore, open_store
 from microfab.track.plant import Plant
@@ -160,6 +161,7 @@ def create_app(
     )
     install_error_handlers(app, html_error)
     app.add_middleware(AccessGate, store=opened, html=html_error)
+    app.add_middleware(SecurityHeaders)  # outermost: the gate's refusals get the headers too
     app.include_router(auth.router)
     app.include_router(login_router)
     app.include_router(operator.router)  # before plant: its /machines/…/stops must win
@@ -181,14 +183,7 @@ def create_app(
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="microfab API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-            swagger_ui_parameters={"validatorUrl": None},  # no call to validator.swagger.io
-        )
+        return swagger_ui_page("/openapi.json", "microfab API")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> RedirectResponse:
