@@ -557,7 +557,7 @@ def test_two_workers_share_the_stream_through_a_shared_subscription(
     workers.append(first)
     second = start_worker(store, mosquitto.url, shared=True, client_id="ingest-share-b")
     workers.append(second)
-    assert first.subscription == second.subscription == "$share/microfab/microfab/v1/+/+/+/+/+/+"
+    assert first.subscription == second.subscription == "$share/microfab/microfab/v1/#"
     n = 5000
     machines = [MACHINE, OTHER, "hk/kt/line2/oven/oven-1"]
     for i in range(n):

@@ -164,17 +164,15 @@ def users_remove(name: NameArgument, db: DbOption = None) -> None:
 
 
 def _lock_lines(lock: LoginLock) -> list[str]:
+    failed = f"{lock.failures} failed sign-ins in the last 15 minutes"
     if not lock.locked:
-        return [f"logins: not locked ({lock.failures} failed in the last 15 minutes)"]
+        return [f"logins: not locked ({failed})"]
     lines = []
     if lock.until is not None:
-        lines.append(
-            f"logins: LOCKED from every address until {_minute(lock.until)} UTC "
-            f"({lock.failures} failed in the last 15 minutes)"
-        )
+        lines.append(f"logins: LOCKED from every address until {_minute(lock.until)} UTC")
     for client, until in sorted(lock.clients.items()):
         lines.append(f"logins: LOCKED from {client} until {_minute(until)} UTC")
-    lines.append(f"lift with 'microfab users unlock {lock.user}'")
+    lines.append(f"{failed}; lift with 'microfab users unlock {lock.user}'")
     return lines
 
 
