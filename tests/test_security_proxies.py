@@ -4,6 +4,8 @@ location in /api/v1/status is for admins only. Served by the real uvicorn."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -11,10 +13,17 @@ from microfab.model.identity import LoginPolicy, Role
 from microfab.settings import SettingsError, load_settings
 from microfab.store import EventStore
 from microfab.store.identity import add_user, login_lock
-from webapp import api_token, fill, serving
+from webapp import add_test_user, api_token, fill, serving
 
 PASSWORD = "correct horse battery"
 FORWARDED = {"X-Forwarded-For": "203.0.113.7"}
+
+
+def login_token(client: httpx.Client) -> str:
+    """The login form's own CSRF token (its cookie is set on the client)."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert found, "the login form carries no CSRF token"
+    return found[1]
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies(
@@ -67,3 +76,19 @@ def test_status_shows_the_store_only_to_admins(store: EventStore) -> None:
             "/api/v1/status", headers={"Authorization": f"Bearer {api_token(store, Role.ADMIN)}"}
         )
         assert admin.json()["store"] == store.display_url
+
+
+def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MICROFAB_TRUSTED_PROXIES", "127.0.0.1")
+    with serving(store, role=None) as (url, _):
+        name, password = add_test_user(store, Role.VIEWER)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            form = {"name": name, "password": password, "csrf_token": login_token(client)}
+            answer = client.post("/login", data=form, headers={"x-forwarded-proto": "https"})
+    assert answer.status_code == 303
+    cookie = next(
+        v for k, v in answer.headers.multi_items() if k == "set-cookie" and "session=" in v
+    )
+    assert "Secure" in cookie

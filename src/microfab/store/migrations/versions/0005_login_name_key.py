@@ -2,9 +2,10 @@
 
 A login whose user name is not a user's is recorded under a keyed hash of the name
 (``hmac:`` + HMAC-SHA-256, first 40 hex digits), never the text: people type passwords into
-the name field. This revision creates ``store_secrets`` with a random ``login_names`` key and
-rewrites the unknown names already stored the same way, so no typed password stays in clear
-(rows of existing users keep their names).
+the name field. This revision creates ``store_secrets``; when unknown names are already stored it
+makes the random ``login_names`` key and rewrites them the same way, so no typed password stays
+in clear (rows of existing users keep their names). Otherwise the key is made at the first login
+(:func:`microfab.store.identity._login_name_key`), so an empty store stays empty.
 
 Revision ID: 0005
 Revises: 0004
@@ -39,18 +40,22 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.String(128), nullable=False),
     )
-    key = secrets.token_hex(32)
-    op.bulk_insert(store_secrets, [{"name": KEY_NAME, "value": key}])
     bind = op.get_bind()
     attempts = sa.table(
         "login_attempts", sa.column("seq", sa.Integer), sa.column("user_name", sa.String)
     )
     users = sa.table("users", sa.column("name", sa.String))
     known = {row[0] for row in bind.execute(sa.select(users.c.name))}
-    rows = bind.execute(sa.select(attempts.c.seq, attempts.c.user_name)).all()
+    rows = [
+        (seq, name)
+        for seq, name in bind.execute(sa.select(attempts.c.seq, attempts.c.user_name))
+        if name not in known and not name.startswith(HASHED_PREFIX)
+    ]
+    if not rows:
+        return  # nothing to hash: the key is made at the first login (an empty store stays empty)
+    key = secrets.token_hex(32)
+    op.bulk_insert(store_secrets, [{"name": KEY_NAME, "value": key}])
     for seq, name in rows:
-        if name in known or name.startswith(HASHED_PREFIX):
-            continue
         bind.execute(
             sa.update(attempts)
             .where(attempts.c.seq == seq)
