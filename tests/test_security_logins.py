@@ -33,9 +33,9 @@ from microfab.store.identity import (
 from microfab.store.url import engine_url
 
 
-def _migration_0005() -> ModuleType:
-    path = MIGRATIONS / "versions" / "0005_login_name_key.py"
-    spec = importlib.util.spec_from_file_location("migration_0005", path)
+def _migration_0006() -> ModuleType:
+    path = MIGRATIONS / "versions" / "0006_login_name_key.py"
+    spec = importlib.util.spec_from_file_location("migration_0006", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -154,12 +154,12 @@ def test_a_password_typed_as_the_name_is_never_stored(store: EventStore) -> None
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-def test_migration_0005_hashes_stored_unknown_names(backend: str, tmp_path: Path) -> None:
+def test_migration_0006_hashes_stored_unknown_names(backend: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/old.db" if backend == "sqlite" else pg_create_database()
     try:
         engine = create_engine(engine_url(url))
         with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), "0004")
+            command.upgrade(alembic_config(conn), "0005")
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -187,7 +187,7 @@ def test_migration_0005_hashes_stored_unknown_names(backend: str, tmp_path: Path
                 key = conn.execute(text("SELECT value FROM store_secrets")).scalar_one()
             digest = login_name_digest(key, "hunter2-password")
             assert names == ["may.chan", digest, digest]
-            frozen_digest = _migration_0005().name_digest
+            frozen_digest = _migration_0006().name_digest
             assert frozen_digest(key, "x") == login_name_digest(key, "x")
             # the migrated rows still count for throttling that text
             assert login_lock(store, "may.chan", now=_minutes(1)).failures == 1

@@ -239,7 +239,7 @@ class LoginResult:
 
 
 LOGIN_NAME_KEY = "login_names"
-"""The ``store_secrets`` row holding the HMAC key for unknown user names (revision 0005)."""
+"""The ``store_secrets`` row holding the HMAC key for unknown user names (revision 0006)."""
 HASHED_NAME_PREFIX = "hmac:"
 """How a hashed user name in ``login_attempts`` starts (never a valid user name: no ':')."""
 FAILED = "bad_credentials"

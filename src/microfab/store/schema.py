@@ -223,7 +223,7 @@ store_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
 )
-"""Secrets the store keeps for itself (revision 0005): ``login_names``, the HMAC key that turns
+"""Secrets the store keeps for itself (revision 0006): ``login_names``, the HMAC key that turns
 unknown user names in ``login_attempts`` into keyed hashes."""
 
 audit_log = Table(

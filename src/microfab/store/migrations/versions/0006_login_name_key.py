@@ -7,8 +7,8 @@ makes the random ``login_names`` key and rewrites them the same way, so no typed
 in clear (rows of existing users keep their names). Otherwise the key is made at the first login
 (:func:`microfab.store.identity._login_name_key`), so an empty store stays empty.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -19,8 +19,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
