@@ -557,7 +557,7 @@ def test_two_workers_share_the_stream_through_a_shared_subscription(
     workers.append(first)
     second = start_worker(store, mosquitto.url, shared=True, client_id="ingest-share-b")
     workers.append(second)
-    assert first.subscription == second.subscription == "$share/microfab/microfab/v1/+/+/+/+/+/+"
+    assert first.subscription == second.subscription == "$share/microfab/microfab/v1/#"
     n = 5000
     machines = [MACHINE, OTHER, "hk/kt/line2/oven/oven-1"]
     for i in range(n):
@@ -579,7 +579,7 @@ def test_an_mqtt_3_1_1_worker_ingests_too(
 ) -> None:
     worker = start_worker(store, mosquitto.url, protocol="3.1.1", shared=False)
     workers.append(worker)
-    assert worker.settings.protocol == 4 and worker.subscription == "microfab/v1/+/+/+/+/+/+"
+    assert worker.settings.protocol == 4 and worker.subscription == "microfab/v1/#"
     for i in range(200):
         publisher.publish_json(topic(MACHINE, "telemetry"), telemetry(i, "v311"))
     publisher.publish_json(

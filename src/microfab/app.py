@@ -37,6 +37,7 @@ from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.pact_footprints import PactFootprints
 from microfab.http.auth import AccessGate, openapi_permissions
 from microfab.http.errors import install_error_handlers
+from microfab.http.headers import SecurityHeaders
 from microfab.plan.plan_file import PlanFile
 from microfab.store import EventStore, open_store
 from microfab.track.plant import Plant
@@ -160,6 +161,7 @@ def create_app(
     )
     install_error_handlers(app, html_error)
     app.add_middleware(AccessGate, store=opened, html=html_error)
+    app.add_middleware(SecurityHeaders)  # outermost: the gate's refusals get the headers too
     app.include_router(auth.router)
     app.include_router(login_router)
     app.include_router(operator.router)  # before plant: its /machines/…/stops must win

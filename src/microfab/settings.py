@@ -12,9 +12,10 @@ A command-line option (``--db``, ``--broker``, ``--password`` …) wins over its
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from microfab.errors import InputError
@@ -74,11 +75,39 @@ class Settings(BaseSettings):
         "(OEE, downtime, plan chart …); longer ones answer 422 naming the limit. The CLI "
         "takes longer ones with --max-days.",
     )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are "
+        "believed: addresses or networks, comma-separated (127.0.0.1,10.0.0.0/8). Default none: "
+        "the connecting address is the client, whatever the headers say (login throttling keys "
+        "on it).",
+    )
     chromium: str | None = Field(
         default=None,
         description="Chromium (or Chrome) program that prints PDF reports (default: chromium, "
         "chromium-browser or google-chrome on the PATH).",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for item in value.split(","):
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item.strip()!r} is not an IP address or network; expected e.g. "
+                    "127.0.0.1,10.0.0.0/8"
+                ) from None
+        return value
+
+    def trusted_proxy_list(self) -> list[str]:
+        """:attr:`trusted_proxies` as a list (empty: trust no proxy)."""
+        if self.trusted_proxies is None:
+            return []
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
 
 def env_name(field: str) -> str:

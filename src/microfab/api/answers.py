@@ -38,7 +38,11 @@ class Window(Answer):
 class StoreStatus(Answer):
     """Where the data comes from and how far it goes."""
 
-    store: str = Field(description="The store's URL, password masked")
+    store: str | None = Field(
+        default=None,
+        description="The store's URL, password masked (shown only to callers who may manage "
+        "users, i.e. admins; left out for everyone else)",
+    )
     backend: str = Field(description="sqlite or postgresql")
     last_seq: int = Field(description="Grows with every stored event")
     clock: str = Field(description="The plant clock: the newest event time")

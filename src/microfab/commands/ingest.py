@@ -65,6 +65,7 @@ def ingest(
             store,
             settings,
             known_machines={ref.path for ref in found[1].machines()} if found else None,
+            reason_codes=found[1].downtime_reasons.codes() if found else None,
             strict=strict,
             shared=shared,
             client_id=client_id,

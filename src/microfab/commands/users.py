@@ -1,4 +1,4 @@
-"""``microfab users …`` (add, list, remove, password) and ``microfab tokens …`` (create, list,
+"""``microfab users …`` (add, list, show, remove, password, unlock) and ``microfab tokens …`` (create, list,
 revoke).
 
 Passwords come from a twice-typed prompt, from standard input (``--password-stdin``), or are
@@ -20,21 +20,25 @@ from rich import box
 from rich.table import Table
 
 from microfab.commands.common import DbOption, JsonOption, err, out, print_json
-from microfab.errors import InputError
+from microfab.errors import InputError, NotFoundError
 from microfab.model.events import format_ts
 from microfab.model.identity import ROLE_PERMISSIONS, check_password, parse_permission, parse_role
 from microfab.model.timerange import parse_time
 from microfab.store import open_store
 from microfab.store.identity import (
     ApiToken,
+    LoginLock,
     add_user,
     create_token,
     generate_password,
+    get_user,
     list_tokens,
     list_users,
+    login_lock,
     remove_user,
     revoke_token,
     set_password,
+    unlock_user,
 )
 
 users_app = typer.Typer(
@@ -157,6 +161,57 @@ def users_remove(name: NameArgument, db: DbOption = None) -> None:
     with open_store(db) as store:
         user = remove_user(store, name, actor=cli_actor())
     out.print(f"user {user.name} ({user.role.value}) removed", highlight=False)
+
+
+def _lock_lines(lock: LoginLock) -> list[str]:
+    failed = f"{lock.failures} failed sign-ins in the last 15 minutes"
+    if not lock.locked:
+        return [f"logins: not locked ({failed})"]
+    lines = []
+    if lock.until is not None:
+        lines.append(f"logins: LOCKED from every address until {_minute(lock.until)} UTC")
+    for client, until in sorted(lock.clients.items()):
+        lines.append(f"logins: LOCKED from {client} until {_minute(until)} UTC")
+    lines.append(f"{failed}; lift with 'microfab users unlock {lock.user}'")
+    return lines
+
+
+@users_app.command("show")
+def users_show(name: NameArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show a user: role, dates, and whether their logins are locked (and from where)."""
+    with open_store(db) as store:
+        user = get_user(store, name)
+        if user is None:
+            raise NotFoundError(f"no user named {name!r}; 'microfab users list' shows them")
+        lock = login_lock(store, name)
+    if as_json:
+        print_json(
+            {
+                "name": user.name,
+                "role": user.role.value,
+                "created_at": format_ts(user.created_at),
+                "password_changed_at": format_ts(user.password_changed_at),
+                **lock.view(),
+            }
+        )
+        return
+    out.print(f"user: {user.name}", highlight=False)
+    out.print(f"role: {user.role.value}", highlight=False)
+    out.print(f"created: {_minute(user.created_at)} UTC", highlight=False)
+    out.print(f"password changed: {_minute(user.password_changed_at)} UTC", highlight=False)
+    for line in _lock_lines(lock):
+        out.print(line, highlight=False)
+
+
+@users_app.command("unlock")
+def users_unlock(name: NameArgument, db: DbOption = None) -> None:
+    """Lift the login locks on a user (audited); their failed attempts so far stop counting."""
+    with open_store(db) as store:
+        lifted = unlock_user(store, name, actor=cli_actor())
+    if lifted.locked:
+        out.print(f"logins of {name} unlocked", highlight=False)
+    else:
+        out.print(f"logins of {name} were not locked; failed attempts reset", highlight=False)
 
 
 # ---------------------------------------------------------------------------- tokens

@@ -6,7 +6,11 @@ raises. Reasons are short, stable prefixes (``bad_json``, ``bad_topic``, ``inval
 An event whose time breaks the clock policy (:mod:`microfab.model.clock_policy`, judged against
 ``received_at``) is a ``bad_time`` dead letter, its payload kept for a replay. What it returns
 fits either back end: no NaN or infinite numbers (``bad_json``), no NUL characters in events
-(``invalid_event``), and dead letters' text with NUL and lone surrogates escaped.
+(``invalid_event``), and dead letters' text with NUL and lone surrogates escaped. The one
+exception to "event or dead letter": ``microfab/v1/{site}/alerts``, microfab's own alerts, which
+ingest receives (it subscribes to ``microfab/v1/#``) and passes by. A state event whose downtime
+reason is not one of the factory's codes is stored, flagged: its reason becomes
+``unknown:<code>``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from microfab.connect.topics import parse_topic
+from microfab.connect.topics import is_alerts_topic, parse_topic
 from microfab.model.clock_policy import ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
-from microfab.model.events import Event, event_from_dict, event_to_dict
+from microfab.model.events import Event, StateChange, event_from_dict, event_to_dict
 
 DEFAULT_MAX_PAYLOAD = 256 * 1024
+UNKNOWN_REASON_PREFIX = "unknown:"
+"""How a stored downtime reason that is not one of the factory's codes starts."""
 MAX_BATCH = 10_000
 
 
@@ -74,6 +80,8 @@ class Decoded:
     events: list[Event] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     unknown_machine: bool = False
+    unknown_reasons: list[str] = field(default_factory=list)
+    """Reason codes of state events that the factory does not know (stored as ``unknown:…``)."""
 
 
 def decode_message(
@@ -86,9 +94,12 @@ def decode_message(
     max_payload: int = DEFAULT_MAX_PAYLOAD,
     source: str = "mqtt",
     clock_policy: ClockPolicy | None = None,
+    reason_codes: Collection[str] | None = None,
 ) -> Decoded:
     """Events and dead letters of one message (see the module docstring); with a
-    ``clock_policy``, event times are judged against ``received_at``."""
+    ``clock_policy``, event times are judged against ``received_at``. With ``reason_codes``
+    (the factory's downtime reasons; None or empty: not checked), a state event whose reason
+    is not one of them is kept with the reason ``unknown:<code>`` (see :func:`flag_reason`)."""
     out = Decoded()
 
     def reject(reason: str, raw: bytes | str = payload) -> None:
@@ -96,6 +107,8 @@ def decode_message(
             DeadLetter(source, _safe(topic), _safe(payload_text(raw)), _safe(reason), received_at)
         )
 
+    if is_alerts_topic(topic):
+        return out  # microfab's own alerts (microfab/v1/{site}/alerts): not an event, no mistake
     if len(payload) > max_payload:
         reject(f"oversize: {len(payload)} bytes, at most {max_payload} accepted")
         return out
@@ -179,8 +192,23 @@ def decode_message(
                     _element(payload, is_batch, index, item),
                 )
                 continue
+        if reason_codes and isinstance(event, StateChange) and event.reason is not None:
+            flagged = flag_reason(event.reason, reason_codes)
+            if flagged != event.reason:
+                out.unknown_reasons.append(event.reason)
+                event = event.model_copy(update={"reason": flagged})
         out.events.append(event)
     return out
+
+
+def flag_reason(code: str, reason_codes: Collection[str]) -> str:
+    """``code`` when the factory knows it (or it is already flagged), else ``unknown:<code>``
+    (the code cut to fit the 64-character reason field). The stop is kept — its time counts as
+    downtime — and the downtime Pareto shows it under that flagged code, never as a known
+    reason; nothing a device sends becomes a reason the factory did not define."""
+    if code in reason_codes or code.startswith(UNKNOWN_REASON_PREFIX):
+        return code
+    return (UNKNOWN_REASON_PREFIX + code)[:64]
 
 
 def _where(is_batch: bool, index: int) -> str:

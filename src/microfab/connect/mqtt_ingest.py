@@ -163,6 +163,8 @@ class IngestStats:
     bad_time: int = 0
     """Dead letters among ``dead_letters`` whose event time broke the clock policy."""
     unknown_machine_events: int = 0
+    unknown_reasons: int = 0
+    """State events stored with ``unknown:<code>``: their reason is not one of the factory's."""
     store_retries: int = 0
     batches: int = 0
     clock_offsets: dict[str, float] = field(default_factory=dict)
@@ -196,8 +198,10 @@ class IngestWorker:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         clock: Callable[[], dt.datetime] | None = None,
         clock_policy: ClockPolicy | None = None,
+        reason_codes: Collection[str] | None = None,
     ) -> None:
-        """``clock`` is the receiving clock (default the wall clock; the demo passes its
+        """``reason_codes`` are the factory's downtime reason codes: a state event with another
+        reason is stored as ``unknown:<code>`` and counted (None: not checked). ``clock`` is the receiving clock (default the wall clock; the demo passes its
         simulation's clock); ``clock_policy`` judges event times against it. ``microfab ingest``
         passes its ``--max-future``/``--max-age`` policy and the demo
         :data:`~microfab.model.clock_policy.UNLIMITED_AGE`; None (for tools that store any
@@ -207,6 +211,8 @@ class IngestWorker:
         self.clock_policy = clock_policy
         self.settings = settings
         self.known_machines = frozenset(known_machines) if known_machines is not None else None
+        self.reason_codes = frozenset(reason_codes) if reason_codes else None
+        self._reasons_logged: set[str] = set()
         self.strict = strict
         self.shared = shared and settings.protocol == 5
         self.client_id = client_id or f"microfab-ingest-{socket.gethostname()}"
@@ -318,6 +324,7 @@ class IngestWorker:
                     log(
                         f"received {s.received:,}, stored {s.stored:,}, duplicates {s.duplicates:,}, "
                         f"dead letters {s.dead_letters:,} ({s.bad_time:,} bad_time)"
+                        + (f", unknown reasons {s.unknown_reasons:,}" if s.unknown_reasons else "")
                         + (f"; {drift}" if drift else "")
                     )
                     last = time.monotonic()
@@ -382,6 +389,7 @@ class IngestWorker:
         dead: list[DeadLetter] = []
         unknown: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
         offsets: dict[str, float] = {}
+        unknown_reasons = 0
         for message in batch:
             decoded = decode_message(
                 message.topic,
@@ -391,8 +399,19 @@ class IngestWorker:
                 strict=self.strict,
                 max_payload=self.max_payload,
                 clock_policy=self.clock_policy,
+                reason_codes=self.reason_codes,
             )
             events += decoded.events
+            unknown_reasons += len(decoded.unknown_reasons)
+            for code in decoded.unknown_reasons:
+                if code not in self._reasons_logged and len(self._reasons_logged) < 1000:
+                    self._reasons_logged.add(code)  # once per code: a device repeats itself
+                    log.warning(
+                        "%s: downtime reason %r is not in the factory model; stored as unknown:%s",
+                        _ascii(message.topic),
+                        _ascii(code),
+                        _ascii(code),
+                    )
             dead += decoded.dead
             if decoded.events:
                 newest = decoded.events[-1]
@@ -422,6 +441,7 @@ class IngestWorker:
             if machine in clocks or len(clocks) < MAX_CLOCKS_TRACKED:
                 clocks[machine] = offset
         stats.unknown_machine_events += sum(n for _, _, n in unknown.values())
+        stats.unknown_reasons += unknown_reasons
         stats.batches += 1
         generation = self._generation
         for message in batch:

@@ -13,7 +13,11 @@ from typing import Any
 from microfab.model.events import STREAMS, Event, event_to_dict
 
 TOPIC_ROOT = "microfab/v1"
-SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+/+/+/+"
+SUBSCRIPTION = f"{TOPIC_ROOT}/#"
+"""What ingest subscribes to: everything under the root, so that a topic with the wrong number of
+levels arrives and is dead-lettered as ``bad_topic`` rather than never being seen."""
+ALERTS_LEVEL = "alerts"
+"""``microfab/v1/{site}/alerts`` carries microfab's own alerts: under the root, but no event."""
 SHARED_GROUP = "microfab"
 _LEVEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -21,6 +25,18 @@ _LEVEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 def shared(subscription: str, group: str = SHARED_GROUP) -> str:
     """An MQTT 5 shared subscription: brokers hand each message to one member of the group."""
     return f"$share/{group}/{subscription}"
+
+
+def is_alerts_topic(topic: str) -> bool:
+    """True for ``microfab/v1/{site}/alerts``, where microfab publishes its alerts (ingest
+    passes them by: they are neither events nor mistakes)."""
+    levels = topic.split("/")
+    return (
+        len(levels) == 4
+        and levels[:2] == TOPIC_ROOT.split("/")
+        and levels[3] == ALERTS_LEVEL
+        and bool(_LEVEL.match(levels[2]))
+    )
 
 
 def parse_topic(topic: str) -> tuple[str, str]:

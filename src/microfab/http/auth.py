@@ -500,7 +500,8 @@ def openapi_permissions(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def client_address(request: Request) -> str:
-    """The client's address for login throttling (the proxy's when behind one)."""
+    """The client's address for login throttling: the connecting address, or the one a trusted
+    proxy forwarded (``MICROFAB_TRUSTED_PROXIES``; see :mod:`microfab.http.server`)."""
     return request.client.host if request.client is not None else "-"
 
 

@@ -3,6 +3,9 @@
 
 The listening socket is bound here first, so a taken port is one clear error before anything
 starts, ``--port 0`` picks a free port, and the URL printed is the one really listened on.
+
+``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from the reverse proxies named in
+``MICROFAB_TRUSTED_PROXIES`` (default none).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from microfab.errors import InputError
+from microfab.settings import load_settings
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -72,10 +76,15 @@ class _Server(uvicorn.Server):
 
 
 def _config(app: Any, log_level: str) -> uvicorn.Config:
+    proxies = load_settings().trusted_proxy_list()
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
+        # X-Forwarded-For/-Proto only from the proxies in MICROFAB_TRUSTED_PROXIES (default
+        # none; uvicorn alone would believe 127.0.0.1, i.e. anything on the same machine)
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or [],
         timeout_graceful_shutdown=2,  # open dashboards hold an SSE stream; don't wait on them
         lifespan="on",
     )

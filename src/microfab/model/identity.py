@@ -185,19 +185,35 @@ def user_principal(name: str, role: Role) -> Principal:
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    """Login throttling: after ``max_failures`` failed attempts within ``window`` for one user
-    name (or one client address), further attempts are refused until the window has passed."""
+    """Login throttling, over failed attempts (wrong name or password) within ``window``:
+
+    - ``max_failures`` for one user name from one client address lock that pair;
+    - ``max_failures_per_user`` for one user name from any address lock the name (a looser
+      ceiling, so that guessing from many addresses is slowed without one address locking the
+      user out);
+    - ``max_failures_per_client`` from one address for any names lock the address.
+
+    Attempts refused while locked are not failures: they never extend a lock. A lock ends when
+    enough failures have left the window, or when an admin lifts it (``microfab users unlock``).
+    """
 
     max_failures: int = 5
+    max_failures_per_user: int = 50
+    max_failures_per_client: int = 50
     window: dt.timedelta = dt.timedelta(minutes=15)
 
 
 def login_blocked_until(
-    failure_times: Iterable[dt.datetime], now: dt.datetime, policy: LoginPolicy
+    failure_times: Iterable[dt.datetime],
+    now: dt.datetime,
+    policy: LoginPolicy,
+    limit: int | None = None,
 ) -> dt.datetime | None:
     """When attempts may start again, or None when they may now: the time the oldest failure
-    that still counts leaves the window, once ``policy.max_failures`` failures are in it."""
+    that still counts leaves the window, once ``limit`` (default ``policy.max_failures``)
+    failures are in it."""
+    most = policy.max_failures if limit is None else limit
     recent = sorted(t for t in failure_times if now - policy.window < t <= now)
-    if len(recent) < policy.max_failures:
+    if len(recent) < most:
         return None
-    return recent[-policy.max_failures] + policy.window
+    return recent[-most] + policy.window

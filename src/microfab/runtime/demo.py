@@ -206,6 +206,7 @@ class MqttPipeline:
             self.store,
             self.settings,
             known_machines={ref.path for ref in self.factory.machines()},
+            reason_codes=self.factory.downtime_reasons.codes(),
             shared=False,
             client_id=client_id,
         )

@@ -8,7 +8,10 @@ the audit log in the same transaction (:func:`microfab.store.audit.append_audit`
 What the API calls:
 
 - :func:`verify_password` — a login form: checks throttling, records the attempt, returns a
-  :class:`LoginResult` (a principal, or why not and until when).
+  :class:`LoginResult` (a principal, or why not and until when). Throttling is per (user,
+  address) with looser ceilings per user and per address (:class:`LoginPolicy`);
+  :func:`login_lock` shows a user's locks and :func:`unlock_user` lifts them. A name that is no
+  user's is recorded only as a keyed digest (:func:`login_name_digest`).
 - :func:`create_session`, :func:`session_principal`, :func:`end_session` — cookie sessions with
   a CSRF token each.
 - :func:`verify_token` — ``Authorization: Bearer …``: the token's principal, or None.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +29,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -234,6 +238,124 @@ class LoginResult:
         return self.principal is not None
 
 
+LOGIN_NAME_KEY = "login_names"
+"""The ``store_secrets`` row holding the HMAC key for unknown user names (revision 0006)."""
+HASHED_NAME_PREFIX = "hmac:"
+"""How a hashed user name in ``login_attempts`` starts (never a valid user name: no ':')."""
+FAILED = "bad_credentials"
+"""The outcome of a wrong name or password: the only one that counts towards a lock."""
+UNLOCKED = "unlocked"
+"""The outcome of an admin lifting a lock: failures before it no longer count for that user."""
+
+
+def login_name_digest(key: str, name: str) -> str:
+    """How ``login_attempts`` records a user name that is no user's: ``hmac:`` and the first
+    40 hex digits of HMAC-SHA-256 under the store's key. The same text always gives the same
+    digest (so throttling still counts it), and a copy of the table does not reveal a password
+    typed into the name field."""
+    mac = hmac.new(key.encode("utf-8"), name.encode("utf-8"), hashlib.sha256)
+    return HASHED_NAME_PREFIX + mac.hexdigest()[:40]
+
+
+def _login_name_key(store: EventStore) -> str:
+    table = schema.store_secrets
+    with store.engine.connect() as conn:
+        key = conn.scalar(select(table.c.value).where(table.c.name == LOGIN_NAME_KEY))
+    if key is not None:
+        return str(key)
+    try:
+        with store.transaction() as conn:
+            conn.execute(insert(table).values(name=LOGIN_NAME_KEY, value=secrets.token_hex(32)))
+    except IntegrityError:
+        pass  # made at the same moment by another process: use theirs
+    with store.engine.connect() as conn:
+        return str(conn.scalar(select(table.c.value).where(table.c.name == LOGIN_NAME_KEY)))
+
+
+def _recorded_name(store: EventStore, name: str) -> str:
+    """The name a login attempt is recorded and throttled under: a user's own name, or the
+    keyed digest of any other text."""
+    table = schema.users
+    with store.engine.connect() as conn:
+        known = conn.scalar(select(table.c.name).where(table.c.name == name))
+    return name if known is not None else login_name_digest(_login_name_key(store), name)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLock:
+    """Locks on a user's logins right now: ``until`` for the user name from every address
+    (its per-user ceiling), ``clients`` for single addresses (address → until), and the failed
+    attempts counted in the window."""
+
+    user: str
+    until: dt.datetime | None
+    clients: dict[str, dt.datetime]
+    failures: int
+
+    @property
+    def locked(self) -> bool:
+        return self.until is not None or bool(self.clients)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "locked_until": _iso(self.until),
+            "locked_clients": {c: _iso(t) for c, t in sorted(self.clients.items())},
+            "failures": self.failures,
+        }
+
+
+def _failures(
+    store: EventStore, key: str | None, client: str | None, since: dt.datetime, now: dt.datetime
+) -> list[tuple[dt.datetime, str]]:
+    """Failed attempts after ``since`` for a recorded name (and/or a client): (time, client).
+    For a name, failures before the newest unlock of that name are left out."""
+    table = schema.login_attempts
+    stmt = select(table.c.at, table.c.client).where(
+        table.c.at > since, table.c.at <= now, table.c.outcome == FAILED
+    )
+    with store.engine.connect() as conn:
+        if key is not None:
+            unlocked = conn.scalar(
+                select(func.max(table.c.at)).where(
+                    table.c.user_name == key, table.c.outcome == UNLOCKED, table.c.at <= now
+                )
+            )
+            if unlocked is not None and unlocked >= since:
+                stmt = stmt.where(table.c.at > unlocked)
+            stmt = stmt.where(table.c.user_name == key)
+        if client is not None:
+            stmt = stmt.where(table.c.client == client[:64])
+        return [(at, c) for at, c in conn.execute(stmt).all() if at is not None]
+
+
+def _user_lock(store: EventStore, key: str, now: dt.datetime, policy: LoginPolicy) -> LoginLock:
+    failures = _failures(store, key, None, now - policy.window, now)
+    until = login_blocked_until([t for t, _ in failures], now, policy, policy.max_failures_per_user)
+    by_client: dict[str, list[dt.datetime]] = {}
+    for at, client in failures:
+        by_client.setdefault(client, []).append(at)
+    clients = {}
+    for client, times in by_client.items():
+        client_until = login_blocked_until(times, now, policy)
+        if client_until is not None:
+            clients[client] = client_until
+    return LoginLock(key, until, clients, len(failures))
+
+
+def _blocked(
+    store: EventStore, key: str, client: str, now: dt.datetime, policy: LoginPolicy
+) -> dt.datetime | None:
+    lock = _user_lock(store, key, now, policy)
+    by_client = _failures(store, None, client, now - policy.window, now)
+    candidates = [
+        lock.until,
+        lock.clients.get(client[:64]),
+        login_blocked_until([t for t, _ in by_client], now, policy, policy.max_failures_per_client),
+    ]
+    until = [t for t in candidates if t is not None]
+    return max(until) if until else None
+
+
 def login_blocked(
     store: EventStore,
     name: str,
@@ -242,24 +364,49 @@ def login_blocked(
     now: dt.datetime | None = None,
     policy: LoginPolicy = LoginPolicy(),
 ) -> dt.datetime | None:
-    """Until when logins for ``name`` or from ``client`` are refused, or None when they are not
-    (too many recent failures for either; see :class:`LoginPolicy`)."""
+    """Until when logins for ``name`` from ``client`` are refused, or None when they are not:
+    too many recent failures for the pair, for the name from anywhere, or from the address
+    (see :class:`LoginPolicy`)."""
+    return _blocked(store, _recorded_name(store, name), client, _now(now), policy)
+
+
+def login_lock(
+    store: EventStore,
+    name: str,
+    *,
+    now: dt.datetime | None = None,
+    policy: LoginPolicy = LoginPolicy(),
+) -> LoginLock:
+    """The locks on a user's logins now (``microfab users show``); NotFoundError for no user."""
+    if get_user(store, name) is None:
+        raise NotFoundError(f"no user named {name!r}; 'microfab users list' shows them")
+    return _user_lock(store, name, _now(now), policy)
+
+
+def unlock_user(
+    store: EventStore,
+    name: str,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+    policy: LoginPolicy = LoginPolicy(),
+) -> LoginLock:
+    """Lift every lock on a user's logins: failures so far stop counting for the name (the
+    per-address ceiling still applies to an address guessing many names). Audited as
+    ``users.unlock``; returns the locks that were lifted."""
     when = _now(now)
-    table = schema.login_attempts
-    since = when - policy.window
-    stmt = select(table.c.at).where(table.c.at > since, table.c.outcome != "ok")
-    with store.engine.connect() as conn:
-        by_name = list(conn.scalars(stmt.where(table.c.user_name == name[:64])))
-        by_client = list(conn.scalars(stmt.where(table.c.client == client[:64])))
-    until = [
-        t
-        for t in (
-            login_blocked_until([x for x in by_name if x], when, policy),
-            login_blocked_until([x for x in by_client if x], when, policy),
+    lock = login_lock(store, name, now=when, policy=policy)
+    with store.transaction() as conn:
+        _record_attempt(conn, name, actor, UNLOCKED, when)
+        append_audit(
+            conn,
+            actor=actor,
+            action="users.unlock",
+            target=f"user:{name}",
+            before=lock.view(),
+            after={"locked_until": None, "locked_clients": {}, "failures": 0},
         )
-        if t is not None
-    ]
-    return max(until) if until else None
+    return lock
 
 
 def _record_attempt(
@@ -282,23 +429,26 @@ def verify_password(
     policy: LoginPolicy = LoginPolicy(),
 ) -> LoginResult:
     """Check a login (user name, password, client address): refused while throttled, else
-    verified against the argon2 hash. Every attempt is recorded; old hashes are upgraded."""
+    verified against the argon2 hash. Every attempt is recorded (an unknown name as its keyed
+    digest, see :func:`login_name_digest`); refusals while throttled are recorded as
+    ``throttled`` and never extend the lock. Old hashes are upgraded."""
     when = _now(now)
-    blocked = login_blocked(store, name, client, now=when, policy=policy)
-    if blocked is not None:
-        with store.transaction() as conn:
-            _record_attempt(conn, name, client, "throttled", when)
-        return LoginResult(None, "throttled", blocked)
     table = schema.users
     with store.engine.connect() as conn:
         row = conn.execute(select(table).where(table.c.name == name)).mappings().first()
+    recorded = name if row is not None else login_name_digest(_login_name_key(store), name)
+    blocked = _blocked(store, recorded, client, when, policy)
+    if blocked is not None:
+        with store.transaction() as conn:
+            _record_attempt(conn, recorded, client, "throttled", when)
+        return LoginResult(None, "throttled", blocked)
     stored_hash = row["password_hash"] if row is not None else _decoy_hash()
     try:
         matched = _hasher().verify(stored_hash, password) and row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         matched = False
     with store.transaction() as conn:
-        _record_attempt(conn, name, client, "ok" if matched else "bad_credentials", when)
+        _record_attempt(conn, recorded, client, "ok" if matched else FAILED, when)
         if matched and row is not None and _hasher().check_needs_rehash(stored_hash):
             conn.execute(
                 update(table)
@@ -586,6 +736,7 @@ def verify_token(
 __all__ = [
     "ROLE_PERMISSIONS",
     "ApiToken",
+    "LoginLock",
     "LoginResult",
     "NewSession",
     "Session",
@@ -599,10 +750,13 @@ __all__ = [
     "list_tokens",
     "list_users",
     "login_blocked",
+    "login_lock",
+    "login_name_digest",
     "remove_user",
     "revoke_token",
     "session_principal",
     "set_password",
+    "unlock_user",
     "verify_password",
     "verify_token",
 ]

@@ -217,6 +217,15 @@ login_attempts = Table(
     Index("ix_login_attempts_client_at", "client", "at"),
 )
 
+store_secrets = Table(
+    "store_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+)
+"""Secrets the store keeps for itself (revision 0006): ``login_names``, the HMAC key that turns
+unknown user names in ``login_attempts`` into keyed hashes."""
+
 audit_log = Table(
     "audit_log",
     metadata,

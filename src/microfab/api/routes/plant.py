@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from microfab.api.answers import EventPage, FactoryTree, MachineState, StoreStatus
-from microfab.http.deps import PlantDep
+from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.model.events import STREAMS, event_to_dict, format_ts
 from microfab.model.factory import Factory, MachineRef, ReasonCode
+from microfab.model.identity import Permission
 from microfab.store.event_store import MachineStatus, StoredEvent
 from microfab.track import event_query
 
@@ -32,16 +33,19 @@ def _ts(value: dt.datetime | None) -> str | None:
     tags=["plant"],
     summary="Store, plant clock and factory version",
 )
-def status(plant: PlantDep) -> dict[str, Any]:
+def status(plant: PlantDep, principal: PrincipalDep) -> dict[str, Any]:
     """Where the data comes from and how far it goes: ``last_seq`` grows with every stored event
-    (the dashboard's live stream watches it); ``clock`` is the plant clock (the newest event time)."""
-    return {
-        "store": plant.store.display_url,
+    (the dashboard's live stream watches it); ``clock`` is the plant clock (the newest event time).
+    ``store`` (the database's location) is shown only to admins (``users.manage``)."""
+    answer: dict[str, Any] = {
         "backend": plant.store.dialect,
         "last_seq": plant.store.last_seq(),
         "clock": format_ts(plant.now()),
         "factory_version": plant.factory_version(),
     }
+    if principal.allows(Permission.USERS_MANAGE):
+        answer["store"] = plant.store.display_url
+    return answer
 
 
 def _reason(node: ReasonCode) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-/* The language choice, before the first paint (loaded in <head>, before the stylesheet applies). */
+/* The language choice, before the first paint (loaded in <head>: a file, not inline script,
+   because the content security policy allows no inline script). lang.js does the rest. */
 (function () {
   var lang = null;
   try { lang = localStorage.getItem("microfab-lang"); } catch (e) {}
