@@ -30,7 +30,8 @@ MACHINES = [
 
 
 def writer_events(writer: int, batch: int) -> list[Event]:
-    """One writer's batch: counts, a state change and meter readings, spread over the day."""
+    """One writer's batch: counts, a state change, a meter reading and material, spread over
+    the day."""
     events: list[dict[str, Any]] = []
     for n in range(5):
         minute = (batch * 7 + n * 3 + writer * 11) % 600
@@ -58,6 +59,27 @@ def writer_events(writer: int, batch: int) -> list[Event]:
             **({"reason": "UB-MECH"} if (batch + writer) % 3 == 2 else {}),
         }
     )
+    events.append(
+        {
+            "id": f"w{writer}-b{batch}-e",
+            "ts": START + dt.timedelta(minutes=batch * 9, seconds=writer),
+            "machine": MACHINES[writer % len(MACHINES)],
+            "stream": "energy",
+            "kwh": 100 + batch * 1.5 + writer * 0.25,
+        }
+    )
+    events.append(
+        {
+            "id": f"w{writer}-b{batch}-m",
+            "ts": START + dt.timedelta(minutes=batch * 5, seconds=writer),
+            "machine": MACHINES[writer % len(MACHINES)],
+            "stream": "material",
+            "material": "steel",
+            "qty": 0.5 + writer,
+            "unit": "kg",
+            "order": f"WO-{writer}",
+        }
+    )
     return [EVENT_ADAPTER.validate_python(e) for e in events]
 
 
@@ -65,7 +87,13 @@ def _view_rows(store: EventStore) -> dict[str, list[Any]]:
     with store.engine.connect() as conn:
         return {
             table: sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {table}")))
-            for table in ("production_hourly", "state_spans")
+            for table in (
+                "production_hourly",
+                "state_spans",
+                "meter_intervals",
+                "energy_hourly",
+                "material_hourly",
+            )
         }
 
 
@@ -98,7 +126,7 @@ def test_concurrent_writers_miss_no_event(pg_template: str) -> None:
             thread.join()
         assert not failures, failures
         with open_store(url) as store:
-            assert store.count() == WRITERS * BATCHES * 6
+            assert store.count() == WRITERS * BATCHES * 8
             lag = view_lag(store)
             assert lag.behind == 0 and lag.checkpoint == store.last_seq()
             kept = _view_rows(store)
