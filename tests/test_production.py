@@ -411,3 +411,31 @@ def test_an_unreadable_state_change_is_named_and_the_spans_go_on(
     start, end = at("08:00"), at("12:00")
     (row,) = oee_rows(store, factory, machine="cnc-1", start=start, end=end)
     assert row.figures.run_s == 4 * 3600  # running from 08:00 on: the stop was not readable
+
+
+def test_the_carbon_figures_divide_by_the_order_boards_good(
+    small: tuple[EventStore, Factory],
+) -> None:
+    """Per order, the carbon footprint's units are the order board's good (good at the output
+    operation, counts outside working time included), and its units used up add the scrap."""
+    from microfab.track.orders import list_orders
+
+    store, factory = small
+    meter = [
+        EVENT_ADAPTER.validate_python(
+            {"id": f"kwh-{n}", "ts": at(t), "machine": path(m), "stream": "energy", "kwh": v}
+        )
+        for n, (t, m, v) in enumerate(
+            [("09:00", "cnc-1", 10.0), ("17:00", "cnc-1", 30.0), ("09:00", "robot-1", 5.0),
+             ("17:00", "robot-1", 9.0)]
+        )
+    ]  # fmt: skip
+    store.append([*example_events(), *meter])
+    board = {row.order: row for row in list_orders(store, factory)}  # the order board's rows
+    for order, (good, scrap) in {"WO-A": (9, 2), "WO-B": (4, 1)}.items():
+        doc = json.loads(
+            invoke("carbon", "footprint", "--order", order, "--allow-missing", "--json",
+                   "--db", store.url)
+        )  # fmt: skip
+        assert doc["units"] == board[order].good == good
+        assert doc["units_material"] == good + scrap
