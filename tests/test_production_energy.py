@@ -18,7 +18,8 @@ from microfab.model.carbon import meter_intervals, to_milli
 from microfab.model.events import EVENT_ADAPTER, Event
 from microfab.model.factory_file import parse_factory
 from microfab.store import EventStore
-from microfab.store.production_views import energy_totals, material_totals, rebuild
+from microfab.store.production_views import energy_totals, rebuild
+from microfab.track.production import energy_by_machine, material_by_order
 
 HKT = dt.timezone(dt.timedelta(hours=8))
 DAY = dt.date(2026, 11, 23)
@@ -116,13 +117,15 @@ def test_energy_and_material_per_hour(small: EventStore) -> None:
     assert cnc1.milli == sum(i.milli for i in intervals) == 2250
     assert [a.kind for a in anomalies] == ["reset"]
     # a period reads the hours overlapping it
-    (part,) = energy_totals(store, at("09:00"), at("11:00"), machines=[CNC1])
+    (part,) = energy_by_machine(store, at("09:00"), at("11:00"), machines=[CNC1])
     assert part.milli == 667 + 1083
-    assert [(m.machine, m.order, m.material, m.unit, m.milli) for m in material_totals(store)] == [
+    assert [
+        (m.machine, m.order, m.material, m.unit, m.milli) for m in material_by_order(store)
+    ] == [
         (CNC1, None, "steel", "kg", 500),
         (CNC1, "WO-A", "steel", "kg", 3750),
     ]
-    by_hour = material_totals(store, hourly=True)
+    by_hour = material_by_order(store, hourly=True)
     assert [(m.order, f"{m.hour.astimezone(HKT):%H}", m.milli) for m in by_hour if m.hour] == [
         (None, "10", 500),
         ("WO-A", "09", 3750),
@@ -153,3 +156,34 @@ def test_arrival_order_and_batches_do_not_change_the_rows(small: EventStore) -> 
     kept = view_rows(store)
     rebuild(store)
     assert view_rows(store) == kept
+
+
+def test_whole_hours_match_the_carbon_accountings_metered_energy(small: EventStore) -> None:
+    from microfab.green.energy import (
+        EnergyInputs,
+        MeterSeries,
+        OrderInfo,
+        UnitCount,
+        account_energy,
+    )
+
+    store = small
+    store.append(events())
+    for first, last in (("09:00", "11:00"), ("08:00", "10:00"), ("10:00", "12:00")):
+        start, end = at(first), at(last)
+        inputs = EnergyInputs(
+            start=start,
+            end=end,
+            meters=[
+                MeterSeries(
+                    CNC1, "electricity", "kWh", "kt", False,
+                    [(at(t), to_milli(v)) for t, v in READINGS],
+                )
+            ],
+            spans={},
+            counts=[UnitCount(CNC1, start, "WO-A", 10, 1, 0)],
+            orders={"WO-A": OrderInfo("WO-A", "BRKT-1", 1.0, 10)},
+        )  # fmt: skip
+        (metered,) = account_energy(inputs).meters
+        (kept,) = energy_totals(store, start, end, machines=[CNC1])
+        assert kept.milli == metered.milli, (first, last)
