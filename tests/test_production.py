@@ -439,3 +439,38 @@ def test_the_carbon_figures_divide_by_the_order_boards_good(
         )  # fmt: skip
         assert doc["units"] == board[order].good == good
         assert doc["units_material"] == good + scrap
+
+
+def test_shift_and_day_oee_reads_the_same_spans_as_the_state_changes_give(
+    store: EventStore,
+) -> None:
+    """OEE per shift or day cuts the stored spans; over any range they are the states the raw
+    state changes give (the time before the first change unknown)."""
+    from microfab.connect.publisher import ListPublisher
+    from microfab.model.oee import state_spans
+    from microfab.sim.engine import DEFAULT_START, FactorySimulation
+    from microfab.sim.scenario import load_scenario
+    from microfab.store.production import state_transitions
+    from microfab.store.production_views import spans_between
+    from microfab.track.oee import _clipped
+
+    scenario = load_scenario("food-line")
+    publisher = ListPublisher()
+    FactorySimulation(scenario, publisher, seed=5).run_until(4 * 3600)
+    store.apply_factory(scenario.factory, scenario.factory_source)
+    store.append(publisher.events)
+    paths = [ref.path for ref in scenario.factory.machines()]
+    rng = random.Random(2)
+    for _ in range(6):
+        a, b = sorted(rng.uniform(-1800, 5 * 3600) for _ in range(2))
+        first = DEFAULT_START + dt.timedelta(seconds=a)
+        last = DEFAULT_START + dt.timedelta(seconds=b + 1)
+        raw = state_transitions(store, paths, first, last)
+        stored = spans_between(store, paths, first, last)
+        for machine in paths:
+            initial, changes = raw[machine]
+            assert _clipped(stored[machine], first, last) == state_spans(
+                changes, first, last, initial
+            ), (machine, first, last)
+    by_shift = oee_rows(store, scenario.factory, by="shift")
+    assert by_shift and all(r.figures.availability is not None for r in by_shift if r.shift)

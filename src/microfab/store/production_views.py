@@ -1025,6 +1025,31 @@ def state_totals(
     return totals, [spans[key] for key in sorted(spans)]
 
 
+def spans_between(
+    store: EventStore, machines: Sequence[str], start: dt.datetime, end: dt.datetime
+) -> dict[str, list[EdgeSpan]]:
+    """Per machine, the stored state spans that overlap ``[start, end)``, in time order (not
+    clipped; ``end`` None while a span is open). Catches the model up first."""
+    catch_up(store)
+    out: dict[str, list[EdgeSpan]] = {machine: [] for machine in machines}
+    if not machines:
+        return out
+    statement = _sql(
+        store,
+        'SELECT machine, start, "end", state, reason FROM state_spans '
+        f"WHERE machine IN ({', '.join('?' * len(machines))}) AND start < ? "
+        'AND ("end" IS NULL OR "end" > ?) ORDER BY machine, start',
+    )
+    params = (*machines, _bind_time(store, end), _bind_time(store, start))
+    with store.engine.connect() as conn:
+        for machine, a, b, state, reason in conn.exec_driver_sql(statement, params):
+            began = stored_time(a)
+            assert began is not None
+            ended = None if b is None else stored_time(b)
+            out[machine].append(EdgeSpan(machine, began, ended, state, reason or None))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ProductTotal:
     """Units one machine counted for one product's routing step over a range of hours; orders
