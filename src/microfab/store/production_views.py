@@ -8,6 +8,14 @@ working time, and apart from them those counted outside it (``outside_good``,
 factory model; a machine the factory does not know has no working time, so all its counts are
 outside. Counts are added as they are (a correction's negative count subtracts).
 
+**Energy and material** (revision 0006). ``meter_intervals`` holds the energy between
+consecutive readings of each meter (machine × carrier), by the carbon accounting's rule
+(:func:`microfab.model.carbon.meter_intervals`: a backward step is a reset, never negative
+energy); ``energy_hourly`` holds each interval's energy split over the site hours it spans by time
+(exact, in milli-units); ``material_hourly`` the material consumed per machine × order × material
+× unit × site hour. A late reading re-derives its meter's intervals from the last reading before
+it, moving their hour parts out and back in, in the same transaction.
+
 **How it is kept.** A projector with a durable checkpoint: :func:`catch_up` takes in every event
 stored after the checkpoint (its ingest sequence) and moves the checkpoint, in one transaction,
 so a crash loses nothing and counts nothing twice. Every read of the model catches up first, so
