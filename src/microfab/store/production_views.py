@@ -552,7 +552,23 @@ def _project_energy(
 def _reading_before(
     store: EventStore, conn: Connection, machine: str, carrier: str, t0: dt.datetime
 ) -> dt.datetime | None:
-    """The time of the meter's last reading before ``t0`` (where its re-derivation begins)."""
+    """The time of the meter's last reading before ``t0`` (where its re-derivation begins).
+
+    Found from the stored intervals (an index look-up, however long the meter's history): the
+    last interval to begin before ``t0`` ends at that reading when it ends before ``t0``, else
+    begins at it. A meter with no interval yet (one reading so far) is looked up in the log."""
+    found = conn.exec_driver_sql(
+        _sql(
+            store,
+            'SELECT start, "end" FROM meter_intervals WHERE machine = ? AND carrier = ? '
+            "AND start < ? ORDER BY start DESC LIMIT 1",
+        ),
+        (machine, carrier, _bind_time(store, t0)),
+    ).first()
+    if found is not None:
+        began, ended = stored_time(found[0]), stored_time(found[1])
+        assert began is not None and ended is not None
+        return ended if ended < t0 else began
     table = schema.events
     named = table.c.body["carrier"].as_string()
     query = select(func.max(table.c.ts)).where(
