@@ -608,8 +608,11 @@ def _hour_parts(
     accounting splits an interval at a period's edge); a zero-length one goes to its hour."""
     if end <= start:
         return {site_hour(end, zone): milli}
+    first = site_hour(start, zone)
+    if end <= first + _HOUR:  # the common case: readings minutes apart, within one hour
+        return {first: milli}
     weights: dict[dt.datetime, Any] = {}
-    hour = site_hour(start, zone)
+    hour = first
     while hour < end:
         share = overlap_s(start, end, hour, hour + _HOUR)
         if share:
