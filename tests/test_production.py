@@ -411,3 +411,66 @@ def test_an_unreadable_state_change_is_named_and_the_spans_go_on(
     start, end = at("08:00"), at("12:00")
     (row,) = oee_rows(store, factory, machine="cnc-1", start=start, end=end)
     assert row.figures.run_s == 4 * 3600  # running from 08:00 on: the stop was not readable
+
+
+def test_the_carbon_figures_divide_by_the_order_boards_good(
+    small: tuple[EventStore, Factory],
+) -> None:
+    """Per order, the carbon footprint's units are the order board's good (good at the output
+    operation, counts outside working time included), and its units used up add the scrap."""
+    from microfab.track.orders import list_orders
+
+    store, factory = small
+    meter = [
+        EVENT_ADAPTER.validate_python(
+            {"id": f"kwh-{n}", "ts": at(t), "machine": path(m), "stream": "energy", "kwh": v}
+        )
+        for n, (t, m, v) in enumerate(
+            [("09:00", "cnc-1", 10.0), ("17:00", "cnc-1", 30.0), ("09:00", "robot-1", 5.0),
+             ("17:00", "robot-1", 9.0)]
+        )
+    ]  # fmt: skip
+    store.append([*example_events(), *meter])
+    board = {row.order: row for row in list_orders(store, factory)}  # the order board's rows
+    for order, (good, scrap) in {"WO-A": (9, 2), "WO-B": (4, 1)}.items():
+        doc = json.loads(
+            invoke("carbon", "footprint", "--order", order, "--allow-missing", "--json",
+                   "--db", store.url)
+        )  # fmt: skip
+        assert doc["units"] == board[order].good == good
+        assert doc["units_material"] == good + scrap
+
+
+def test_shift_and_day_oee_reads_the_same_spans_as_the_state_changes_give(
+    store: EventStore,
+) -> None:
+    """OEE per shift or day cuts the stored spans; over any range they are the states the raw
+    state changes give (the time before the first change unknown)."""
+    from microfab.connect.publisher import ListPublisher
+    from microfab.model.oee import state_spans
+    from microfab.sim.engine import DEFAULT_START, FactorySimulation
+    from microfab.sim.scenario import load_scenario
+    from microfab.store.production import state_transitions
+    from microfab.store.production_views import spans_between
+    from microfab.track.oee import _clipped
+
+    scenario = load_scenario("food-line")
+    publisher = ListPublisher()
+    FactorySimulation(scenario, publisher, seed=5).run_until(4 * 3600)
+    store.apply_factory(scenario.factory, scenario.factory_source)
+    store.append(publisher.events)
+    paths = [ref.path for ref in scenario.factory.machines()]
+    rng = random.Random(2)
+    for _ in range(6):
+        a, b = sorted(rng.uniform(-1800, 5 * 3600) for _ in range(2))
+        first = DEFAULT_START + dt.timedelta(seconds=a)
+        last = DEFAULT_START + dt.timedelta(seconds=b + 1)
+        raw = state_transitions(store, paths, first, last)
+        stored = spans_between(store, paths, first, last)
+        for machine in paths:
+            initial, changes = raw[machine]
+            assert _clipped(stored[machine], first, last) == state_spans(
+                changes, first, last, initial
+            ), (machine, first, last)
+    by_shift = oee_rows(store, scenario.factory, by="shift")
+    assert by_shift and all(r.figures.availability is not None for r in by_shift if r.shift)

@@ -4,7 +4,7 @@ of both scenarios, on SQLite and PostgreSQL.
 Per order, ``orders list --json``, ``orders show --json``, the shift report JSON (summed over the
 days), the REST API and the order board agree exactly on good, scrap and progress, and they equal
 the figures recomputed here from the raw count events (good at the routing's last operation, scrap
-at any). Per line, ``oee --level line --json``'s ``output_good`` is the sum of last-operation good
+at any); the carbon accounting and ``carbon footprint --order`` divide by the same good units. Per line, ``oee --level line --json``'s ``output_good`` is the sum of last-operation good
 counts. Per machine, OEE's good and total are the station's counts inside working time (recomputed
 here from the raw events and the line's calendar). The hourly output trend adds up to each day's
 output.
@@ -29,6 +29,8 @@ from typer.testing import CliRunner
 from conftest import pg_create_database, pg_drop_database
 from microfab.cli import app
 from microfab.connect.publisher import ListPublisher
+from microfab.green.readings import account_period, period_range
+from microfab.green.settings import CarbonSettings
 from microfab.model.calendar import working_windows
 from microfab.model.events import PartCount
 from microfab.model.factory import Factory
@@ -169,6 +171,16 @@ def test_every_view_shows_the_same_figures(
             assert figures(o) == expected(order), order
         for order in list(listed)[:4]:
             assert figures(invoke("orders", "show", order, *db)) == expected(order)
+
+        # the carbon figures divide by the same good units (the whole log as the period)
+        finished = [order for order, o in listed.items() if o["good"] > 0]
+        if finished:
+            whole = period_range(store, factory, None, None)
+            period = account_period(store, factory, CarbonSettings(), *whole)
+            for order in finished:
+                assert period.account.output_units[order] == listed[order]["good"], order
+            carbon = invoke("carbon", "footprint", "--order", finished[0], "--allow-missing", *db)
+            assert carbon["units"] == listed[finished[0]]["good"]
 
         # the shift report, day by day, adds up to each order's output
         zone = factory.sites[0].zone

@@ -102,6 +102,10 @@ class EnergyInputs:
     rule: AllocationRule = "units"
     standby_states: tuple[str, ...] = ("idle", "planned_stop")
     switch_off_after_s: float = 600.0
+    output_units: Mapping[str, int] | None = None
+    """Finished good units per order as the production figures give them (None: from counts)."""
+    input_units: Mapping[str, int] | None = None
+    """Finished plus scrapped units per order, likewise (None: from counts)."""
 
 
 @dataclass(slots=True)
@@ -248,6 +252,10 @@ def account_energy(inputs: EnergyInputs) -> EnergyAccount:
         _standby(energy, spans, inputs)
 
     output_units, input_units = _order_units(inputs.counts, inputs.orders, start, end)
+    if inputs.output_units is not None:
+        output_units = {o: max(0, u) for o, u in inputs.output_units.items()}
+    if inputs.input_units is not None:
+        input_units = {o: max(0, u) for o, u in inputs.input_units.items()}
     keys = _keys(inputs, output_units, machine_units)
     for source, milli in shared.items():
         if milli == 0:

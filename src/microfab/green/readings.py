@@ -1,7 +1,12 @@
 """A period's meters, machine states, unit counts and orders, read from the store for accounting.
 
 Builds the :class:`~microfab.green.energy.EnergyInputs` of a time range (default: the first to the
-last stored state or count event) and runs the energy accounting on them.
+last stored state or count event) and runs the energy accounting on them. An order's units (its
+finished good units at its output operation, and those plus its scrap) come from
+:mod:`microfab.track.production`, the one service every view reads, so a footprint per unit
+divides by the good figure the order board shows. Direct energy is still shared by the counts
+stamped within each meter interval (finer than the read model's hour), so the period's count
+events are read as well; see docs/green.md.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from microfab.store.energy import meter_readings
 from microfab.store.event_store import EventStore
 from microfab.store.production import part_counts, state_transitions, time_span
 from microfab.track.orders import order_histories
+from microfab.track.production import order_outputs, output_operations
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,8 @@ def account_period(
     details: dict[str, OrderDetails] = {}
     infos: dict[str, OrderInfo] = {}
     skus = {p.sku: p for p in factory.products}
+    outputs = order_outputs(store, factory, start=start, end=end)
+    operations = output_operations(store, factory)
     for order, history in order_histories(store).items():
         ev = history.details
         if ev is None or ev.product is None or ev.product not in skus:
@@ -125,7 +133,7 @@ def account_period(
             order,
             product.sku,
             product.unit_mass_kg,
-            product.routing[-1].seq,
+            operations.get(order) or product.routing[-1].seq,
         )
     inputs = EnergyInputs(
         start=start,
@@ -137,5 +145,7 @@ def account_period(
         rule=settings.allocation,
         standby_states=tuple(settings.standby_states),
         switch_off_after_s=settings.switch_off_after_min * 60,
+        output_units={o: out.good for o, out in outputs.items() if o in infos},
+        input_units={o: out.good + out.scrap for o, out in outputs.items() if o in infos},
     )
     return Period(account_energy(inputs), details)

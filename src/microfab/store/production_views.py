@@ -8,6 +8,14 @@ working time, and apart from them those counted outside it (``outside_good``,
 factory model; a machine the factory does not know has no working time, so all its counts are
 outside. Counts are added as they are (a correction's negative count subtracts).
 
+**Energy and material** (revision 0006). ``meter_intervals`` holds the energy between
+consecutive readings of each meter (machine × carrier), by the carbon accounting's rule
+(:func:`microfab.model.carbon.meter_intervals`: a backward step is a reset, never negative
+energy); ``energy_hourly`` holds each interval's energy split over the site hours it spans by time
+(exact, in milli-units); ``material_hourly`` the material consumed per machine × order × material
+× unit × site hour. A late reading re-derives its meter's intervals from the last reading before
+it, moving their hour parts out and back in, in the same transaction.
+
 **How it is kept.** A projector with a durable checkpoint: :func:`catch_up` takes in every event
 stored after the checkpoint (its ingest sequence) and moves the checkpoint, in one transaction,
 so a crash loses nothing and counts nothing twice. Every read of the model catches up first, so
@@ -27,7 +35,9 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import json
+import math
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +47,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
 from microfab.model.calendar import working_windows
+from microfab.model.carbon import apportion, meter_intervals, overlap_s, to_milli
 from microfab.model.factory import Factory
 from microfab.store import schema
 from microfab.store.event_store import EventStore
@@ -230,6 +241,8 @@ def catch_up(store: EventStore, *, progress: Progress | None = None) -> CatchUp:
             sums, skipped = _project(rows, calendars)
             _upsert(store, conn, sums)
             unreadable = _project_states(store, conn, checkpoint, upper, calendars)
+            unreadable += _project_energy(store, conn, checkpoint, upper, calendars)
+            unreadable += _project_materials(store, conn, checkpoint, upper, calendars)
             _record_skipped(conn, skipped)
             _save_checkpoint(store, conn, upper, version)
         done.events += upper - checkpoint
@@ -328,6 +341,9 @@ def _empty(conn: Connection) -> None:
     conn.execute(delete(schema.production_hourly))
     conn.execute(delete(schema.state_spans))
     conn.execute(delete(schema.view_skipped))
+    conn.execute(delete(schema.meter_intervals))
+    conn.execute(delete(schema.energy_hourly))
+    conn.execute(delete(schema.material_hourly))
 
 
 def _project_states(
@@ -403,6 +419,286 @@ def _project_states(
             [(s.seq, s.event_id, s.reason[:500]) for s in skipped],
         )
     return skipped
+
+
+# ---------------------------------------------------------------------------- energy, material
+
+
+def _project_energy(
+    store: EventStore, conn: Connection, lower: int, upper: int, calendars: _Calendars
+) -> list[SkippedEvent]:
+    """Re-derive the intervals of every meter with readings in ``(lower, upper]`` from its last
+    reading before the earliest new one (a late reading splits the interval it lands in), and move
+    their energy in ``energy_hourly``: the old intervals' hour parts out, the new ones' in."""
+    skipped: list[SkippedEvent] = []
+    earliest: dict[tuple[str, str], dt.datetime] = {}
+    for seq, event_id, ts, machine, body in conn.exec_driver_sql(
+        _sql(
+            store,
+            "SELECT seq, id, ts, machine, body FROM events "
+            "WHERE seq > ? AND seq <= ? AND stream = 'energy'",
+        ),
+        (lower, upper),
+    ):
+        try:
+            carrier, _, _ = _reading_fields(body)
+        except (ValueError, TypeError) as exc:
+            skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+            continue
+        when = stored_time(ts)
+        if when is not None and (
+            (machine, carrier) not in earliest or when < earliest[(machine, carrier)]
+        ):
+            earliest[(machine, carrier)] = when
+    for (machine, carrier), t0 in sorted(earliest.items()):
+        zone = calendars.zone(machine)
+        since = _reading_before(store, conn, machine, carrier, t0) or t0
+        bound = (machine, carrier, _bind_time(store, since))
+        moved: dict[dt.datetime, list[Any]] = {}
+        for a, b, unit, milli in conn.exec_driver_sql(
+            _sql(
+                store,
+                'SELECT start, "end", unit, milli FROM meter_intervals '
+                "WHERE machine = ? AND carrier = ? AND start >= ?",
+            ),
+            bound,
+        ):
+            began, ended = stored_time(a), stored_time(b)
+            assert began is not None and ended is not None
+            for hour, part in _hour_parts(began, ended, -int(milli), zone).items():
+                moved.setdefault(hour, [unit, 0])[1] += part
+        conn.exec_driver_sql(
+            _sql(
+                store,
+                "DELETE FROM meter_intervals WHERE machine = ? AND carrier = ? AND start >= ?",
+            ),
+            bound,
+        )
+        readings: list[tuple[dt.datetime, int]] = []
+        unit = ""
+        for seq, event_id, ts, body in conn.exec_driver_sql(
+            _sql(
+                store,
+                "SELECT seq, id, ts, body FROM events WHERE machine = ? AND stream = 'energy' "
+                "AND ts >= ? ORDER BY ts, id",
+            ),
+            (machine, _bind_time(store, since)),
+        ):
+            try:
+                found, value, unit_of = _reading_fields(body)
+            except (ValueError, TypeError) as exc:
+                skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+                continue
+            when = stored_time(ts)
+            if found == carrier and when is not None:
+                readings.append((when, to_milli(value)))
+                unit = unit_of
+        intervals, _ = meter_intervals(readings)  # a backward step: a reset (see docs)
+        rows = []
+        for ((_, v0), (_, v1)), interval in zip(
+            itertools.pairwise(readings), intervals, strict=True
+        ):
+            rows.append(
+                (
+                    machine,
+                    carrier,
+                    _bind_time(store, interval.start),
+                    _bind_time(store, interval.end),
+                    unit,
+                    interval.milli,
+                    "reset" if v1 < v0 else "",
+                )
+            )
+            for hour, part in _hour_parts(
+                interval.start, interval.end, interval.milli, zone
+            ).items():
+                moved.setdefault(hour, [unit, 0])[1] += part
+                moved[hour][0] = unit
+        if rows:
+            conn.exec_driver_sql(
+                _sql(
+                    store,
+                    'INSERT INTO meter_intervals (machine, carrier, start, "end", unit, milli, '
+                    "anomaly) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ),
+                rows,
+            )
+        changes = [
+            (machine, carrier, _bind_time(store, hour), unit_of, milli)
+            for hour, (unit_of, milli) in sorted(moved.items())
+            if milli
+        ]
+        if changes:
+            conn.exec_driver_sql(
+                _sql(
+                    store,
+                    "INSERT INTO energy_hourly (machine, carrier, hour, unit, milli) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (machine, carrier, hour) DO UPDATE SET "
+                    "milli = energy_hourly.milli + excluded.milli, unit = excluded.unit",
+                ),
+                changes,
+            )
+            conn.exec_driver_sql(
+                _sql(
+                    store,
+                    "DELETE FROM energy_hourly WHERE machine = ? AND carrier = ? AND milli = 0",
+                ),
+                (machine, carrier),
+            )
+    _record_skipped_once(store, conn, skipped)
+    return skipped
+
+
+def _reading_before(
+    store: EventStore, conn: Connection, machine: str, carrier: str, t0: dt.datetime
+) -> dt.datetime | None:
+    """The time of the meter's last reading before ``t0`` (where its re-derivation begins).
+
+    Found from the stored intervals (an index look-up, however long the meter's history): the
+    last interval to begin before ``t0`` ends at that reading when it ends before ``t0``, else
+    begins at it. A meter with no interval yet (one reading so far) is looked up in the log."""
+    found = conn.exec_driver_sql(
+        _sql(
+            store,
+            'SELECT start, "end" FROM meter_intervals WHERE machine = ? AND carrier = ? '
+            "AND start < ? ORDER BY start DESC LIMIT 1",
+        ),
+        (machine, carrier, _bind_time(store, t0)),
+    ).first()
+    if found is not None:
+        began, ended = stored_time(found[0]), stored_time(found[1])
+        assert began is not None and ended is not None
+        return ended if ended < t0 else began
+    table = schema.events
+    named = table.c.body["carrier"].as_string()
+    query = select(func.max(table.c.ts)).where(
+        table.c.machine == machine,
+        table.c.stream == "energy",
+        table.c.ts < t0.astimezone(dt.UTC),
+        named.is_(None) if carrier == _ELECTRICITY else named == carrier,
+    )
+    return stored_time(conn.scalar(query))
+
+
+_ELECTRICITY = "electricity"
+
+
+def _reading_fields(body: Any) -> tuple[str, float, str]:
+    """(carrier, cumulative value, unit) of a meter reading's stored body; ValueError when it
+    is not readable. Electricity (no carrier) is read in kWh."""
+    data = json.loads(body) if isinstance(body, str | bytes) else body
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    carrier: Any = data.get("carrier")
+    value: Any = data.get("kwh") if carrier is None else data.get("quantity")
+    unit: Any = "kWh" if carrier is None else data.get("unit")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"reading is not a number ({value!r})")
+    if carrier is not None and (not isinstance(carrier, str) or not 0 < len(carrier) <= 32):
+        raise ValueError(f"carrier is not a carrier name ({carrier!r})")
+    if not isinstance(unit, str) or not 0 < len(unit) <= 64:
+        raise ValueError(f"unit is not a unit ({unit!r})")
+    return carrier or _ELECTRICITY, float(value), unit
+
+
+def _hour_parts(
+    start: dt.datetime, end: dt.datetime, milli: int, zone: zoneinfo.ZoneInfo
+) -> dict[dt.datetime, int]:
+    """An interval's energy split over the site hours it spans by time (exactly, as the carbon
+    accounting splits an interval at a period's edge); a zero-length one goes to its hour."""
+    if end <= start:
+        return {site_hour(end, zone): milli}
+    first = site_hour(start, zone)
+    if end <= first + _HOUR:  # the common case: readings minutes apart, within one hour
+        return {first: milli}
+    weights: dict[dt.datetime, Any] = {}
+    hour = first
+    while hour < end:
+        share = overlap_s(start, end, hour, hour + _HOUR)
+        if share:
+            weights[hour] = share
+        hour += _HOUR
+    return apportion(milli, weights)
+
+
+def _project_materials(
+    store: EventStore, conn: Connection, lower: int, upper: int, calendars: _Calendars
+) -> list[SkippedEvent]:
+    """Add the material consumed in ``(lower, upper]`` to its machine × order × site hour."""
+    skipped: list[SkippedEvent] = []
+    sums: dict[tuple[str, dt.datetime, str, str, str], int] = {}
+    for seq, event_id, ts, machine, body in conn.exec_driver_sql(
+        _sql(
+            store,
+            "SELECT seq, id, ts, machine, body FROM events "
+            "WHERE seq > ? AND seq <= ? AND stream = 'material' ORDER BY seq",
+        ),
+        (lower, upper),
+    ):
+        try:
+            material, qty, unit, order = _material_fields(body)
+            when = stored_time(ts)
+            if when is None:
+                raise ValueError("no time stamp")
+        except (ValueError, TypeError) as exc:
+            skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+            continue
+        key = (machine, site_hour(when, calendars.zone(machine)), order, material, unit)
+        sums[key] = sums.get(key, 0) + qty
+    if sums:
+        conn.exec_driver_sql(
+            _sql(
+                store,
+                "INSERT INTO material_hourly (machine, hour, order_id, material, unit, milli) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (machine, hour, order_id, material, unit) "
+                "DO UPDATE SET milli = material_hourly.milli + excluded.milli",
+            ),
+            [
+                (machine, _bind_time(store, hour), order, material, unit, milli)
+                for (machine, hour, order, material, unit), milli in sorted(sums.items())
+            ],
+        )
+    _record_skipped_once(store, conn, skipped)
+    return skipped
+
+
+def _material_fields(body: Any) -> tuple[str, int, str, str]:
+    """(material, quantity in milli-units, unit, order or '') of a consumption's stored body."""
+    data = json.loads(body) if isinstance(body, str | bytes) else body
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    material: Any = data.get("material")
+    qty: Any = data.get("qty")
+    unit: Any = data.get("unit")
+    order: Any = data.get("order") or ""
+    if not isinstance(qty, int | float) or isinstance(qty, bool) or not math.isfinite(qty):
+        raise ValueError(f"qty is not a number ({qty!r})")
+    for name, text in (("material", material), ("unit", unit), ("order", order)):
+        if not isinstance(text, str) or len(text) > 64:
+            raise ValueError(f"{name} is not a label ({text!r})")
+    if not material or not unit:
+        raise ValueError("material and unit are required")
+    return material, _milli(float(qty)), unit, order
+
+
+def _milli(value: float) -> int:
+    """A quantity as whole milli-units, rounded half away from zero."""
+    scaled = abs(value) * 1000
+    return int(math.copysign(math.floor(scaled + 0.5), value))
+
+
+def _record_skipped_once(
+    store: EventStore, conn: Connection, skipped: Sequence[SkippedEvent]
+) -> None:
+    if skipped:  # an event re-read by a later re-derivation is named once
+        conn.exec_driver_sql(
+            _sql(
+                store,
+                "INSERT INTO view_skipped (seq, event_id, reason) VALUES (?, ?, ?) "
+                "ON CONFLICT (seq) DO NOTHING",
+            ),
+            [(s.seq, s.event_id, s.reason[:500]) for s in skipped],
+        )
 
 
 def _state_fields(body: Any) -> tuple[str, str]:
@@ -756,6 +1052,31 @@ def state_totals(
     return totals, [spans[key] for key in sorted(spans)]
 
 
+def spans_between(
+    store: EventStore, machines: Sequence[str], start: dt.datetime, end: dt.datetime
+) -> dict[str, list[EdgeSpan]]:
+    """Per machine, the stored state spans that overlap ``[start, end)``, in time order (not
+    clipped; ``end`` None while a span is open). Catches the model up first."""
+    catch_up(store)
+    out: dict[str, list[EdgeSpan]] = {machine: [] for machine in machines}
+    if not machines:
+        return out
+    statement = _sql(
+        store,
+        'SELECT machine, start, "end", state, reason FROM state_spans '
+        f"WHERE machine IN ({', '.join('?' * len(machines))}) AND start < ? "
+        'AND ("end" IS NULL OR "end" > ?) ORDER BY machine, start',
+    )
+    params = (*machines, _bind_time(store, end), _bind_time(store, start))
+    with store.engine.connect() as conn:
+        for machine, a, b, state, reason in conn.exec_driver_sql(statement, params):
+            began = stored_time(a)
+            assert began is not None
+            ended = None if b is None else stored_time(b)
+            out[machine].append(EdgeSpan(machine, began, ended, state, reason or None))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ProductTotal:
     """Units one machine counted for one product's routing step over a range of hours; orders
@@ -818,3 +1139,117 @@ def product_totals(
         )
         for machine, product, order, operation, good, scrap, og, os_ in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyTotal:
+    """Energy one meter (machine and carrier) measured over a range of site hours."""
+
+    machine: str
+    carrier: str
+    """``electricity`` or a fuel carrier."""
+    unit: str
+    milli: int
+    """Whole milli-units of ``unit`` (1 Wh for a kWh meter)."""
+    hour: dt.datetime | None = None
+    """The site hour (UTC instant it began) for an hourly row; None for a total."""
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialTotal:
+    """Material one machine consumed for one order (``None``: none named) over a range of hours."""
+
+    machine: str
+    order: str | None
+    material: str
+    unit: str
+    milli: int
+    hour: dt.datetime | None = None
+
+
+def energy_totals(
+    store: EventStore,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    machines: Sequence[str] | None = None,
+    *,
+    hourly: bool = False,
+) -> list[EnergyTotal]:
+    """Metered energy per machine and carrier (and per site hour when ``hourly``) over the hours
+    overlapping ``[start, end)`` (the whole log when both are None), added up in SQL. Catches the
+    model up first."""
+    catch_up(store)
+    where, params = _range_filter(store, start, end, machines)
+    if where is None:
+        return []
+    keys = "machine, carrier, hour" if hourly else "machine, carrier"
+    statement = _sql(
+        store,
+        f"SELECT {keys}, MAX(unit), SUM(milli) FROM energy_hourly{where} "
+        f"GROUP BY {keys} ORDER BY {keys}",
+    )
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(statement, tuple(params)).all()
+    return [
+        EnergyTotal(
+            row[0], row[1], row[-2], int(row[-1] or 0), stored_time(row[2]) if hourly else None
+        )
+        for row in rows
+    ]
+
+
+def material_totals(
+    store: EventStore,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    machines: Sequence[str] | None = None,
+    *,
+    hourly: bool = False,
+) -> list[MaterialTotal]:
+    """Material consumed per machine, order, material and unit (and per site hour when
+    ``hourly``) over the hours overlapping ``[start, end)`` (the whole log when both are None).
+    Catches the model up first."""
+    catch_up(store)
+    where, params = _range_filter(store, start, end, machines)
+    if where is None:
+        return []
+    keys = "machine, order_id, material, unit" + (", hour" if hourly else "")
+    statement = _sql(
+        store,
+        f"SELECT {keys}, SUM(milli) FROM material_hourly{where} GROUP BY {keys} ORDER BY {keys}",
+    )
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(statement, tuple(params)).all()
+    return [
+        MaterialTotal(
+            row[0],
+            row[1] or None,
+            row[2],
+            row[3],
+            int(row[-1] or 0),
+            stored_time(row[4]) if hourly else None,
+        )
+        for row in rows
+    ]
+
+
+def _range_filter(
+    store: EventStore,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    machines: Sequence[str] | None,
+) -> tuple[str | None, list[Any]]:
+    """A ``WHERE`` clause on ``hour`` (the hours overlapping ``[start, end)``) and ``machine``;
+    None when ``machines`` is empty (nothing can match)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if start is not None and end is not None:
+        lower, upper = _hour_range(store, start, end)
+        where.append("hour > ? AND hour < ?")
+        params += [lower, upper]
+    if machines is not None:
+        if not machines:
+            return None, []
+        where.append(f"machine IN ({', '.join('?' * len(machines))})")
+        params += list(machines)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params

@@ -320,6 +320,45 @@ state_spans = Table(
     Column("inside_s", Float, nullable=False),  # seconds within working time (0 while open)
 )
 
+# (revision 0006) energy per machine × carrier × site hour, split from the meter intervals;
+# material consumed per machine × order × site hour (amounts in whole milli-units)
+
+meter_intervals = Table(
+    "meter_intervals",
+    metadata,
+    Column("machine", String(210), nullable=False),
+    Column("carrier", String(32), nullable=False),  # electricity or a fuel carrier
+    Column("start", UtcDateTime(), nullable=False),  # the earlier reading
+    Column("end", UtcDateTime(), nullable=False),  # the later reading
+    Column("unit", String(64), nullable=False),
+    Column("milli", BigInteger, nullable=False),  # energy between the readings, never negative
+    Column("anomaly", String(16), nullable=False),  # '' or 'reset' (the later reading is lower)
+    Index("ix_meter_intervals_meter", "machine", "carrier", "start"),
+)
+
+energy_hourly = Table(
+    "energy_hourly",
+    metadata,
+    Column("machine", String(210), primary_key=True),
+    Column("carrier", String(32), primary_key=True),
+    Column("hour", UtcDateTime(), primary_key=True),
+    Column("unit", String(64), nullable=False),
+    Column("milli", BigInteger, nullable=False),
+    Index("ix_energy_hourly_hour", "hour"),
+)
+
+material_hourly = Table(
+    "material_hourly",
+    metadata,
+    Column("machine", String(210), primary_key=True),
+    Column("hour", UtcDateTime(), primary_key=True),
+    Column("order_id", String(64), primary_key=True),  # '' when the event named no order
+    Column("material", String(64), primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("milli", BigInteger, nullable=False),
+    Index("ix_material_hourly_hour", "hour"),
+)
+
 view_checkpoints = Table(
     "view_checkpoints",
     metadata,

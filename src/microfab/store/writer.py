@@ -50,6 +50,13 @@ _PG_COPY = (
     "COPY microfab_events_in (n, id, ts, machine, stream, body, digest) FROM STDIN (FORMAT BINARY)"
 )
 _PG_COPY_TYPES = ["int4", "text", "timestamptz", "text", "text", "text", "text"]
+_PG_APPEND_LOCK = 0x6D6963726F666162
+"""The transaction-scoped advisory lock every PostgreSQL append takes before it inserts (the
+bytes of ``microfab``): appends then draw their sequence numbers and commit one after another,
+so a sequence number is never committed after a higher one. The production projector takes in
+the events past its checkpoint; without this, an append that drew seq 5 but committed after
+another's seq 6 had been taken in would be passed over (docs/production.md, "Several
+writers")."""
 _PG_INSERT = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) "
     "SELECT id, ts, %(now)s, machine, stream, %(version)s, body::json, digest "
@@ -169,6 +176,8 @@ class EventWriter:
                     )
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _driver_error(conn, exc, _PG_COPY) from exc
+        # held until commit: sequence numbers commit in the order they are drawn
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _PG_APPEND_LOCK})
         inserted = set(
             conn.exec_driver_sql(
                 _PG_INSERT, {"now": now, "version": EVENT_SCHEMA_VERSION}

@@ -1,8 +1,9 @@
 """OEE, downtime Pareto and MTBF/MTTR per machine, line, shift and day, from the stored events.
 
 The maths is in :mod:`microfab.model.oee`; this module picks the machines, reads their state
-changes and counts (:mod:`microfab.store.production`), lays the line's shift calendar over them
-and groups the result.
+spans and counts from the production read models (:mod:`microfab.store.production_views`), lays
+the line's shift calendar over them and groups the result. One period adds up the spans'
+working-time seconds in SQL; per shift or day the spans overlapping the range are read and cut.
 
 Which machines: those that make countable units — a machine with an ideal cycle time, or one that
 a routing names. Ideal cycle time of a count: the routing's time per unit for the order's product
@@ -51,12 +52,17 @@ from microfab.model.oee import (
     downtime,
     oee_figures,
     reliability,
-    state_spans,
 )
 from microfab.model.timerange import check_range
 from microfab.store.event_store import EventStore
-from microfab.store.production import state_transitions, time_span
-from microfab.store.production_views import hour_counts, product_totals, state_totals
+from microfab.store.production import time_span
+from microfab.store.production_views import (
+    EdgeSpan,
+    hour_counts,
+    product_totals,
+    spans_between,
+    state_totals,
+)
 from microfab.track.production import is_output, order_refs, output_operations
 
 By = Literal["machine", "shift", "day"]
@@ -377,11 +383,11 @@ def _histories(
             calendars[key] = working_windows(calendar, first, last, site.zone, site.holidays)
         shift_windows = calendars[key]
         windows = [Interval(w.start, w.end) for w in shift_windows]
-        if grain == "hour":
-            transitions = state_transitions(store, paths, first, last)
+        if grain == "hour":  # cut into shifts or days: the spans themselves, from the read model
+            stored = spans_between(store, paths, first, last)
             summaries: dict[str, _StateSummary] = {}
         else:
-            transitions, summaries = {}, _summaries(store, paths, first, last, windows)
+            stored, summaries = {}, _summaries(store, paths, first, last, windows)
         counts_by_machine: dict[str, list[_HourCount]] = defaultdict(list)
         nameplates = {ref.path: _nameplate(factory, ref) for ref in refs}
         by_path = {ref.path: ref for ref in refs}
@@ -411,11 +417,10 @@ def _histories(
             )
         machines = []
         for ref in refs:
-            initial, changes = transitions.get(ref.path, (None, []))
             machines.append(
                 _MachineHistory(
                     ref=ref,
-                    spans=state_spans(changes, first, last, initial) if grain == "hour" else [],
+                    spans=_clipped(stored.get(ref.path, []), first, last),
                     counts=counts_by_machine[ref.path],
                     nameplate_s=nameplates[ref.path],
                     summary=summaries.get(ref.path),
@@ -427,6 +432,23 @@ def _histories(
             )
         )
     return histories
+
+
+def _clipped(stored: list[EdgeSpan], first: dt.datetime, last: dt.datetime) -> list[StateSpan]:
+    """The machine's states over ``[first, last)`` from its stored spans: each clipped to the
+    range, the time before its first span :data:`UNKNOWN` (no state reported yet)."""
+    spans: list[StateSpan] = []
+    at = first
+    for span in stored:
+        begin, finish = max(span.start, first), last if span.end is None else min(span.end, last)
+        if begin > at:
+            spans.append(StateSpan(at, begin, UNKNOWN, NO_DATA_REASON))
+        if begin < finish:
+            spans.append(StateSpan(begin, finish, span.state, span.reason))
+            at = finish
+    if at < last:  # no state reported at all (spans are contiguous up to the open one)
+        spans.append(StateSpan(at, last, UNKNOWN, NO_DATA_REASON))
+    return spans
 
 
 def _summaries(

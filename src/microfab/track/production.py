@@ -10,6 +10,8 @@ The definitions (docs/production.md) live here and nowhere else:
   machines in the period, inside or outside working time. A line never sums its stations.
 - **Station counts.** Every machine's own good and scrap, split into inside working time (what
   OEE uses) and outside it (``outside_total``).
+- **Energy and material.** Metered energy per machine and carrier (from cumulative readings; a
+  backward step is a reset) and material consumed per machine and order, per site hour.
 
 The read model (:mod:`microfab.store.production_views`) has one-hour resolution in site time: a
 period is taken as the site hours that overlap it.
@@ -25,7 +27,15 @@ from typing import Any
 
 from microfab.model.factory import Factory, Product
 from microfab.store.event_store import EventStore
-from microfab.store.production_views import CountTotal, count_totals, hour_counts
+from microfab.store.production_views import (
+    CountTotal,
+    EnergyTotal,
+    MaterialTotal,
+    count_totals,
+    energy_totals,
+    hour_counts,
+    material_totals,
+)
 
 
 def line_path_of(factory: Factory) -> dict[str, str]:
@@ -315,3 +325,30 @@ def orphans(store: EventStore, factory: Factory) -> list[Orphan]:
                 )
             )
     return found
+
+
+def energy_by_machine(
+    store: EventStore,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    machines: Sequence[str] | None = None,
+    *,
+    hourly: bool = False,
+) -> list[EnergyTotal]:
+    """Metered energy per machine and carrier (per site hour when ``hourly``) over the hours
+    overlapping ``[start, end)`` (the whole log when no period), in milli-units of each meter's
+    unit."""
+    return energy_totals(store, start, end, machines, hourly=hourly)
+
+
+def material_by_order(
+    store: EventStore,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    machines: Sequence[str] | None = None,
+    *,
+    hourly: bool = False,
+) -> list[MaterialTotal]:
+    """Material consumed per machine, order, material and unit (per site hour when ``hourly``)
+    over the hours overlapping ``[start, end)`` (the whole log when no period), in milli-units."""
+    return material_totals(store, start, end, machines, hourly=hourly)
