@@ -8,7 +8,7 @@ working time, and apart from them those counted outside it (``outside_good``,
 factory model; a machine the factory does not know has no working time, so all its counts are
 outside. Counts are added as they are (a correction's negative count subtracts).
 
-**Energy and material** (revision 0006). ``meter_intervals`` holds the energy between
+**Energy and material** (revision 0007). ``meter_intervals`` holds the energy between
 consecutive readings of each meter (machine × carrier), by the carbon accounting's rule
 (:func:`microfab.model.carbon.meter_intervals`: a backward step is a reset, never negative
 energy); ``energy_hourly`` holds each interval's energy split over the site hours it spans by time

@@ -320,7 +320,7 @@ state_spans = Table(
     Column("inside_s", Float, nullable=False),  # seconds within working time (0 while open)
 )
 
-# (revision 0006) energy per machine × carrier × site hour, split from the meter intervals;
+# (revision 0007) energy per machine × carrier × site hour, split from the meter intervals;
 # material consumed per machine × order × site hour (amounts in whole milli-units)
 
 meter_intervals = Table(

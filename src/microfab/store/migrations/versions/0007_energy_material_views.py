@@ -1,16 +1,16 @@
 """Energy and material read models: metered energy per machine × carrier × site hour (with the
 meter intervals it is split from), and material consumed per machine × order × site hour.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
