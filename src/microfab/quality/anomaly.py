@@ -11,7 +11,9 @@ features over the last ``window`` readings of each metric:
 
 A robust covariance (scikit-learn's ``MinCovDet``, minimum covariance determinant) of these
 features on the healthy baseline gives each new feature vector a squared Mahalanobis distance:
-the anomaly score. The threshold comes from a target false-alarm rate: the score's tail is taken
+the anomaly score. Its correlations are shrunk toward none (Ledoit–Wolf, on disjoint windows)
+and no variance is taken below 1, the features' sampling noise: a day of overlapping windows
+holds too few independent ones to learn them closer. The threshold comes from a target false-alarm rate: the score's tail is taken
 as a chi-square with one degree of freedom per feature, scaled so that its 95th percentile matches
 the scores of a held-out part of the baseline, and cut at the per-reading probability
 ``false_alarms_per_day / readings_per_day``. An alert starts when ``confirm`` readings in a row
