@@ -4,12 +4,16 @@ Each machine's metrics form one group. While the machine runs, every reading upd
 features over the last ``window`` readings of each metric:
 
 - the shift of the rolling mean, in standard errors of the baseline (≈ N(0, 1) when healthy);
-- the log ratio of the rolling standard deviation to the baseline's (0 when healthy; a frozen
-  sensor drives it far below, a loosening bearing above).
+- the spread: the ratio of the rolling variance to the baseline's, on the normal scale of
+  the Wilson–Hilferty cube root (≈ N(0, 1) when healthy; a frozen sensor drives it far below, a
+  loosening bearing above). A log ratio would not do: over 30 readings its low tail is several
+  times heavier than a normal one, so quiet windows on a healthy machine raised alerts.
 
 A robust covariance (scikit-learn's ``MinCovDet``, minimum covariance determinant) of these
 features on the healthy baseline gives each new feature vector a squared Mahalanobis distance:
-the anomaly score. The threshold comes from a target false-alarm rate: the score's tail is taken
+the anomaly score. Its correlations are shrunk toward none (Ledoit–Wolf, on disjoint windows)
+and no variance is taken below 1, the features' sampling noise: a day of overlapping windows
+holds too few independent ones to learn them closer. The threshold comes from a target false-alarm rate: the score's tail is taken
 as a chi-square with one degree of freedom per feature, scaled so that its 95th percentile matches
 the scores of a held-out part of the baseline, and cut at the per-reading probability
 ``false_alarms_per_day / readings_per_day``. An alert starts when ``confirm`` readings in a row
@@ -38,9 +42,6 @@ from microfab.store.event_store import EventStore
 
 RUNNING_STATES = frozenset({"running", "setup", "micro_stop"})
 """States in which a machine's telemetry describes it at work (the readings that are scored)."""
-
-_SPREAD_FLOOR = -4.0
-"""log(sd ratio) below this (a frozen reading: sd = 0) is held here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,57 @@ class _AlertGate:
         return False
 
 
+def _with_sampling_floor(covariance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The features' covariance with each variance raised to at least its sampling noise, 1.
+
+    Over a window of independent readings of a steady process every feature is ≈ N(0, 1);
+    serially correlated readings only add to that. A short baseline holds few independent
+    windows (a day at one reading a minute: about 20), so the robust estimate can come out
+    below this noise, which turns a chance quiet or busy window on a healthy machine into an
+    alert."""
+    out = np.array(covariance, dtype=float)
+    diagonal = np.diag_indices_from(out)
+    out[diagonal] = np.maximum(out[diagonal], 1.0)
+    return out
+
+
+def _shrunk(
+    covariance: NDArray[np.float64], independent: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The covariance with its correlations shrunk toward none, by Ledoit–Wolf's intensity.
+
+    Overlapping windows make the baseline's feature rows far from independent: a day holds about
+    20 disjoint windows, too few to tell a true correlation between features from a chance one,
+    and a chance correlation inflates the score of a window whose features happen to move
+    against it. The intensity comes from the disjoint windows (``independent``), the target is
+    the covariance's own diagonal, so the result stays positive definite."""
+    from sklearn.covariance import ledoit_wolf_shrinkage  # type: ignore[import-untyped]
+
+    if len(independent) < 2:
+        return covariance
+    weight = float(ledoit_wolf_shrinkage(independent))
+    diagonal = np.diag(np.diag(covariance))
+    return np.asarray((1 - weight) * covariance + weight * diagonal)
+
+
+def _spread_scale(window: int) -> tuple[float, float]:
+    """Mean and sd of the cube root of a variance ratio over ``window`` normal readings."""
+    k = 2 / (9 * (window - 1))
+    return 1 - k, math.sqrt(k)
+
+
+def spread_feature(variance_ratio: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """Rolling variance ÷ baseline variance as a standard normal deviate (Wilson–Hilferty)."""
+    centre, sd = _spread_scale(window)
+    return (np.cbrt(variance_ratio) - centre) / sd
+
+
+def spread_ratio(feature: float, window: int) -> float:
+    """The rolling sd ÷ baseline sd that a spread feature stands for."""
+    centre, sd = _spread_scale(window)
+    return math.sqrt(max(0.0, feature * sd + centre) ** 3)
+
+
 def _readings_per_day(times: Sequence[dt.datetime], count: int) -> float:
     if len(times) < 2:
         return float(count)
@@ -129,7 +181,7 @@ class TelemetryDetector:
         self.mean = np.zeros(len(self.metrics))
         self.sd = np.ones(len(self.metrics))
         self.location = np.zeros(2 * len(self.metrics))
-        self.precision = np.eye(2 * len(self.metrics))
+        self.precision: NDArray[np.float64] = np.eye(2 * len(self.metrics))
         self.scale = np.ones(2 * len(self.metrics))
         self.threshold = math.inf
         self.readings_per_day = 0.0
@@ -144,7 +196,7 @@ class TelemetryDetector:
     def fit(self, times: Sequence[dt.datetime], values: NDArray[np.float64]) -> None:
         """Learn the healthy baseline from running readings (rows in time order, one column per
         metric); NotEnoughBaseline says how many more readings it needs."""
-        from sklearn.covariance import MinCovDet  # type: ignore[import-untyped]
+        from sklearn.covariance import MinCovDet
 
         s = self.settings
         n = len(values)
@@ -160,9 +212,10 @@ class TelemetryDetector:
         cut = int(len(features) * 0.6)
         train, calibrate = features[:cut], features[cut:]
         mcd = MinCovDet(random_state=0, support_fraction=0.9).fit(train)
+        covariance = _with_sampling_floor(_shrunk(mcd.covariance_, train[:: s.window]))
         self.location = mcd.location_
-        self.precision = mcd.get_precision()
-        self.scale = np.sqrt(np.clip(np.diag(mcd.covariance_), 1e-12, None))
+        self.precision = np.asarray(np.linalg.inv(covariance), dtype=np.float64)
+        self.scale = np.sqrt(np.diag(covariance))
         held_out = self._distances(calibrate)
         dof = features.shape[1]
         reference = chi2_quantile(0.95, dof)
@@ -190,9 +243,7 @@ class TelemetryDetector:
 
     def _assemble(self, mean: NDArray[np.float64], var: NDArray[np.float64]) -> NDArray[np.float64]:
         w = self.settings.window
-        with np.errstate(divide="ignore"):
-            spread = np.maximum(0.5 * np.log(var), _SPREAD_FLOOR)
-        return np.concatenate([mean * math.sqrt(w), spread], axis=1)
+        return np.concatenate([mean * math.sqrt(w), spread_feature(var, w)], axis=1)
 
     def _distances(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
         centred = features - self.location
@@ -243,7 +294,7 @@ class TelemetryDetector:
         evidence = {
             name: {
                 "shift_sd": round(float(features[i]) / math.sqrt(w), 2),
-                "spread": round(math.exp(float(features[k + i])), 2),
+                "spread": round(spread_ratio(float(features[k + i]), w), 2),
             }
             for i, name in enumerate(self.metrics)
         }
