@@ -406,7 +406,12 @@ def test_run_until_interrupted_prints_each_change_and_a_summary() -> None:
     assert all(re.match(stamp, line) for line in lines), lines
     assert [line[9:] for line in lines[:2]] == ["modbus: connecting", "modbus: connected"]
     down = [line for line in lines if ": down - " in line]
-    assert down[0].endswith(f"127.0.0.1:{port} unit 1: the device closed the connection")
+    # the poll in flight sees the close, or (on a loaded machine) the next connect is refused
+    assert re.search(
+        rf"127\.0\.0\.1:{port} unit 1: (the device closed the connection|cannot connect to "
+        rf"127\.0\.0\.1:{port})$",
+        down[0],
+    ), down
     assert len(lines) == len(set(line[9:] for line in lines))  # no line printed twice in a row
     assert summary == lines[-1]
     assert re.fullmatch(rf"{stamp}modbus: stopped after \d+ s; {len(events)} events sent to the "

@@ -204,6 +204,23 @@ class _Calendars:
         return total
 
 
+VIEW_FIRST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+VIEW_END = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+"""Event times the read models take: the times microfab reads at all (model/timerange.py). An
+event stamped outside them (a device clock reset to year 1 or run to 9999, stored before the
+clock policy existed) is named in ``view_skipped`` instead of breaking the projection."""
+
+
+def _event_time(ts: object) -> dt.datetime:
+    """A stored event time for the read models; ValueError when missing or out of range."""
+    when = stored_time(ts)
+    if when is None:
+        raise ValueError("no time stamp")
+    if not VIEW_FIRST <= when < VIEW_END:
+        raise ValueError(f"time {when.isoformat()} outside 1970-01-01 .. 2200-01-01")
+    return when
+
+
 def site_hour(ts: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     """The UTC instant the site-time hour holding ``ts`` began."""
     local = ts.astimezone(zone).replace(minute=0, second=0, microsecond=0)
@@ -364,7 +381,7 @@ def _project_states(
     ):
         when = stored_time(ts)
         if when is not None:
-            earliest[machine] = when
+            earliest[machine] = min(max(when, VIEW_FIRST), VIEW_END)
     for machine, t0 in sorted(earliest.items()):
         found = conn.exec_driver_sql(
             _sql(
@@ -445,10 +462,12 @@ def _project_energy(
         except (ValueError, TypeError) as exc:
             skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
             continue
-        when = stored_time(ts)
-        if when is not None and (
-            (machine, carrier) not in earliest or when < earliest[(machine, carrier)]
-        ):
+        try:
+            when = _event_time(ts)
+        except ValueError as exc:
+            skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
+            continue
+        if (machine, carrier) not in earliest or when < earliest[(machine, carrier)]:
             earliest[(machine, carrier)] = when
     for (machine, carrier), t0 in sorted(earliest.items()):
         zone = calendars.zone(machine)
@@ -486,11 +505,11 @@ def _project_energy(
         ):
             try:
                 found, value, unit_of = _reading_fields(body)
+                when = _event_time(ts)
             except (ValueError, TypeError) as exc:
                 skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
                 continue
-            when = stored_time(ts)
-            if found == carrier and when is not None:
+            if found == carrier:
                 readings.append((when, to_milli(value)))
                 unit = unit_of
         intervals, _ = meter_intervals(readings)  # a backward step: a reset (see docs)
@@ -637,9 +656,7 @@ def _project_materials(
     ):
         try:
             material, qty, unit, order = _material_fields(body)
-            when = stored_time(ts)
-            if when is None:
-                raise ValueError("no time stamp")
+            when = _event_time(ts)
         except (ValueError, TypeError) as exc:
             skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
             continue
@@ -724,13 +741,11 @@ def _spans(
     spans: list[tuple[dt.datetime, dt.datetime | None, str, str]] = []
     current: tuple[dt.datetime, str, str] | None = None
     for seq, event_id, ts, body in changes:
-        when = stored_time(ts)
         try:
             state, reason = _state_fields(body)
+            when = _event_time(ts)
         except (ValueError, TypeError) as exc:
             skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
-            continue
-        if when is None:
             continue
         if current is not None and (current[1], current[2]) == (state, reason):
             continue
@@ -794,9 +809,7 @@ def _project(
     for seq, event_id, ts, machine, body in rows:
         try:
             good, scrap, order, operation = _count_fields(body)
-            when = stored_time(ts)
-            if when is None:
-                raise ValueError("no time stamp")
+            when = _event_time(ts)
         except (ValueError, TypeError) as exc:
             skipped.append(SkippedEvent(int(seq), str(event_id), str(exc)))
             continue
