@@ -56,7 +56,9 @@ def content(url: str) -> dict[str, list[tuple[Any, ...]]]:
             return {
                 table.name: [
                     tuple(_plain(v) for v in row)
-                    for row in conn.execute(select(table).order_by(*table.primary_key.columns))
+                    for row in conn.execute(  # a table without a primary key: by every column
+                        select(table).order_by(*(table.primary_key.columns or table.columns))
+                    )
                 ]
                 for table in CONTENT_TABLES
             }

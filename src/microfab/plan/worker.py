@@ -87,10 +87,29 @@ def _run(sending: Connection, memory_mb: int, options: dict[str, Any]) -> None:
     except MicrofabError as exc:
         answer = ("error", exc)
     except Exception as exc:  # a fault, not the user's input: re-raised in the caller as is
-        answer = ("error", RuntimeError(f"the plan worker failed: {type(exc).__name__}: {exc}"))
+        if _near_cap(limit):  # a C extension's refused allocation (SystemError, RuntimeError…)
+            answer = ("memory", None)
+        else:
+            answer = (
+                "error",
+                RuntimeError(f"the plan worker failed: {type(exc).__name__}: {exc}"),
+            )
     try:
         sending.send(answer)
     except MemoryError:
         sending.send(("memory", None))
     finally:
         sending.close()
+
+
+def _near_cap(limit: int) -> bool:
+    """Whether this process's address space came within 10 % of ``limit`` (bytes): then an
+    error from a library is the cap refusing memory, whatever exception the library raised."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024 >= 0.9 * limit
+    except (OSError, ValueError):
+        pass
+    return False

@@ -449,6 +449,11 @@ MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "{m}：健康基線只有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
         ),
         (
+            r"^(?P<m>\S+): (?P<n>\d+) running readings; health needs at least (?P<k>\d+) "
+            r"\((?P<d>\d+) more\)$",
+            "{m}：只有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
+        ),
+        (
             r"^(?P<m>\S+): (?P<n>\d+) running readings after the baseline; health needs at least "
             r"(?P<k>\d+) \((?P<d>\d+) more\)$",
             "{m}：基線之後有 {n} 個運行讀數；計算健康指數最少需要 {k} 個（尚欠 {d} 個）",
