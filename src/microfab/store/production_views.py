@@ -955,27 +955,19 @@ def count_totals(
     """Sums per machine, order and operation over the hours overlapping ``[start, end)`` (the
     whole log when both are None), added up in SQL. Catches the model up first."""
     catch_up(store)
-    where: list[str] = []
-    params: list[Any] = []
-    if start is not None and end is not None:
-        lower, upper = _hour_range(store, start, end)
-        where.append("hour > ? AND hour < ?")
-        params += [lower, upper]
-    if machines is not None:
-        if not machines:
-            return []
-        where.append(f"machine IN ({', '.join('?' * len(machines))})")
-        params += list(machines)
+    where, params = _range_filter(store, start, end, machines)
+    if where is None:
+        return []
     if orders is not None:
         if not orders:
             return []
-        where.append(f"order_id IN ({', '.join('?' * len(orders))})")
+        where += f"{' AND' if where else ' WHERE'} order_id IN ({', '.join('?' * len(orders))})"
         params += list(orders)
     statement = _sql(
         store,
         "SELECT machine, order_id, operation, SUM(good), SUM(scrap), SUM(outside_good), "
         "SUM(outside_scrap) FROM production_hourly"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + where
         + " GROUP BY machine, order_id, operation ORDER BY machine, order_id, operation",
     )
     with store.engine.connect() as conn:
