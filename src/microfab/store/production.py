@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import func, select
 
 from microfab.model.oee import Transition
 from microfab.store import schema
@@ -108,65 +108,6 @@ def part_counts(
             CountRow(machine, ts, good or 0, scrap or 0, order, operation)
             for machine, ts, good, scrap, order, operation in conn.execute(stmt)
         ]
-
-
-@dataclass(frozen=True, slots=True)
-class CountSum:
-    """Units a machine counted within one interval, for one order and routing step."""
-
-    interval: int
-    machine: str
-    order: str | None
-    operation: int | None
-    good: int
-    scrap: int
-
-
-def count_sums(
-    store: EventStore,
-    machines: Sequence[str],
-    intervals: Sequence[tuple[dt.datetime, dt.datetime]],
-) -> list[CountSum]:
-    """Counts summed in SQL per interval (half-open), machine, order and operation.
-
-    The database adds up the count events (an index range scan per interval); Python sees one row
-    per interval, machine and order step, however many count events there were."""
-    table = schema.events
-    body = table.c.body
-    order, operation = body["order"].as_string(), body["operation"].as_integer()
-    lower: BindParameter[dt.datetime] = bindparam("lower", type_=table.c.ts.type)
-    upper: BindParameter[dt.datetime] = bindparam("upper", type_=table.c.ts.type)
-    stmt = (
-        select(
-            table.c.machine,
-            order,
-            operation,
-            func.sum(body["good"].as_integer()),
-            func.sum(func.coalesce(body["scrap"].as_integer(), 0)),
-        )
-        .where(
-            table.c.machine.in_(machines),
-            table.c.stream == "count",
-            table.c.ts >= lower,
-            table.c.ts < upper,
-        )
-        .group_by(table.c.machine, order, operation)
-    )
-    sums: list[CountSum] = []
-    with store.engine.connect() as conn:
-        for index, (start, end) in enumerate(intervals):
-            for machine, order_id, step, good, scrap in conn.execute(
-                stmt, {"lower": _bind(start), "upper": _bind(end)}
-            ):
-                sums.append(
-                    CountSum(index, machine, order_id, step, int(good or 0), int(scrap or 0))
-                )
-    return sums
-
-
-def order_products(store: EventStore) -> dict[str, str]:
-    """Product SKU of every order whose creation or release was recorded."""
-    return {o.order: o.product for o in store.order_status() if o.product is not None}
 
 
 def step_events(
