@@ -198,7 +198,24 @@ class EmbeddedBroker:
         config = broker_config(
             self.host, self.port, password_file, self.access_file, (self.users or {}).keys()
         )
-        broker = Broker(config)
+
+        class ClosingBroker(Broker):  # type: ignore[misc]
+            """amqtt's broker, closing each client's socket when its handler ends: amqtt leaves
+            the socket of a connection whose first packet it cannot read (an MQTT 5 CONNECT)
+            open, to be found unclosed after the loop has gone."""
+
+            async def stream_connected(
+                self,
+                reader: asyncio.StreamReader,
+                writer: asyncio.StreamWriter,
+                listener_name: str,
+            ) -> None:
+                try:
+                    await super().stream_connected(reader, writer, listener_name)
+                finally:
+                    writer.close()
+
+        broker = ClosingBroker(config)
         try:
             await broker.start()
         except BaseException as exc:
