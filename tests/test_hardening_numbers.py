@@ -24,6 +24,7 @@ from microfab.model.events import (
     MAX_READING,
     EnergyReading,
     event_from_dict,
+    event_to_dict,
     events_json_schema,
 )
 from microfab.model.identity import Role
@@ -67,9 +68,14 @@ def test_numbers_out_of_range_or_not_finite_are_invalid_naming_the_field(
 
 
 def test_the_bounds_themselves_are_accepted() -> None:
-    event_from_dict({**BASE, "stream": "count", "good": MAX_COUNT, "scrap": MAX_COUNT})
-    event_from_dict({**BASE, "stream": "energy", "kwh": MAX_READING})
-    event_from_dict({**BASE, "stream": "telemetry", "metrics": {"a": MAX_MEASURE, "b": -1.5}})
+    count = event_from_dict({**BASE, "stream": "count", "good": MAX_COUNT, "scrap": MAX_COUNT})
+    assert event_to_dict(count)["good"] == event_to_dict(count)["scrap"] == MAX_COUNT
+    energy = event_from_dict({**BASE, "stream": "energy", "kwh": MAX_READING})
+    assert event_to_dict(energy)["kwh"] == MAX_READING
+    sample = event_from_dict(
+        {**BASE, "stream": "telemetry", "metrics": {"a": MAX_MEASURE, "b": -1.5}}
+    )
+    assert event_to_dict(sample)["metrics"] == {"a": MAX_MEASURE, "b": -1.5}
 
 
 @pytest.mark.parametrize(("stream", "fields", "name"), OUT_OF_RANGE)
