@@ -4,9 +4,11 @@ Run with ``microfab bench dashboard [--db URL] [--events N] [--repeat R]``.
 
 Setup: the food-line scenario simulated for one day (``--speed max``, direct) into the store (a
 temporary SQLite file unless ``--db``), so that every live update re-renders a realistic plant.
-The dashboard app (``microfab serve``'s app, shipped pacing: poll every 0.5 s, rebuild at most once
-a second) runs on a background server over its own connection to the store, as it does beside an
-ingest worker.
+The dashboard app (``microfab serve``'s app as shipped: told of commits by
+:mod:`microfab.store.change_signal`, rebuilding at most every 0.2 s, sending each page only the
+parts that changed) runs on a background server over its own connection to the store; the events
+are appended through a second connection in the same process, as the demo's ingest does (a
+PostgreSQL ``--db`` is also heard through ``NOTIFY``).
 
 Timed: a client holds the dashboard's live stream (``GET /live``, Server-Sent Events, what the
 browser's page reads). ``events`` times per run, at random gaps of 0.5–1.5 s, the bench commits one
@@ -38,7 +40,11 @@ NAME = "dashboard"
 TITLE = "Dashboard: event-to-dashboard latency"
 START = "2026-11-23T00:00:00+08:00"
 SIM_HOURS = 24
-GOAL_P99_MS = 2000.0
+GOAL_P99_MS = 300.0
+GOAL_UPDATE_KB = 5.0
+BEFORE = {"p50_ms": 345.6, "p99_ms": 738.9, "max_ms": 881.1, "update_kb_median": 33.7}
+"""The same bench before the push (polling every 0.5 s, rebuilding at most once a second and
+sending every panel with each update), as recorded in docs/benchmarks.md."""
 
 
 def _fill(db: str) -> tuple[int, list[str], dt.datetime]:
@@ -257,7 +263,10 @@ def run(repeat: int = 3, events: int | None = None, db: str | None = None) -> di
         "baseline_p99_ms": round(_percentile(floors, 0.99), 1) if floors else None,
         "update_kb_median": round(statistics.median(sizes) / 1024, 1) if sizes else None,
         "goal_p99_ms": GOAL_P99_MS,
-        "goal_met": p99 <= GOAL_P99_MS,
+        "goal_update_kb": GOAL_UPDATE_KB,
+        "goal_met": p99 <= GOAL_P99_MS
+        and bool(sizes)
+        and statistics.median(sizes) / 1024 <= GOAL_UPDATE_KB,
     }
 
 
@@ -267,20 +276,24 @@ def markdown(result: dict[str, Any]) -> str:
         [
             f"The food-line scenario, one simulated day ({r['stored_events']:,} events, "
             f"{r['machines']} machines) in the store ({r['db']}); the dashboard app as shipped "
-            "(polls every 0.5 s, rebuilds at most once a second) on a background server; "
-            f"{r['samples']} state changes committed one at a time at random 0.5–1.5 s gaps "
-            f"({r['repeat']} runs pooled) through a second connection. Latency: commit returned → "
-            "the live update (SSE, what the browser page reads) carrying that event arrives. "
-            "Baseline: a reader polling the store's newest sequence number every 10 ms.",
+            "(told of each commit, rebuilds at most every 0.2 s, sends only the panels and charts "
+            f"that changed) on a background server; {r['samples']} state changes committed one at "
+            f"a time at random 0.5–1.5 s gaps ({r['repeat']} runs pooled) through a second "
+            "connection. Latency: commit returned → the live update (SSE, what the browser page "
+            "reads) carrying that event arrives. Baseline: a reader polling the store's newest "
+            "sequence number every 10 ms. *Before*: the same bench when the dashboard polled every "
+            "0.5 s, rebuilt at most once a second and sent every panel with each update.",
             "",
-            "| measure | p50 ms | p99 ms | max ms |",
-            "|---|---:|---:|---:|",
-            f"| event → dashboard update (goal p99 ≤ {r['goal_p99_ms']:.0f} ms) | {r['p50_ms']} "
-            f"| {r['p99_ms']} | {r['max_ms']} |",
+            "| measure | p50 ms | p99 ms | max ms | median update kB |",
+            "|---|---:|---:|---:|---:|",
+            f"| event → dashboard update (goal p99 ≤ {r['goal_p99_ms']:.0f} ms, update ≤ "
+            f"{r['goal_update_kb']:.0f} kB) | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} "
+            f"| {r['update_kb_median']} |",
+            f"| before: polling, whole updates | {BEFORE['p50_ms']} | {BEFORE['p99_ms']} "
+            f"| {BEFORE['max_ms']} | {BEFORE['update_kb_median']} |",
             f"| baseline: event → visible to any reader | {r['baseline_p50_ms']} "
-            f"| {r['baseline_p99_ms']} | |",
+            f"| {r['baseline_p99_ms']} | | |",
             "",
-            f"Goal met: {'yes' if r['goal_met'] else 'no'}. Median update message: "
-            f"{r['update_kb_median']} kB.",
+            f"Goals met: {'yes' if r['goal_met'] else 'no'}.",
         ]
     )

@@ -12,10 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import DATA
 from microfab.errors import InputError
@@ -24,7 +25,19 @@ from microfab.model.factory_file import parse_factory
 from microfab.model.identity import Role
 from microfab.reports import chromium
 from microfab.store import EventStore, open_store
-from webapp import CNC1, CNC2, ROBOT1, add_test_user, api_token, event, fill, serving
+from microfab.web.live import apply_patch, line_patch
+from webapp import (
+    CNC1,
+    CNC2,
+    ROBOT1,
+    add_test_user,
+    api_token,
+    event,
+    fill,
+    read_update,
+    serving,
+    shown_after,
+)
 
 HTML = {"accept": "text/html"}
 
@@ -88,18 +101,7 @@ def test_dashboard_page(page_web: httpx.Client) -> None:
     assert "6.1.0" in notice and "Apache-2.0" in notice
 
 
-def read_update(lines: Iterator[str]) -> dict[str, Any]:
-    """The next ``update`` message of an SSE stream."""
-    kind = None
-    for line in lines:
-        if line.startswith("event: "):
-            kind = line.removeprefix("event: ")
-        elif line.startswith("data: ") and kind == "update":
-            return dict(json.loads(line.removeprefix("data: ")))
-    raise AssertionError("the stream ended")
-
-
-def test_live_stream_sends_new_panels_when_events_are_stored(
+def test_live_stream_sends_only_what_changed_when_events_are_stored(
     web: httpx.Client, store: EventStore
 ) -> None:
     with web.stream("GET", "/live", headers={"accept": "text/event-stream"}) as response:
@@ -112,20 +114,48 @@ def test_live_stream_sends_new_panels_when_events_are_stored(
             [event("s-50", "2026-11-23T16:01:00+08:00", CNC1, "state", state="unplanned_stop")]
         )
         second = read_update(lines)
-    assert second["seq"] == first["seq"] + 1
-    changed = tile(second["panels"]["overview"], CNC1)
-    assert 'data-state="unplanned_stop"' in changed and "state-unplanned_stop" in changed
-    assert "16:01" in second["panels"]["clock"]
+        store.append([event("s-51", "2026-11-23T16:03:00+08:00", CNC1, "state", state="running")])
+        third = read_update(lines)
     panels = {"clock", "overview", "orders", "oee", "downtime", "carbon", "alerts"}
-    assert set(second["panels"]) == panels  # the alert banner rides along (empty here)
-    assert set(second["charts"]) == {"oee", "pareto", "output", "shifts"}
+    assert set(first["panels"]) == panels  # a new stream gets every part once (alerts: empty)
+    assert set(first["charts"]) == {"oee", "pareto", "output", "shifts"}
+    assert second["seq"] == first["seq"] + 1 and third["seq"] == first["seq"] + 2
+    # then only what changed, each panel the page holds as line edits of it: the tile and the
+    # clock change; the (empty) alert banner and the carbon panel do not
+    changed = set(second.get("panels", {})) | set(second.get("patches", {}))
+    assert {"overview", "clock"} <= changed < panels
+    assert "alerts" not in changed and "carbon" not in changed
+    assert "overview" in second["patches"]  # a few lines of one tile, not the whole panel
+    assert len(json.dumps(second["patches"]["overview"])) < len(first["panels"]["overview"]) / 4
+    for name, chart in second.get("charts", {}).items():
+        assert chart != first["charts"][name]
+    # what the page shows after applying the edits is what a new page is sent in full
+    after_second = shown_after(first["panels"], second)
+    stopped = tile(after_second["overview"], CNC1)
+    assert 'data-state="unplanned_stop"' in stopped and "state-unplanned_stop" in stopped
+    assert "16:01" in after_second["clock"]
+    shown = shown_after(after_second, third)
+    with web.stream("GET", "/live") as response:
+        fresh = read_update(response.iter_lines())
+    assert fresh["seq"] == third["seq"]
+    assert shown == fresh["panels"]
     # a page rendered at some sequence number gets only what came after it
     seq = store.last_seq()
     with web.stream("GET", f"/live?since={seq}") as response:
         lines = response.iter_lines()
-        store.append([event("c-51", "2026-11-23T16:02:00+08:00", ROBOT1, "count", good=5)])
-        third = read_update(lines)
-    assert third["seq"] == seq + 1
+        store.append([event("c-51", "2026-11-23T16:04:00+08:00", ROBOT1, "count", good=5)])
+        fourth = read_update(lines)
+    assert fourth["seq"] == seq + 1
+    assert "overview" in fourth["panels"]  # this stream has not sent it yet: in full
+
+
+@given(
+    st.lists(st.sampled_from(["<a>", "<b>", "", "x", "tile 1", "tile 2"]), max_size=30),
+    st.lists(st.sampled_from(["<a>", "<b>", "", "x", "tile 1", "tile 3"]), max_size=30),
+)
+def test_line_patches_rebuild_the_new_html_exactly(old: list[str], new: list[str]) -> None:
+    before, after = "\n".join(old), "\n".join(new)
+    assert apply_patch(before, line_patch(before, after)) == after
 
 
 def test_operator_pages_and_forms(page_web: httpx.Client, sqlite_store: EventStore) -> None:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -30,7 +29,7 @@ from microfab.sim.scenario import load_scenario
 from microfab.store import EventStore, open_store
 from microfab.store.sink import StoreSink
 from microfab.track.plant import Plant
-from webapp import CNC1, ROBOT1, event, fill, serving, utc
+from webapp import CNC1, ROBOT1, event, fill, read_update, serving, shown_after, utc
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -239,16 +238,6 @@ def test_carbon_figures_are_cached_and_recomputed_in_the_background(
     eager.close()
 
 
-def read_update(lines: Iterator[str]) -> dict[str, Any]:
-    kind = None
-    for line in lines:
-        if line.startswith("event: "):
-            kind = line.removeprefix("event: ")
-        elif line.startswith("data: ") and kind == "update":
-            return dict(json.loads(line.removeprefix("data: ")))
-    raise AssertionError("the stream ended")
-
-
 def test_live_updates_carry_the_carbon_panel(sqlite_store: EventStore) -> None:
     with (
         serving(sqlite_store, carbon_refresh_s=0) as (_, client),
@@ -256,14 +245,16 @@ def test_live_updates_carry_the_carbon_panel(sqlite_store: EventStore) -> None:
     ):
         lines = response.iter_lines()
         first = read_update(lines)
-        assert 'data-from="2026-11-22T16:00:00.000Z"' in first["panels"]["carbon"]
+        shown = first["panels"]
+        assert 'data-from="2026-11-22T16:00:00.000Z"' in shown["carbon"]
         sqlite_store.append(
             [event("s-60", "2026-11-23T16:05:00+08:00", CNC1, "state", state="idle")]
         )
         # the store's update, then the carbon figures recomputed for it
         while True:
             update = read_update(lines)
-            if "2026-11-23T08:05:00.001Z" in update["panels"]["carbon"]:
+            shown = shown_after(shown, update)  # as the page applies it (full or line edits)
+            if "2026-11-23T08:05:00.001Z" in shown["carbon"]:
                 break
     assert update["seq"] == first["seq"] + 1
 

@@ -10,6 +10,7 @@ WO-3 released and waiting.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from microfab.model.factory_file import parse_factory
 from microfab.model.identity import Role
 from microfab.store import EventStore, open_store
 from microfab.store.identity import add_user, create_token
+from microfab.web.live import apply_patch
 
 LINE = "kt/plant/line1"
 CNC1 = f"{LINE}/machining/cnc-1"
@@ -172,3 +174,23 @@ def served_plant(backend: str, folder: Path) -> Iterator[tuple[EventStore, httpx
     finally:
         if backend != "sqlite":
             pg_drop_database(url)
+
+
+def read_update(lines: Iterator[str]) -> dict[str, Any]:
+    """The next ``update`` message of the dashboard's SSE stream (``/live``)."""
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: ") and kind == "update":
+            return dict(json.loads(line.removeprefix("data: ")))
+    raise AssertionError("the stream ended")
+
+
+def shown_after(panels: dict[str, str], update: dict[str, Any]) -> dict[str, str]:
+    """The panels a page shows after applying ``update`` as dashboard.js does: panels sent in
+    full replace, line edits patch what the page holds."""
+    panels = {**panels, **update.get("panels", {})}
+    for name, edits in update.get("patches", {}).items():
+        panels[name] = apply_patch(panels[name], [(a, b, lines) for a, b, lines in edits])
+    return panels

@@ -70,7 +70,7 @@ def create_app(
     *,
     clock: Callable[[], dt.datetime] | None = None,
     poll_s: float = 0.5,
-    min_refresh_s: float = 1.0,
+    min_refresh_s: float = 0.2,
     plan_file: Path | str | None = None,
     carbon_settings: Path | str | None = None,
     carbon_refresh_s: float = 10.0,

@@ -33,6 +33,7 @@ from microfab.store import dead_letters as _dead_letters
 from microfab.store import factory_versions as _factory_versions
 from microfab.store import read_models as _read_models
 from microfab.store import reads as _reads
+from microfab.store.change_signal import committed
 from microfab.store.database import MIGRATIONS, connect, unavailable, upgrade_store
 from microfab.store.read_models import MachineStatus, OrderStatus
 from microfab.store.reads import StoredEvent, stored_event
@@ -109,6 +110,7 @@ class EventStore:
             from microfab.store.production_views import catch_up  # imports this module
 
             catch_up(self)  # the production read models follow the log (checkpointed)
+            committed(self.engine)  # live views in this process hear of it
         return written
 
     def append_dead_letters(self, letters: Iterable[DeadLetter]) -> int:

@@ -26,6 +26,7 @@ from microfab.model.events import (
     json_encoder,
     split_body,
 )
+from microfab.store.change_signal import notify_in_transaction
 from microfab.store.read_models import update_machine_status, update_order_status
 from microfab.store.schema import sqlite_time
 
@@ -136,6 +137,8 @@ class EventWriter:
         result.inserted_ids = [ev.id for ev in new]
         update_machine_status(conn, new)
         update_order_status(conn, new)
+        if new:
+            notify_in_transaction(conn)  # PostgreSQL: live views hear of it at commit
         return result
 
     def rolled_back(self) -> None:

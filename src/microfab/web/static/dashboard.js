@@ -94,6 +94,9 @@
     }, true);
   }
 
+  var shown = {};  /* panel name -> its HTML as last sent by the live stream */
+  var draw = { oee: drawOee, pareto: drawPareto, output: drawOutput, shifts: drawShifts };
+
   function drawAll() {
     drawOee(data.oee); drawPareto(data.pareto); drawOutput(data.output); drawShifts(data.shifts);
   }
@@ -104,10 +107,26 @@
       return;
     }
     Object.keys(update.panels || {}).forEach(function (name) {
+      shown[name] = update.panels[name];
       var el = document.getElementById("panel-" + name);
       if (el) { el.innerHTML = update.panels[name]; }
     });
-    if (update.charts) { data = update.charts; drawAll(); }
+    /* a panel sent in full before may come as line edits of it: [from, to, lines], applied last first */
+    Object.keys(update.patches || {}).forEach(function (name) {
+      if (shown[name] === undefined) { return; }
+      var lines = shown[name].split("\n");
+      update.patches[name].slice().reverse().forEach(function (edit) {
+        Array.prototype.splice.apply(lines, [edit[0], edit[1] - edit[0]].concat(edit[2]));
+      });
+      shown[name] = lines.join("\n");
+      var el = document.getElementById("panel-" + name);
+      if (el) { el.innerHTML = shown[name]; }
+    });
+    /* only the charts whose data changed come; the others keep theirs */
+    Object.keys(update.charts || {}).forEach(function (name) {
+      data[name] = update.charts[name];
+      if (draw[name]) { draw[name](data[name]); }
+    });
     seq = update.seq;
     document.body.dataset.seq = seq;
   }
