@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -26,8 +29,10 @@ from microfab.store.production_views import (
     hour_counts,
     rebuild,
     skipped_events,
+    spans_between,
     view_lag,
 )
+from microfab.store.view_follower import ViewFollower
 from microfab.track.oee import oee_rows
 from microfab.track.orders import get_order
 from microfab.track.production import hourly_line_output, orphans, station_counts
@@ -286,7 +291,9 @@ def test_rebuild_is_idempotent_and_names_a_corrupt_row(small: tuple[EventStore, 
 def test_lag_is_reported_until_a_read_catches_up(small: tuple[EventStore, Factory]) -> None:
     store, factory = small
     events = example_events()
-    store.append(events)  # the append takes the events into the model too
+    store.append(events)  # the append leaves the model to its readers (and a ViewFollower)
+    assert view_lag(store).behind == len(events)
+    catch_up(store)
     assert view_lag(store).behind == 0
     # a new factory version (its calendars decide working time): the model is behind until the
     # next read rebuilds it, and says so
@@ -474,3 +481,71 @@ def test_shift_and_day_oee_reads_the_same_spans_as_the_state_changes_give(
             ), (machine, first, last)
     by_shift = oee_rows(store, scenario.factory, by="shift")
     assert by_shift and all(r.figures.availability is not None for r in by_shift if r.shift)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_state_spans_from_any_arrival_order_equal_a_rebuild(
+    store: EventStore, data: st.DataObject
+) -> None:
+    """Repeated reports of the same state, changes at the same instant and late changes, stored
+    in any order and batching: the spans kept up on each append are the spans a rebuild derives
+    from the whole log (the append re-reads only from the span a change lands in)."""
+
+    factory = parse_factory((DATA / "factory-small.yaml").read_text(encoding="utf-8"))
+    store.apply_factory(factory, "small.yaml")
+    machine = path("cnc-1")
+    run = data.draw(st.uuids()).hex[:8]  # the store lives across examples: fresh ids each time
+    changes = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 40),  # minute after 08:00; repeats give same-instant changes
+                st.sampled_from(["running", "idle", "unplanned_stop"]),
+                st.sampled_from([None, "UB-MECH"]),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    events = [
+        EVENT_ADAPTER.validate_python(
+            {
+                "id": f"span-{run}-{n}",
+                "ts": at("08:00") + dt.timedelta(minutes=minute),
+                "machine": machine,
+                "stream": "state",
+                "state": state,
+                "reason": reason if state == "unplanned_stop" else None,
+            }
+        )
+        for n, (minute, state, reason) in enumerate(changes)
+    ]
+    order = data.draw(st.permutations(events))
+    cuts = sorted(data.draw(st.lists(st.integers(1, len(order)), max_size=4)))
+    window = (at("07:00"), at("10:00"))
+    for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True):
+        store.append(order[a:b])
+        catch_up(store)
+    kept = spans_between(store, [machine], *window)[machine]
+    rebuild(store)
+    assert kept == spans_between(store, [machine], *window)[machine]
+
+
+def test_a_view_follower_catches_the_model_up_after_commits(
+    small: tuple[EventStore, Factory],
+) -> None:
+    store, _ = small
+    events = example_events()
+    with ViewFollower(store, every_s=0.05) as follower:
+        store.append(events[:5])
+        store.append(events[5:])
+        deadline = time.monotonic() + 30
+        while view_lag(store).behind and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert view_lag(store).behind == 0 and follower.runs >= 1
+    runs = follower.runs
+    store.append([e.model_copy(update={"id": f"{e.id}-again"}) for e in events[:1]])
+    time.sleep(0.2)
+    assert follower.runs == runs and view_lag(store).behind == 1  # closed: no longer following

@@ -15,7 +15,8 @@ from conftest import DATA
 from microfab.model.events import EVENT_ADAPTER, Event
 from microfab.model.factory_file import parse_factory
 from microfab.store import EventStore, open_store
-from microfab.store.production_views import rebuild, view_lag
+from microfab.store.production_views import catch_up, rebuild, view_lag
+from microfab.store.view_follower import ViewFollower
 
 pytestmark = pytest.mark.postgres
 
@@ -112,7 +113,9 @@ def test_concurrent_writers_miss_no_event(pg_template: str) -> None:
 
         def work(writer: int) -> None:
             try:
-                with open_store(url) as own:  # an ingest worker of its own
+                # an ingest worker of its own, with its follower catching the views up between
+                # (and during) the other writers' appends
+                with open_store(url) as own, ViewFollower(own, every_s=0.0):
                     go.wait()
                     for batch in range(BATCHES):
                         own.append(writer_events(writer, batch))
@@ -127,6 +130,7 @@ def test_concurrent_writers_miss_no_event(pg_template: str) -> None:
         assert not failures, failures
         with open_store(url) as store:
             assert store.count() == WRITERS * BATCHES * 8
+            catch_up(store)  # what the followers had not taken in yet, as any reader does
             lag = view_lag(store)
             assert lag.behind == 0 and lag.checkpoint == store.last_seq()
             kept = _view_rows(store)

@@ -165,12 +165,15 @@ class MqttPipeline:
     def start(self) -> MqttPipeline:
         """Start the broker (embedded), then the ingest worker (subscribed), then the publisher."""
         from microfab.connect.mqtt_publish import MqttPublisher
+        from microfab.store.view_follower import ViewFollower
 
         try:
             self._warnings = self._stack.enter_context(mqtt_warnings(self._warn))
             if self._settings is None:
                 self._settings = self._start_embedded_broker()
             self._worker = self._start_worker()
+            # the production views follow the ingest in the background (off the append path)
+            self._stack.enter_context(ViewFollower(self.store))
             self._publisher = MqttPublisher(self.settings, client_id=f"microfab-demo-{token()}")
         except BaseException:
             self._stack.close()

@@ -107,10 +107,9 @@ class EventStore:
             self._writer.rolled_back()
             raise
         if written.inserted:
-            from microfab.store.production_views import catch_up  # imports this module
-
-            catch_up(self)  # the production read models follow the log (checkpointed)
-            committed(self.engine)  # live views in this process hear of it
+            # live views in this process hear of it; the checkpointed production views are
+            # caught up by their readers and a ViewFollower, not here (store/view_follower.py)
+            committed(self.engine)
         return written
 
     def append_dead_letters(self, letters: Iterable[DeadLetter]) -> int:

@@ -383,16 +383,23 @@ def _project_states(
         if when is not None:
             earliest[machine] = min(max(when, VIEW_FIRST), VIEW_END)
     for machine, t0 in sorted(earliest.items()):
-        found = conn.exec_driver_sql(
+        # the span the earliest new change lands in (or the one ending at it): every change
+        # before t0 in it reported its state and reason, so the spans are re-derived from it as
+        # it stands plus the changes from t0 on, whatever the span's length (a machine that
+        # repeats "running" every minute for a week is not re-read for a week on each append)
+        landed = conn.exec_driver_sql(
             _sql(
                 store,
-                'SELECT MIN(start) FROM state_spans WHERE machine = ? AND ("end" IS NULL OR '
-                '"end" >= ?)',
+                'SELECT start, state, reason FROM state_spans WHERE machine = ? AND ("end" IS '
+                'NULL OR "end" >= ?) ORDER BY start LIMIT 1',
             ),
             (machine, _bind_time(store, t0)),
-        ).scalar()
-        first = stored_time(found) if found is not None else None
-        since = min(first, t0) if first is not None else t0
+        ).first()
+        first = stored_time(landed[0]) if landed is not None else None
+        seed = None
+        if landed is not None and first is not None and first <= t0:
+            seed = (first, str(landed[1]), str(landed[2] or ""))
+        since = first if seed is not None else t0
         conn.exec_driver_sql(
             _sql(store, "DELETE FROM state_spans WHERE machine = ? AND start >= ?"),
             (machine, _bind_time(store, since)),
@@ -404,9 +411,9 @@ def _project_states(
                 "AND ts >= ? "
                 "ORDER BY ts, id",
             ),
-            (machine, _bind_time(store, since)),
+            (machine, _bind_time(store, t0)),
         ).all()
-        spans = _spans(changes, skipped)
+        spans = _spans(changes, skipped, seed)
         if spans:
             conn.exec_driver_sql(
                 _sql(
@@ -733,13 +740,16 @@ def _state_fields(body: Any) -> tuple[str, str]:
 
 
 def _spans(
-    changes: Sequence[Any], skipped: list[SkippedEvent]
+    changes: Sequence[Any],
+    skipped: list[SkippedEvent],
+    seed: tuple[dt.datetime, str, str] | None = None,
 ) -> list[tuple[dt.datetime, dt.datetime | None, str, str]]:
-    """(start, end or None while open, state, reason) from state changes in (ts, id) order; a
-    repeated report of the same state and reason does not start a new span. A change that cannot
-    be read is named in ``skipped`` and the spans go on without it."""
+    """(start, end or None while open, state, reason) from state changes in (ts, id) order, going
+    on from ``seed`` (start, state, reason: the span the changes before the first one left open);
+    a repeated report of the same state and reason does not start a new span. A change that
+    cannot be read is named in ``skipped`` and the spans go on without it."""
     spans: list[tuple[dt.datetime, dt.datetime | None, str, str]] = []
-    current: tuple[dt.datetime, str, str] | None = None
+    current: tuple[dt.datetime, str, str] | None = seed
     for seq, event_id, ts, body in changes:
         try:
             state, reason = _state_fields(body)
