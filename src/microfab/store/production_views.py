@@ -399,7 +399,7 @@ def _project_states(
         seed = None
         if landed is not None and first is not None and first <= t0:
             seed = (first, str(landed[1]), str(landed[2] or ""))
-        since = first if seed is not None else t0
+        since = seed[0] if seed is not None else t0
         conn.exec_driver_sql(
             _sql(store, "DELETE FROM state_spans WHERE machine = ? AND start >= ?"),
             (machine, _bind_time(store, since)),
