@@ -36,8 +36,10 @@ def test_ctrl_c_prints_the_totals_with_streams_open_and_a_replan_running(tmp_pat
     db = tmp_path / "demo.db"
     log = (tmp_path / "out.txt").open("w+", encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "microfab.cli", "demo", "--scenario", "food-line"]
-        + ["--speed", "max", "--db", f"sqlite:///{db}", "--fresh"],
+        [
+            *(sys.executable, "-m", "microfab.cli", "demo", "--scenario", "food-line"),
+            *("--speed", "max", "--db", f"sqlite:///{db}", "--fresh"),
+        ],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -142,4 +144,3 @@ def test_a_solve_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, (run.returncode, run.stdout, run.stderr)
     assert "solved" in run.stdout and "KeyboardInterrupt" in run.stdout, run.stdout
-

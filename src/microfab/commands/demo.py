@@ -327,7 +327,9 @@ def demo(
             wall = time.perf_counter() - wall_start
             status = store.machine_status()
             out.print(totals_table(chosen.factory, status))
-            made = line_outputs(store, chosen.factory).values()  # line output, not a sum of stations
+            made = line_outputs(
+                store, chosen.factory
+            ).values()  # line output, not a sum of stations
             good = sum(line.good for line in made)
             scrap = sum(line.scrap_inside + line.scrap_outside for line in made)
             if pipeline is not None:
