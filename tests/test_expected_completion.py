@@ -47,42 +47,40 @@ def _utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
 
 
-def _cli(db: str, plan: Path, order: str) -> tuple[dict, str]:  # type: ignore[type-arg]
-    shown = runner.invoke(
-        cli_app, ["orders", "show", order, "--db", db, "--plan", str(plan), "--json"]
-    )
-    assert shown.exit_code == 0, shown.output
+def _figures(
+    client: httpx.Client, db: str, plan: Path, orders: list[str]
+) -> dict[str, dict[str, str | None]]:
+    """Per order, its expected completion (UTC ISO) as each surface shows it; ``cli list`` is
+    the CLI table's cell (site time, minutes), checked against the CLI's JSON figure."""
+    listed = {o["order"]: o for o in client.get("/api/v1/orders").json()}
+    board = client.get("/").text
+    plan_page = client.get("/plan").text if plan.exists() else None
     table = runner.invoke(
         cli_app, ["orders", "list", "--db", db, "--plan", str(plan)], env={"COLUMNS": "200"}
     )
     assert table.exit_code == 0, table.output
-    return json.loads(shown.output), table.output
-
-
-def _figures(client: httpx.Client, db: str, plan: Path, order: str) -> dict[str, str | None]:
-    """The order's expected completion (UTC ISO) as each surface shows it."""
-    api = client.get(f"/api/v1/orders/{order}").json()
-    listed = {o["order"]: o for o in client.get("/api/v1/orders").json()}[order]
-    page = client.get(f"/orders/{order}").text
-    board = client.get("/").text
-    shown, table = _cli(db, plan, order)
     zone = dt.timezone(dt.timedelta(hours=8))
-    expected = shown["expected_completion"]
-    local = _utc(expected).astimezone(zone).strftime("%m-%d %H:%M") if expected else None
-    row = next(line for line in table.splitlines() if order in line)
-    figures = {
-        "api": api["expected_completion"],
-        "api list": listed["expected_completion"],
-        "order page": _ts(page, order, "order"),
-        "order board": _ts(board, order, "board"),
-        "cli show": expected,
-        "cli list": local if local and local in row else f"not in row: {row}",
-    }
-    if plan.exists():
-        figures["plan table"] = _ts(client.get("/plan").text, order, "plan")
-    return {
-        k: (v if k == "cli list" or v is None else _utc(v).isoformat()) for k, v in figures.items()
-    }
+    found: dict[str, dict[str, str | None]] = {}
+    for order in orders:
+        shown = runner.invoke(
+            cli_app, ["orders", "show", order, "--db", db, "--plan", str(plan), "--json"]
+        )
+        assert shown.exit_code == 0, shown.output
+        expected = json.loads(shown.output)["expected_completion"]
+        local = _utc(expected).astimezone(zone).strftime("%m-%d %H:%M") if expected else None
+        row = next(line for line in table.output.splitlines() if order in line)
+        figures = {
+            "api": client.get(f"/api/v1/orders/{order}").json()["expected_completion"],
+            "api list": listed[order]["expected_completion"],
+            "order page": _ts(client.get(f"/orders/{order}").text, order, "order"),
+            "order board": _ts(board, order, "board"),
+            "cli show": expected,
+        }
+        if plan_page is not None:
+            figures["plan table"] = _ts(plan_page, order, "plan")
+        found[order] = {k: None if v is None else _utc(v).isoformat() for k, v in figures.items()}
+        found[order]["cli list"] = local if local and local in row else f"not in row: {row}"
+    return found
 
 
 def test_one_expected_completion_per_order_on_every_page(tmp_path: Path) -> None:
@@ -100,7 +98,7 @@ def test_one_expected_completion_per_order_on_every_page(tmp_path: Path) -> None
             open_ = [o["order"] for o in orders if o["status"] in ("released", "in_progress")]
             assert len(open_) >= 2
             open_ = open_[:2]
-            before = {order: _figures(client, db, plan, order) for order in open_}
+            before = _figures(client, db, plan, open_)
             for order, seen in before.items():
                 shown = seen.pop("cli list")
                 values = set(seen.values())
@@ -113,8 +111,9 @@ def test_one_expected_completion_per_order_on_every_page(tmp_path: Path) -> None
             planned = client.post("/api/v1/plan", json={"time_limit": 2})
             assert planned.status_code == 201, planned.text
             ends = {row["order"]: row["planned_end"] for row in planned.json()["orders"]}
+            after = _figures(client, db, plan, open_)
             for order in open_:
-                seen = _figures(client, db, plan, order)
+                seen = after[order]
                 shown = seen.pop("cli list")
                 plan_end = _utc(ends[order]).isoformat()
                 assert set(seen.values()) == {plan_end}, (order, seen)
