@@ -1,5 +1,5 @@
-"""One expected completion per order, the same on every page: the JSON API, the order page, the
-order board, the plan table and the CLI show one figure, the plan's once a plan holds the order
+"""One expected completion per order, the same on every page: the JSON API (orders and the
+dashboard's board), the order page, the order board, the plan table and the CLI show one figure, the plan's once a plan holds the order
 (before the re-plan, the estimate from progress; after it, the plan's planned end)."""
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def _figures(
     the CLI table's cell (site time, minutes), checked against the CLI's JSON figure."""
     listed = {o["order"]: o for o in client.get("/api/v1/orders").json()}
     board = client.get("/").text
+    cards = client.get("/api/v1/dashboard").json()["orders"]
+    card_of = {c["order"]: c for column in ("queued", "in_progress") for c in cards[column]}
     plan_page = client.get("/plan").text if plan.exists() else None
     table = runner.invoke(
         cli_app, ["orders", "list", "--db", db, "--plan", str(plan)], env={"COLUMNS": "200"}
@@ -74,6 +76,7 @@ def _figures(
             "api list": listed[order]["expected_completion"],
             "order page": _ts(client.get(f"/orders/{order}").text, order, "order"),
             "order board": _ts(board, order, "board"),
+            "order board API": card_of[order]["expected"],
             "cli show": expected,
         }
         if plan_page is not None:
