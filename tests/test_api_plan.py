@@ -58,16 +58,25 @@ def test_replan_writes_the_plan_file_and_the_gantt_shows_plan_and_actual(
     assert list(lanes) == [CNC1, ROBOT1, CNC2]  # the machines the routings name
     cnc1 = lanes[CNC1]
     assert [(b["order"], b["late"]) for b in cnc1["plan"]] == [("WO-1", True), ("WO-3", False)]
-    assert cnc1["actual"] == [
+    assert cnc1["actual"] == [  # the lunch break (planned stop 12:00-12:30) cuts the bar
         {
             "order": "WO-1",
             "operation": 10,
             "start": "2026-11-23T00:00:00.000Z",
+            "end": "2026-11-23T04:00:00.000Z",
+            "running": False,
+            "good": 500,
+            "scrap": 15,
+        },
+        {
+            "order": "WO-1",
+            "operation": 10,
+            "start": "2026-11-23T04:30:00.000Z",
             "end": "2026-11-23T07:59:00.000Z",  # running: up to the plant clock
             "running": True,
-            "good": 760,
-            "scrap": 20,
-        }
+            "good": 260,
+            "scrap": 5,
+        },
     ]
     assert [(s["state"], s["reason"], s["start"]) for s in cnc1["stops"]] == [
         ("unplanned_stop", "UB-MECH", "2026-11-23T02:00:00.000Z"),

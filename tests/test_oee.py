@@ -121,10 +121,13 @@ def test_line_rows_are_the_line_output_at_the_bottlenecks_pace(small: EventStore
         small, factory[1], start=start, end=start + dt.timedelta(days=1), level="line"
     )
     assert line.machine == "kt/plant/line1" and line.level == "line"
-    # a line row never sums its stations (docs/production.md): its times are the bottleneck's,
-    # its good the units that reached their order's output operation (none name an order here),
-    # its scrap everything scrapped on the line
-    assert line.figures.run_s == machines[2].figures.run_s
+    # a line row never sums its stations (docs/production.md): its times are the bottleneck
+    # step's (cnc-2 and cnc-1, both able to do step 10: parallel machines add up), its good the
+    # units that reached their order's output operation (none name an order here), its scrap
+    # everything scrapped on the line
+    assert line.figures.run_s == machines[0].figures.run_s + machines[2].figures.run_s
+    assert line.figures.working_s == machines[0].figures.working_s + machines[2].figures.working_s
+    assert line.figures.performance == machines[0].figures.performance  # cnc-2 made nothing
     assert line.figures.good == 0 and line.figures.scrap == sum(r.figures.scrap for r in machines)
     # cnc-2 (40 s) is the slowest step; it reported nothing, so the line's output is 0
     assert line.bottleneck == "kt/plant/line1/utility/cnc-2" and line.output_good == 0

@@ -38,7 +38,9 @@ def test_a_report_escapes_what_it_shows() -> None:
     assert "Tom &amp; Jerry Ltd" in html and "<p>x &lt; y</p>" in html
     assert '<td class="num">&lt;i&gt;</td><td></td>' in html  # None is an empty cell
     assert '<th class="num">a</th><th>b</th>' in html
-    assert "<li>&#34;quoted&#34;</li>" in html and "<p>none</p>" in html
+    # a sentence the funding catalogue does not know is marked; one it knows shows its Chinese
+    assert '<li><span data-untranslated="report">&#34;quoted&#34;</span></li>' in html
+    assert '<p>none<br><span class="zh" lang="zh-Hant-HK">沒有</span></p>' in html
 
 
 def test_the_shift_template_inlines_its_print_css() -> None:

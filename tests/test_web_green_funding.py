@@ -341,7 +341,8 @@ def test_funding_evidence_page(sqlite_store: EventStore) -> None:
         assert f'data-criterion="{criterion}"' in text
     # a criterion without evidence says so; every document cites its source
     assert re.search(
-        r'data-status="no_evidence"[^>]*>\s*<th>ai ml</th>\s*<td><span class="en">no evidence yet',
+        r'data-status="no_evidence"[^>]*>\s*<th><span class="en">AI/ML</span><span class="zh" '
+        r'lang="zh-Hant-HK">人工智能／機器學習</span></th>\s*<td><span class="en">no evidence yet',
         text,
     )
     source = re.search(r'data-field="source">([^<]+)<', text)

@@ -148,6 +148,7 @@ def create_app(
     )
     app.state.plant = plant_view
     app.state.plan_file = PlanFile(plan_file)
+    plant_view.plan_source = app.state.plan_file.read  # one expected completion per order
     app.state.carbon = carbon
     app.state.pact = footprints
     app.state.funding_ledger = Path(funding_ledger) if funding_ledger is not None else None

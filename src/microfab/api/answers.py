@@ -303,7 +303,10 @@ class WorkOrder(Answer):
     wip: int
     progress: Number | None
     expected_completion: str | None
-    expected_basis: str | None
+    expected_basis: str | None = Field(
+        description="plan (the plan's planned end), observed (the order's own rate), standard "
+        "(routing times) or completed"
+    )
     late: bool
     completed_late: bool | None
     operation: int | None
@@ -517,6 +520,11 @@ class OrderCard(Answer):
     due: str | None
     late: bool
     progress: Number | None
+    expected: str | None = Field(
+        default=None,
+        description="The open order's expected completion: the plan's planned end while a plan "
+        "holds it, else the estimate from progress (the order's expected_completion)",
+    )
 
 
 class OrderBoard(Answer):

@@ -7,8 +7,11 @@ The running parts (broker, ingest worker, dashboard, alert loop) are in
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -55,6 +58,22 @@ def _serve_until_interrupted(url: str) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(3600)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[list[int]]:
+    """While the totals print (a few quick reads), a further Ctrl-C is noted, not raised: the run
+    is stopping already, and an impatient second Ctrl-C must not swallow its totals. Yields the
+    list the signals held are added to."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_demo_alerts(store: EventStore, factory: Factory, loop: AlertLoop) -> None:
@@ -211,6 +230,9 @@ def demo(
             cleanup.callback(alert_loop.stop, final=False)
         server: BackgroundServer | None = None
         if web:
+            from microfab.plan.worker import start_plan_server
+
+            start_plan_server()  # its plans then leave Ctrl-C to the demo (see there)
             server, sign_in = start_dashboard(store, lambda: sim.now, actor=cli_actor())
             cleanup.callback(server.stop)
             out.print(
@@ -280,6 +302,8 @@ def demo(
             try:
                 for now in sim.paced(seconds, factor):
                     redraw(force=seconds is not None and now >= seconds)
+                    if pipeline is not None:  # at --speed max: never far ahead of the store
+                        pipeline.keep_up(sim.published, redraw)
             except KeyboardInterrupt:
                 interrupted = True
             try:
@@ -291,56 +315,66 @@ def demo(
             except KeyboardInterrupt:
                 interrupted, complete = True, False
             if pipeline is not None:
-                pipeline.stop()  # the worker commits what it holds before the totals are read
-            redraw(force=True)
-        if not out.is_terminal:
-            out.line()  # Rich ends a live display with a newline on terminals only
-        wall = time.perf_counter() - wall_start
-        status = store.machine_status()
-        out.print(totals_table(chosen.factory, status))
-        made = line_outputs(store, chosen.factory).values()  # line output, not a sum of stations
-        good = sum(line.good for line in made)
-        scrap = sum(line.scrap_inside + line.scrap_outside for line in made)
-        if pipeline is not None:
-            w = pipeline.worker.stats
-            stored_text = (
-                f"events stored {w.stored:,}, duplicates ignored {w.duplicates:,}, "
-                f"dead letters {w.dead_letters:,}"
-            )
-        else:
-            assert sink is not None
-            t = sink.totals
-            stored_text = (
-                f"events stored {t.inserted:,}, duplicates ignored {t.duplicates:,}, "
-                f"conflicts {len(t.conflicts):,}"
-            )
-        out.print(
-            f"{'stopped' if interrupted else 'finished'}: simulated {sim.env.now / 3600:.2f} h "
-            f"in {wall:.1f} s; {stored_text}; line output good {good:,}, scrap {scrap:,}; "
-            f"orders released {sim.orders_released}, completed {sim.orders_completed}",
-            highlight=False,
-        )
-        if pipeline is not None:
-            w = pipeline.worker.stats
+                try:  # the worker commits what it holds before the totals are read
+                    pipeline.stop()
+                except KeyboardInterrupt:  # a further Ctrl-C: the totals say what is missing
+                    interrupted, complete = True, False
+            with _ctrl_c_held():
+                redraw(force=True)
+        with _ctrl_c_held():  # Ctrl-C always prints the totals
+            if not out.is_terminal:
+                out.line()  # Rich ends a live display with a newline on terminals only
+            wall = time.perf_counter() - wall_start
+            status = store.machine_status()
+            out.print(totals_table(chosen.factory, status))
+            made = line_outputs(
+                store, chosen.factory
+            ).values()  # line output, not a sum of stations
+            good = sum(line.good for line in made)
+            scrap = sum(line.scrap_inside + line.scrap_outside for line in made)
+            if pipeline is not None:
+                w = pipeline.worker.stats
+                stored_text = (
+                    f"events stored {w.stored:,}, duplicates ignored {w.duplicates:,}, "
+                    f"dead letters {w.dead_letters:,}"
+                )
+            else:
+                assert sink is not None
+                t = sink.totals
+                stored_text = (
+                    f"events stored {t.inserted:,}, duplicates ignored {t.duplicates:,}, "
+                    f"conflicts {len(t.conflicts):,}"
+                )
             out.print(
-                f"MQTT: {sim.published:,} events published to {pipeline.display}"
-                f"{' (embedded broker)' if pipeline.embedded else ''}, "
-                f"{w.stored + w.duplicates:,} ingested, {w.dead_letters:,} dead letters",
+                f"{'stopped' if interrupted else 'finished'}: simulated {sim.env.now / 3600:.2f} h "
+                f"in {wall:.1f} s; {stored_text}; line output good {good:,}, scrap {scrap:,}; "
+                f"orders released {sim.orders_released}, completed {sim.orders_completed}",
                 highlight=False,
             )
-            if not complete:
-                missing = sim.published - w.stored - w.duplicates - w.dead_letters
-                err.print(
-                    f"warning: {max(missing, 0):,} published events had not reached the store "
-                    "when the demo stopped",
+            if pipeline is not None:
+                w = pipeline.worker.stats
+                out.print(
+                    f"MQTT: {sim.published:,} events published to {pipeline.display}"
+                    f"{' (embedded broker)' if pipeline.embedded else ''}, "
+                    f"{w.stored + w.duplicates:,} ingested, {w.dead_letters:,} dead letters",
                     highlight=False,
                 )
-        if alert_loop is not None:
-            alert_loop.stop()
-            _print_demo_alerts(store, chosen.factory, alert_loop)
-        if replanner is not None:
-            replanner.stop()
-            note = f"; last re-plan failed: {replanner.error}" if replanner.error else ""
-            out.print(f"plan 計劃: {replanner.plans} plans written{note}", highlight=False)
+                if not complete:
+                    missing = sim.published - w.stored - w.duplicates - w.dead_letters
+                    err.print(
+                        f"warning: {max(missing, 0):,} published events had not reached the store "
+                        "when the demo stopped",
+                        highlight=False,
+                    )
+        try:  # after the totals, a further Ctrl-C skips what is left to say
+            if alert_loop is not None:
+                alert_loop.stop()
+                _print_demo_alerts(store, chosen.factory, alert_loop)
+            if replanner is not None:
+                replanner.stop()
+                note = f"; last re-plan failed: {replanner.error}" if replanner.error else ""
+                out.print(f"plan 計劃: {replanner.plans} plans written{note}", highlight=False)
+        except KeyboardInterrupt:
+            interrupted = True
         if server is not None and not interrupted and sys.stdin.isatty():
             _serve_until_interrupted(server.url)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -46,6 +47,22 @@ orders_app = typer.Typer(
 OrderArgument = Annotated[
     str, typer.Argument(help="Work-order id, e.g. WO261123-001", metavar="ORDER")
 ]
+
+PlanOption = Annotated[
+    Path,
+    typer.Option(
+        "--plan",
+        help="Plan file whose planned ends are the open orders' expected completions, as on "
+        "the dashboard (none there: estimated from progress)",
+    ),
+]
+
+
+def _plan(path: Path) -> dict[str, Any] | None:
+    from microfab.plan.plan_file import read_plan_file
+
+    return read_plan_file(path)
+
 
 STATUS_ZH = {
     "created": "已建立",
@@ -176,15 +193,19 @@ def orders_list(
         ),
     ] = None,
     late: Annotated[bool, typer.Option("--late", help="Only late orders")] = False,
+    plan: PlanOption = Path("plan.json"),
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Work orders with status, progress, expected completion and a late flag 工單列表."""
     from microfab.store import open_store
 
+    document = _plan(plan)
     with open_store(db) as store:
         factory = stored_factory(store)
-        views = list_orders(store, factory, status=status, late=True if late else None)
+        views = list_orders(
+            store, factory, status=status, late=True if late else None, plan=document
+        )
     if as_json:
         print_json([v.to_json() for v in views])
         return
@@ -218,13 +239,19 @@ def orders_list(
 
 
 @orders_app.command("show")
-def orders_show(order: OrderArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
+def orders_show(
+    order: OrderArgument,
+    plan: PlanOption = Path("plan.json"),
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """One order: details, progress per routing step, WIP, expected completion 工單詳情."""
     from microfab.store import open_store
 
+    document = _plan(plan)
     with open_store(db) as store:
         factory = stored_factory(store)
-        view = get_order(store, factory, order)
+        view = get_order(store, factory, order, plan=document)
     if as_json:
         print_json(view.to_json())
         return
@@ -344,7 +371,11 @@ def _header(view: WorkOrderView, zone: zoneinfo.ZoneInfo) -> list[str]:
         verdict = "completed after its due time" if view.completed_late else "on time"
         lines.append(verdict if view.due else "completed")
     elif view.expected_completion is not None:
-        basis = {"observed": "at the observed rate", "standard": "at routing times"}
+        basis = {
+            "plan": "the plan's",
+            "observed": "at the observed rate",
+            "standard": "at routing times",
+        }
         text = (
             f"expected completion {_long(view.expected_completion, zone)} "
             f"({basis.get(view.expected_basis or '', '')})"

@@ -9,11 +9,21 @@ the company checks and signs what it submits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from microfab.funding.zh import zh
 from microfab.reports import render
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _wordy(text: str) -> bool:
+    """English words and no Chinese: a sentence that needs its Chinese beside it."""
+    return bool(_WORD.search(text)) and not _CJK.search(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +36,14 @@ class Paragraph:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A table; columns whose index is in ``numeric`` are right-aligned."""
+    """A table; columns whose index is in ``numeric`` are right-aligned; those in ``said`` hold
+    microfab's own words (sentences, statuses), shown with their Chinese."""
 
     kind: ClassVar[str] = "table"
     headers: Sequence[str]
     rows: list[Sequence[object]]
     numeric: Sequence[int] = ()
+    said: Sequence[int] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +76,12 @@ def money(value: int | str | None) -> str:
 
 
 def table(
-    headers: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequence[int] = ()
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    numeric: Sequence[int] = (),
+    said: Sequence[int] = (),
 ) -> Table:
-    return Table(headers, list(rows), numeric)
+    return Table(headers, list(rows), numeric, said)
 
 
 def bullets(items: Iterable[object]) -> Bullets:
@@ -75,7 +90,16 @@ def bullets(items: Iterable[object]) -> Bullets:
 
 def page(title: str, meta: str, sections: Sequence[Section], footer: str = "") -> str:
     """A whole HTML document: title, a meta line, the sections, a footer."""
-    return render("funding.html", title=title, meta=meta, sections=sections, footer=footer)
+    return render(
+        "funding.html",
+        title=title,
+        meta=meta,
+        sections=sections,
+        footer=footer,
+        zh=zh,
+        has_cjk=lambda text: bool(_CJK.search(text)),
+        wordy=_wordy,
+    )
 
 
 def evidence_html(doc: dict[str, Any]) -> str:
@@ -90,6 +114,7 @@ def evidence_html(doc: dict[str, Any]) -> str:
         criteria = table(
             ["criterion", "status", "evidence"],
             [(c["criterion"], c["status"], " · ".join(c["evidence"])) for c in ln["criteria"]],
+            said=(0, 1, 2),
         )
         machines = table(
             ["machine", "kind", "events", "events/h", "ingest delay (s)", "meets criteria"],
@@ -105,6 +130,7 @@ def evidence_html(doc: dict[str, Any]) -> str:
                 for m in ln["machines"]
             ],
             numeric=(2, 3, 4),
+            said=(5,),
         )
         sections.append(Section(f"Line {ln['line']} {ln['name']}", [summary, criteria, machines]))
     sections.append(Section("Notes", [bullets(doc["notes"])]))
@@ -227,6 +253,7 @@ def _ledger_sections(review: dict[str, Any]) -> list[Section]:
             for c in review["claims"]
         ],
         numeric=(2, 3, 4),
+        said=(0, 5),
     )
     deadlines = table(
         ["deadline", "due", "days left", "status", "source"],
@@ -241,6 +268,7 @@ def _ledger_sections(review: dict[str, Any]) -> list[Section]:
             for d in review["deadlines"]
         ],
         numeric=(2,),
+        said=(0, 3),
     )
     return [
         Section("Budget and spending 預算及開支", [totals, items]),
@@ -303,6 +331,7 @@ def final_report_html(review: dict[str, Any], ledger: Any, evidence: dict[str, A
                                 (c["criterion"], c["status"], " · ".join(c["evidence"]))
                                 for c in ln["criteria"]
                             ],
+                            said=(0, 1, 2),
                         )
                     ],
                 )
@@ -354,6 +383,7 @@ def benefit_report_html(review: dict[str, Any], ledger: Any, output: dict[str, A
                         ["product", "name", "good", "unit price HK$", "turnover HK$"],
                         rows,
                         numeric=(2, 3, 4),
+                        said=(4,),
                     ),
                 ],
             )

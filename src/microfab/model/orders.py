@@ -26,6 +26,12 @@ standard work ÷ that rate. Before any work is counted there is no rate: now + t
 standard work (the steps one after another at routing speed, no queues, no stops), an optimistic
 figure, so an order late even by it is certainly late.
 
+**One expected completion.** :func:`order_completion` is the one place the figure every page,
+the API and the CLI show is chosen: a completed order's completion time; for an open order the
+plan's planned end once a plan holds the order and that end is still ahead of the plant clock
+(basis ``plan``); otherwise (no plan, the order not in it, or the plan overtaken by the clock)
+the estimate above.
+
 **Late.** An order is late when it is not done (not completed or cancelled), has a due time, and
 either the due time has passed or its expected completion is after it.
 """
@@ -312,6 +318,28 @@ def expected_completion(
         seconds = progress.remaining_s * elapsed / progress.done_s
         return _ahead(now, seconds), "observed"
     return _ahead(now, progress.remaining_s), "standard"
+
+
+def order_completion(
+    *,
+    status: str,
+    completed: dt.datetime | None,
+    progress: OrderProgress | None,
+    began: dt.datetime | None,
+    now: dt.datetime,
+    planned_end: dt.datetime | None = None,
+) -> tuple[dt.datetime | None, str | None]:
+    """The one expected completion of an order and its basis: ``completed``, ``plan``,
+    ``observed`` or ``standard`` (module docstring); (None, None) for an order with no figure."""
+    if status == "completed":
+        return completed, "completed"
+    if status not in ("created", "released", "in_progress"):
+        return None, None
+    if planned_end is not None and planned_end >= now:
+        return planned_end, "plan"
+    if progress is None:
+        return None, None
+    return expected_completion(progress, began=began, now=now)
 
 
 def _ahead(now: dt.datetime, seconds: float) -> dt.datetime:

@@ -12,7 +12,10 @@ never a fork of a server's threads) whose address space is capped with ``RLIMIT_
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import resource
+import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,6 +26,23 @@ from microfab.plan.live import LivePlan, plan_open_orders
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["microfab.plan.live", "microfab.plan.solvers.cpsat"])
+
+
+def start_plan_server() -> None:
+    """Start the fork server of the plan workers now, ignoring SIGINT (call it from the main
+    thread of a long-running process: the demo, the server). A terminal's Ctrl-C goes to the
+    whole process group, and a fork server still importing its preloads would die of it, every
+    later plan failing; an ignored signal stays ignored in the processes it starts, so the plan
+    workers leave Ctrl-C to the process that asked for the plan (it stops or kills them). From
+    another thread the server starts as multiprocessing starts it."""
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def plan_in_worker(
@@ -39,7 +59,13 @@ def plan_in_worker(
         target=_run, args=(sending, memory_mb, options), name="microfab-plan", daemon=True
     )
     began = time.monotonic()
-    child.start()
+    try:
+        start_plan_server()
+        child.start()
+    except (OSError, EOFError) as exc:  # the fork server is gone (killed, out of processes)
+        receiving.close()
+        sending.close()
+        raise LimitError(f"the plan worker could not be started ({exc}); try again") from None
     sending.close()
     try:
         if not receiving.poll(limit):

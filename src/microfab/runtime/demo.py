@@ -54,6 +54,12 @@ DEMO_ALERTS_EVERY_S = 10.0
 DEMO_REPLAN_EVERY_S = 5.0
 """Fewest wall-clock seconds between two of the demo's re-plans."""
 
+DEMO_MAX_BACKLOG = 5_000
+"""Most published events the demo lets wait for the store before it holds the simulator: at
+``--speed max`` the simulator outruns the broker and the ingest worker many times over, and
+without a bound a long run piles up millions of messages in memory that Ctrl-C then has to wait
+for before it can print the totals."""
+
 DEMO_REPLAN_LIMIT_S = 2.0
 """What the solver gets for one of the demo's re-plans (one worker: the simulator keeps a core)."""
 
@@ -249,6 +255,34 @@ class MqttPipeline:
         queued = self.publisher.stats.queued
         return self.publisher.pending() == 0 and self.worker.stats.received >= queued
 
+    def arrived(self) -> int:
+        """Published events the worker has taken in (stored, duplicates, dead letters)."""
+        s = self.worker.stats
+        return s.stored + s.duplicates + s.dead_letters
+
+    def keep_up(
+        self,
+        published: int,
+        tick: Callable[[], None] = lambda: None,
+        *,
+        backlog: int = DEMO_MAX_BACKLOG,
+        patience_s: float = 15.0,
+    ) -> bool:
+        """Hold the caller (the simulator) while more than ``backlog`` of the ``published``
+        events have not reached the store, calling ``tick`` meanwhile; give up (False) when
+        nothing has moved for ``patience_s``."""
+        last = -1
+        moved = time.monotonic()
+        while published - self.arrived() > backlog:
+            now, arrived = time.monotonic(), self.arrived()
+            if arrived != last:
+                last, moved = arrived, now
+            elif now - moved > patience_s:
+                return False
+            tick()
+            time.sleep(0.02)
+        return True
+
     def drain(self, tick: Callable[[], None] = lambda: None, *, patience_s: float = 15.0) -> bool:
         """Flush the publisher, then wait until the worker has stored everything published or
         nothing has moved for ``patience_s``; call ``tick`` meanwhile. True if all arrived."""
@@ -365,6 +399,9 @@ class DemoReplanner:
             )
         except MicrofabError as exc:
             self.error = exc.message
+            return
+        except Exception as exc:  # a fault: the demo goes on without a new plan, and says so
+            self.error = f"{type(exc).__name__}: {exc}"
             return
         self.plans += written
         self.error = None

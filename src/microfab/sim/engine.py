@@ -71,7 +71,8 @@ IDLE_REASONS = (NO_ORDER, STARVED, BLOCKED, WAITING_MATERIAL, CHANGEOVER)
 """Reason codes the simulator gives time without production (docs/oee.md): ``NO_ORDER`` is
 planned no-work time (state ``planned_stop``), ``STARVED``, ``BLOCKED`` and ``WAITING_MATERIAL``
 are idle losses (state ``idle``), ``CHANGEOVER`` is a mould or product change (state ``setup``).
-``BLOCKED`` is never emitted today: the simulated buffers between steps are unbounded."""
+``BLOCKED`` is time a machine holds a finished step because every machine of the next step has
+a full buffer (``buffer`` in behaviour.yaml: order steps that may wait in front of it)."""
 
 HOLDING_STATES = ("unplanned_stop", "micro_stop")
 WAITING_REASONS = (STARVED, BLOCKED, WAITING_MATERIAL)
@@ -262,12 +263,22 @@ class SimMachine:
     order: str | None = None
     ttf: float = 0.0
     wakeup: simpy.Event | None = None
+    unblock: simpy.Event | None = None
+    """Set while the machine holds a finished step for a full downstream buffer."""
     faults: list[ActiveFault] = field(default_factory=list)
     last_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return self.ref.machine.id
+
+    def buffered(self) -> int:
+        """Order steps waiting in front of the machine that came from the step before."""
+        return sum(1 for j in self.queue if j.index > 0)
+
+    def has_room(self) -> bool:
+        limit = self.behaviour.buffer
+        return limit is None or self.buffered() < limit
 
     def queued_seconds(self) -> float:
         return sum(
@@ -482,6 +493,7 @@ class FactorySimulation:
             bom=bom,
         )
         first = self._choose_machine(product.routing[0])
+        assert first is not None  # without room: every eligible machine
         self.open_orders[order.id] = order
         self._emit(
             OrderEvent(
@@ -498,9 +510,13 @@ class FactorySimulation:
         )
         self._enqueue(Job(order, 0, quantity), first)
 
-    def _choose_machine(self, op: Operation) -> SimMachine:
+    def _choose_machine(self, op: Operation, *, room: bool = False) -> SimMachine | None:
+        """The eligible machine with the least queued work (with ``room``: among those whose
+        buffer has room; None when none has)."""
         eligible = [self.machines[mid] for mid in op.machines]
-        return min(eligible, key=lambda m: m.queued_seconds())
+        if room:
+            eligible = [m for m in eligible if m.has_room()]
+        return min(eligible, key=lambda m: m.queued_seconds()) if eligible else None
 
     def _enqueue(self, job: Job, m: SimMachine) -> None:
         job.order.step, job.order.at = job.index, m.id
@@ -521,6 +537,10 @@ class FactorySimulation:
         ]
         job = min(same, key=lambda j: (j.order.due_s, j.order.id)) if same else first
         m.queue.remove(job)
+        if job.index > 0:  # room in the buffer: a machine blocked on it may hand over now
+            for waiting in self.machines.values():
+                if waiting.unblock is not None and not waiting.unblock.triggered:
+                    waiting.unblock.succeed()
         return job
 
     def _idle_reason(self, m: SimMachine) -> str:
@@ -722,7 +742,7 @@ class FactorySimulation:
                 good_out += good
             self._order_event(m, job.order.id, OrderEventKind.COMPLETED, op.seq)
             m.order = None
-            self._handover(m, job, good_out)
+            yield from self._handover(m, job, good_out)
 
     def _order_event(
         self, m: SimMachine, order: str, kind: OrderEventKind, operation: int | None
@@ -739,11 +759,22 @@ class FactorySimulation:
             )
         )
 
-    def _handover(self, m: SimMachine, job: Job, good_out: int) -> None:
+    def _handover(self, m: SimMachine, job: Job, good_out: int) -> Iterator[simpy.Event]:
+        """Hand the finished step to the next one; while every machine of the next step has a
+        full buffer, hold it: idle and ``BLOCKED`` in working time, planned stop outside it."""
         routing = job.order.product.routing
         if job.index + 1 < len(routing) and good_out > 0:
             nxt = routing[job.index + 1]
-            self._enqueue(Job(job.order, job.index + 1, good_out), self._choose_machine(nxt))
+            while (target := self._choose_machine(nxt, room=True)) is None:
+                if m.worktime.window_at(self.env.now) is None:
+                    yield from self._wait_for_work_time(m)
+                    continue
+                self._set_state(m, MachineState.IDLE, BLOCKED)
+                m.unblock = self.env.event()
+                end = m.worktime.window_end(self.env.now)
+                yield m.unblock | self.env.timeout(max(end - self.env.now, 1.0))
+                m.unblock = None
+            self._enqueue(Job(job.order, job.index + 1, good_out), target)
             return
         self.orders_completed += 1
         self.orders_late += self.env.now > job.order.due_s

@@ -44,6 +44,13 @@ class MachineBehaviour(_Strict):
     power_kw: dict[str, float] = Field(default_factory=dict)
     telemetry: dict[str, tuple[float, float]] = Field(default_factory=dict)
     utility: bool = Field(default=False, description="Runs whenever the line works; makes no parts")
+    buffer: int | None = Field(
+        default=None,
+        ge=1,
+        description="Order steps that may wait in front of this machine from the step before it "
+        "(racks, trolleys, a parts bin); when every machine of the next step has a full buffer, "
+        "the machine that finished its step holds it, idle and BLOCKED. None: no limit",
+    )
 
     def power(self, state: str) -> float:
         if state == "offline":

@@ -22,7 +22,7 @@ from microfab.model.factory import Factory, MachineRef, ReasonCode
 from microfab.model.oee import NO_DATA_REASON
 from microfab.store.event_store import MachineStatus
 from microfab.track.oee import OeeRow, downtime_pareto, oee_rows
-from microfab.track.orders import WorkOrderView, list_orders
+from microfab.track.orders import WorkOrderView, list_orders, plan_of
 from microfab.track.plant import LineRef, Plant
 from microfab.track.production import hourly_line_output, station_totals_all
 
@@ -105,6 +105,8 @@ class OrderCard:
     late: bool
     """Open and past due (or expected to finish after it), or completed after it."""
     progress: float | None
+    expected: dt.datetime | None = None
+    """The order's one expected completion (the plan's once there is a plan), open orders."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class OrderCard:
             "due": format_ts(self.due) if self.due else None,
             "late": self.late,
             "progress": None if self.progress is None else round(self.progress, 4),
+            "expected": format_ts(self.expected) if self.expected else None,
         }
 
 
@@ -290,6 +293,7 @@ def _board(views: list[WorkOrderView]) -> OrderBoard:
             due=v.due,
             late=v.late or v.completed_late,
             progress=v.progress,
+            expected=v.expected_completion if v.open else None,
         )
         if v.status in ("created", "released"):
             board.queued.append(card)
@@ -376,7 +380,7 @@ def build(plant: Plant, *, seq: int | None = None) -> Snapshot:
         LinePanel(line=ln, tiles=_tiles(ln, status, counted, names), oee=line_json.get(ln.path))
         for ln in lines
     ]
-    orders = list_orders(plant.store, factory, now=clock)
+    orders = list_orders(plant.store, factory, now=clock, plan=plan_of(plant))
     pareto = [r.to_json() for r in downtime_pareto(plant.store, factory, start=start, end=end)]
     shift_start = local_midnight(clock - dt.timedelta(days=SHIFT_DAYS - 1), zone)
     return Snapshot(

@@ -6,7 +6,9 @@
   cancellation, or the next step another order started on the machine (whichever comes first);
   a step still running ends at the plant clock (``running``). Count events add their good and
   scrap to the bar they fall in; counts for a step with no ``started`` event make a bar from the
-  first to the last such count.
+  first to the last such count. A bar stops at the machine's planned stops (no shift, breaks,
+  closures: state ``planned_stop``) and goes on after them as a new piece, so a machine never
+  looks as if it worked overnight; counts stamped inside a planned stop go to the piece before.
 - **Stops**: the machine's states other than running and idle (setup, planned stops,
   breakdowns, micro-stops, offline), from the ``state`` stream.
 - **Late**: an order is marked late when the plan finishes it after its due time or the
@@ -31,6 +33,8 @@ from microfab.track.plant import Plant
 
 LONGEST = dt.timedelta(days=14)
 QUIET_STATES = ("running", "idle")
+CUT_STATES = ("planned_stop",)
+"""States an actual bar stops at (ISO 22400: no planned busy time)."""
 
 
 @dataclass(slots=True)
@@ -43,6 +47,7 @@ class ActualBar:
     running: bool = False
     good: int = 0
     scrap: int = 0
+    counts: list[tuple[dt.datetime, int, int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,9 +105,14 @@ def _window(
 
 
 def _actual(
-    plant: Plant, machines: list[str], first: dt.datetime, now: dt.datetime
+    plant: Plant,
+    machines: list[str],
+    first: dt.datetime,
+    now: dt.datetime,
+    cuts: Mapping[str, list[tuple[dt.datetime, dt.datetime]]] | None = None,
 ) -> dict[str, list[ActualBar]]:
-    """Actual bars per machine path (see the module docstring), clipped to ``[first, now]``."""
+    """Actual bars per machine path (see the module docstring), clipped to ``[first, now]`` and
+    cut at the ``cuts`` (planned stops) of their machine."""
     bars: dict[str, list[ActualBar]] = {m: [] for m in machines}
     running: dict[str, ActualBar] = {}  # machine -> the step it runs
 
@@ -153,13 +163,67 @@ def _actual(
             home.end = max(home.end, row.ts)
         home.good += row.good
         home.scrap += row.scrap
+        home.counts.append((row.ts, row.good, row.scrap))
     for machine, lane in bars.items():
+        stops = (cuts or {}).get(machine)
+        if stops:
+            lane = [piece for bar in lane for piece in _cut(bar, stops)]
         kept = [b for b in lane if b.end >= first and b.start <= now]
         for b in kept:
             b.start = max(b.start, first)
         kept.sort(key=lambda b: (b.start, b.order))
         bars[machine] = kept
     return bars
+
+
+def _cut(bar: ActualBar, stops: list[tuple[dt.datetime, dt.datetime]]) -> list[ActualBar]:
+    """``bar`` without the planned stops in it: the pieces in working time (a bar wholly inside a
+    stop stays, as a count made there does not vanish). Counts stay with the piece they fall in,
+    or the piece before."""
+    pieces: list[ActualBar] = []
+    at = bar.start
+    for begin, end in stops:
+        if end <= at or begin >= bar.end:
+            continue
+        if begin > at:
+            pieces.append(ActualBar(bar.machine, bar.order, bar.operation, at, begin))
+        at = max(at, end)
+    if at < bar.end:
+        pieces.append(ActualBar(bar.machine, bar.order, bar.operation, at, bar.end, bar.running))
+    if not pieces or [(p.start, p.end) for p in pieces] == [(bar.start, bar.end)]:
+        return [bar]
+    pieces[-1].running = bar.running and pieces[-1].end == bar.end
+    _share_counts(bar, pieces)
+    return pieces
+
+
+def _share_counts(bar: ActualBar, pieces: list[ActualBar]) -> None:
+    for piece in pieces:
+        piece.good = piece.scrap = 0
+    for ts, good, scrap in bar.counts:
+        home = pieces[0]
+        for piece in pieces:
+            if piece.start <= ts:
+                home = piece
+        home.good += good
+        home.scrap += scrap
+        home.counts.append((ts, good, scrap))
+
+
+def _planned_stops(
+    plant: Plant, machines: list[str], first: dt.datetime, now: dt.datetime
+) -> dict[str, list[tuple[dt.datetime, dt.datetime]]]:
+    """Per machine, its planned stops reaching into ``[first, now]``, in time order."""
+    found: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for machine, (initial, changes) in state_transitions(plant.store, machines, first, now).items():
+        sequence = ([initial] if initial is not None else []) + changes
+        spans = []
+        for i, change in enumerate(sequence):
+            until = sequence[i + 1].ts if i + 1 < len(sequence) else now
+            if change.state in CUT_STATES and until > change.ts:
+                spans.append((change.ts, until))
+        found[machine] = spans
+    return found
 
 
 def _stops(
@@ -224,13 +288,16 @@ def gantt(
                 }
             )
     actual_to = min(now, last)
-    for machine, bars in _actual(plant, list(lanes), first, actual_to).items():
+    cuts = _planned_stops(plant, list(lanes), first, actual_to)
+    for machine, bars in _actual(plant, list(lanes), first, actual_to, cuts).items():
         if bars:
             lanes.setdefault(machine, Lane(machine, names.get(machine, machine))).actual = bars
     for machine, spans in _stops(plant, list(lanes), first, actual_to).items():
         lanes[machine].stops = spans
     tracked_late = {
-        v.order for v in list_orders(plant.store, factory, now=now) if v.late or v.completed_late
+        v.order
+        for v in list_orders(plant.store, factory, now=now, plan=document)
+        if v.late or v.completed_late
     }
     late = sorted(plan_late | tracked_late)
     for lane in lanes.values():

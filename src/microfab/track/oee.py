@@ -16,7 +16,10 @@ were stored).
 
 A line's row never sums its stations (docs/production.md): its ``bottleneck`` is the machine with
 the longest ideal cycle time (the slowest step sets the line's pace; the later one on a tie) and
-gives the row its times (availability and performance); its counts are the line output — good
+gives the row its times (availability and performance), together with the machines that share a
+routing step with it (parallel moulders: their times add up; a unit's ideal time is the mean
+ideal cycle of the units that step made, each at its product's routing time); its counts are
+the line output — good
 units at the output operation of their order, scrap counted on any of the line's machines —
 inside working time; ``output_good`` is the line output inside and outside working time (the
 difference is ``outside_total``'s good part).
@@ -326,6 +329,8 @@ class _MachineHistory:
     nameplate_s: float
     summary: _StateSummary | None = None
     """Or their working-time totals from the read model (one period: the whole range)."""
+    parallel: frozenset[str] = frozenset()
+    """Ids of the machines sharing a routing step with this one (itself included)."""
 
 
 @dataclass(slots=True)
@@ -424,6 +429,13 @@ def _histories(
                     counts=counts_by_machine[ref.path],
                     nameplate_s=nameplates[ref.path],
                     summary=summaries.get(ref.path),
+                    parallel=frozenset(
+                        peer
+                        for p in factory.products
+                        for op in p.routing
+                        if ref.machine.id in op.machines
+                        for peer in op.machines
+                    ),
                 )
             )
         histories.append(
@@ -717,14 +729,18 @@ def _line_row(
     bottleneck: _MachineHistory,
     per_machine: list[tuple[_MachineHistory, OeeFigures]],
 ) -> OeeRow:
-    """The line's row: the bottleneck's times, the line output's counts (module docstring)."""
-    pace = next(f for m, f in per_machine if m is bottleneck)
-    total = OeeFigures(
-        working_s=pace.working_s,
-        planned_stop_s=pace.planned_stop_s,
-        run_s=pace.run_s,
-        state_s=dict(pace.state_s),
-    )
+    """The line's row: the bottleneck step's times, the line output's counts (module
+    docstring)."""
+    group = [
+        (m, f) for m, f in per_machine if m is bottleneck or m.ref.machine.id in bottleneck.parallel
+    ]
+    total = OeeFigures()
+    for _, pace in group:
+        total.working_s += pace.working_s
+        total.planned_stop_s += pace.planned_stop_s
+        total.run_s += pace.run_s
+        for state, seconds in pace.state_s.items():
+            total.state_s[state] = total.state_s.get(state, 0.0) + seconds
     output = 0
     for c in counts:
         total.scrap += c.scrap
@@ -733,7 +749,13 @@ def _line_row(
             total.good += c.good
             total.outside_total += c.outside_good
             output += c.good + c.outside_good
-    total.ideal_work_s = bottleneck.nameplate_s * total.total
+    # performance is the bottleneck step's own: the ideal time of the units it made in working
+    # time over its run time (a chiller batch that ends after the shift is counted outside, and
+    # reaches the line's output the next morning: the output's count would not match its time)
+    if sum(f.total for _, f in group):
+        total.ideal_work_s = sum(f.ideal_work_s for _, f in group)
+    else:
+        total.ideal_work_s = sum(m.nameplate_s for m, _ in group) / len(group) * total.total
     return OeeRow(
         history.path,
         history.path,

@@ -20,6 +20,11 @@ order read model (status). The maths of progress, WIP, expected completion and l
 order; before a start, at the step's only eligible machine, or for the first step at the machine
 the order was released (or created) on; otherwise it waits for a machine (``machine`` null).
 
+**The plan's completion.** ``list_orders`` and ``get_order`` take the plan document (the plan
+file, ``plan=``); an open order the plan holds is then expected when the plan ends it
+(:func:`microfab.model.orders.order_completion`, the one rule for every page, the API and the
+CLI). :func:`plan_of` reads the plan a :class:`~microfab.track.plant.Plant` was given.
+
 **Now.** Reads default to the *plant clock*, as the REST API does: the time of the newest stored
 event (the wall clock while the store is empty), so a simulated or replayed day reads as it was.
 Writes are stamped with the wall clock (or the ``now`` given).
@@ -31,9 +36,9 @@ import datetime as dt
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microfab.errors import InputError, NotFoundError
 from microfab.model.events import OrderEvent, OrderEventKind, format_ts
@@ -45,8 +50,8 @@ from microfab.model.orders import (
     ValidOrder,
     WorkOrderRequest,
     check_request,
-    expected_completion,
     is_late,
+    order_completion,
     order_progress,
     standard_seconds,
     time_factor,
@@ -54,6 +59,9 @@ from microfab.model.orders import (
 from microfab.store.event_store import EventStore, OrderStatus
 from microfab.store.production_views import count_totals
 from microfab.track.production import output_operation
+
+if TYPE_CHECKING:
+    from microfab.track.plant import Plant
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FOREVER = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -149,7 +157,8 @@ class WorkOrderView:
     """Share of the order's standard work done (what the expected completion is reckoned from)."""
     expected_completion: dt.datetime | None
     expected_basis: str | None
-    """``observed`` (the order's own rate), ``standard`` (routing times) or ``completed``."""
+    """``plan`` (the plan's end), ``observed`` (the order's own rate), ``standard`` (routing
+    times) or ``completed``."""
     late: bool
     """Not done, and due passed or expected completion after due."""
     completed_late: bool
@@ -576,17 +585,28 @@ def list_orders(
     now: dt.datetime | None = None,
     status: str | None = None,
     late: bool | None = None,
+    plan: Mapping[str, Any] | None = None,
 ) -> list[WorkOrderView]:
     """Every work order (optionally only those of one status, or only late / not late ones),
-    ordered by order id."""
+    ordered by order id; ``plan``: the plan document whose planned ends are the expected
+    completions of the open orders it holds (module docstring)."""
     if status is not None and status not in STATUSES:
         raise InputError(f"status: '{status}' is not one of {', '.join(STATUSES)}")
     as_of = plant_clock(store) if now is None else now.astimezone(dt.UTC)
     histories = order_histories(store)
     counts = order_counts(store)
     paths = _machine_paths(factory)
+    ends = planned_ends(plan)
     views = [
-        _view(row, histories.get(row.order), counts.get(row.order, {}), factory, paths, as_of)
+        _view(
+            row,
+            histories.get(row.order),
+            counts.get(row.order, {}),
+            factory,
+            paths,
+            as_of,
+            ends.get(row.order),
+        )
         for row in store.order_status()
         if status is None or row.status == status
     ]
@@ -596,9 +616,15 @@ def list_orders(
 
 
 def get_order(
-    store: EventStore, factory: Factory, order: str, *, now: dt.datetime | None = None
+    store: EventStore,
+    factory: Factory,
+    order: str,
+    *,
+    now: dt.datetime | None = None,
+    plan: Mapping[str, Any] | None = None,
 ) -> WorkOrderView:
-    """One work order; NotFoundError (field ``order``) when no event names it."""
+    """One work order; NotFoundError (field ``order``) when no event names it. ``plan`` as for
+    :func:`list_orders`."""
     rows = {row.order: row for row in store.order_status()}
     row = rows.get(order)
     if row is None:
@@ -606,7 +632,31 @@ def get_order(
     as_of = plant_clock(store) if now is None else now.astimezone(dt.UTC)
     histories = order_histories(store)
     counts = order_counts(store).get(order, {})
-    return _view(row, histories.get(order), counts, factory, _machine_paths(factory), as_of)
+    end = planned_ends(plan).get(order)
+    return _view(row, histories.get(order), counts, factory, _machine_paths(factory), as_of, end)
+
+
+def planned_ends(plan: Mapping[str, Any] | None) -> dict[str, dt.datetime]:
+    """Order id -> planned end (UTC) of every order a plan document schedules."""
+    ends: dict[str, dt.datetime] = {}
+    if not plan:
+        return ends
+    for row in plan.get("orders") or ():
+        text = row.get("planned_end") if isinstance(row, Mapping) else None
+        if not text:
+            continue
+        try:
+            when = dt.datetime.fromisoformat(str(text))
+        except ValueError:
+            continue
+        if when.tzinfo is not None:
+            ends[str(row.get("order"))] = when.astimezone(dt.UTC)
+    return ends
+
+
+def plan_of(plant: Plant) -> Mapping[str, Any] | None:
+    """The plan document of a :class:`~microfab.track.plant.Plant` (None without a plan)."""
+    return plant.plan_source() if plant.plan_source is not None else None
 
 
 def wip(store: EventStore, factory: Factory, *, now: dt.datetime | None = None) -> WipReport:
@@ -629,6 +679,7 @@ def _view(
     factory: Factory,
     paths: dict[str, str],
     now: dt.datetime,
+    planned_end: dt.datetime | None = None,
 ) -> WorkOrderView:
     details = history.details if history else None
     sku = details.product if details and details.product else row.product
@@ -675,12 +726,14 @@ def _view(
     good = sum(op.good for op in operations if op.seq == out_op)
     scrap = sum(op.scrap for op in operations)
 
-    expected: dt.datetime | None = None
-    basis: str | None = None
-    if status == "completed":
-        expected, basis = completed, "completed"
-    elif status in OPEN and progress is not None:
-        expected, basis = expected_completion(progress, began=started or released, now=now)
+    expected, basis = order_completion(
+        status=status,
+        completed=completed,
+        progress=progress,
+        began=started or released,
+        now=now,
+        planned_end=planned_end,
+    )
     return WorkOrderView(
         order=row.order,
         product=sku,
@@ -795,6 +848,8 @@ __all__ = [
     "order_counts",
     "order_event_id",
     "order_histories",
+    "plan_of",
+    "planned_ends",
     "plant_clock",
     "release_order",
     "wip",

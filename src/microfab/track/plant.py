@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from microfab.errors import InputError, NoFactoryError, NotFoundError
 from microfab.model.factory import Factory, MachineRef
@@ -34,9 +35,18 @@ class LineRef:
 class Plant:
     """The store behind the app, with the stored factory model cached by version."""
 
-    def __init__(self, store: EventStore, *, clock: Callable[[], dt.datetime] | None = None):
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        plan_source: Callable[[], Mapping[str, Any] | None] | None = None,
+    ):
         self.store = store
         self._clock = clock
+        self.plan_source = plan_source
+        """Reads the plan document (the app's plan file), whose planned ends are the expected
+        completions of the orders it holds (:func:`microfab.track.orders.plan_of`)."""
         self._lock = threading.Lock()
         self._factory: tuple[int, Factory] | None = None
 

@@ -15,6 +15,7 @@ from typing import Any
 from markupsafe import Markup
 
 from microfab.console import STATE_ZH
+from microfab.funding.zh import zh as funding_zh
 from microfab.track.dashboard import STATE_EN
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -348,6 +349,14 @@ LABELS: dict[str, tuple[str, str]] = {
         "Sign in with your own user; ask the admin for one.",
         "請以你自己的用戶登入；如未有用戶，請向管理員申請。",
     ),
+    # funding pages, complete 中文 (issue 16): the smart-line criteria, the evidence definition
+    "criterion_iot": ("IoT", "物聯網連接"),
+    "criterion_real_time_data": ("real-time data", "實時數據"),
+    "criterion_data_analytics": ("data analytics", "數據分析"),
+    "criterion_advanced_hmi": ("advanced HMI", "先進人機介面"),
+    "criterion_ai_ml": ("AI/ML", "人工智能／機器學習"),
+    "criterion_robotics": ("robotics", "機械人"),
+    "definition": ("Definition", "定義"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})
@@ -509,6 +518,9 @@ def message(sentence: str, zone: zoneinfo.ZoneInfo | None = None) -> Markup:
                 k: WORDS_IN_MESSAGES.get(v or "", v or "") for k, v in found.groupdict().items()
             }
             return pair(en, zh.format(**parts))
+    funding = funding_zh(en)  # the funding sentences' catalogue (microfab.funding.zh)
+    if funding is not None:
+        return pair(en, funding)
     return Markup('<span class="both" data-untranslated="message">{}</span>').format(en)
 
 

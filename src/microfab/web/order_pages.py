@@ -30,7 +30,14 @@ from microfab.model.factory import Factory
 from microfab.model.orders import DEFAULT_PRIORITY
 from microfab.track.audit_trail import record_order_change
 from microfab.track.order_input import OrderInput, create_from_input
-from microfab.track.orders import OPEN, OrderChange, cancel_order, get_order, release_order
+from microfab.track.orders import (
+    OPEN,
+    OrderChange,
+    cancel_order,
+    get_order,
+    plan_of,
+    release_order,
+)
 from microfab.track.plant import Plant
 from microfab.web.pages import templates
 
@@ -178,7 +185,7 @@ def _order_page(
     status_code: int = 200,
 ) -> Response:
     factory = plant.factory()
-    view = get_order(plant.store, factory, order, now=plant.now())
+    view = get_order(plant.store, factory, order, now=plant.now(), plan=plan_of(plant))
     done = request.query_params.get("done")
     context = {
         "page": "orders",

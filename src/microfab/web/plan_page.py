@@ -21,6 +21,7 @@ from microfab.http.errors import status_of
 from microfab.plan.plan_file import PlanFile
 from microfab.track.audit_trail import record_plan
 from microfab.track.gantt import gantt
+from microfab.track.orders import list_orders
 from microfab.track.plant import Plant
 from microfab.web.labels import LABELS
 from microfab.web.pages import templates
@@ -53,16 +54,19 @@ def _plan_page(
     zone = plant.zone(factory)
     document = _plan_file(request).read()
     data = gantt(plant, document)
+    views = {v.order: v for v in list_orders(plant.store, factory, now=plant.now(), plan=document)}
 
-    def local(text: str | None, fmt: str = "%a %d/%m %H:%M") -> str:
+    def local(text: str | dt.datetime | None, fmt: str = "%a %d/%m %H:%M") -> str:
         if not text:
             return ""
-        return dt.datetime.fromisoformat(text).astimezone(zone).strftime(fmt)
+        when = text if isinstance(text, dt.datetime) else dt.datetime.fromisoformat(text)
+        return when.astimezone(zone).strftime(fmt)
 
     done = request.query_params.get("done")
     context: dict[str, Any] = {
         "page": "plan",
         "doc": document,
+        "views": views,
         "gantt": data,
         "labels": gantt_labels(),
         "local": local,

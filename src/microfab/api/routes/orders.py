@@ -24,6 +24,7 @@ from microfab.track.orders import (
     cancel_order,
     get_order,
     list_orders,
+    plan_of,
     release_order,
     wip,
 )
@@ -52,7 +53,9 @@ def orders(
     """Every work order, by id: details, status, progress, WIP, expected completion, lateness
     and each routing step, as of the plant clock."""
     factory = plant.factory()
-    views = list_orders(plant.store, factory, now=plant.now(), status=status, late=late)
+    views = list_orders(
+        plant.store, factory, now=plant.now(), status=status, late=late, plan=plan_of(plant)
+    )
     return [v.to_json() for v in views]
 
 
@@ -80,7 +83,9 @@ def create(
     summary="One work order",
 )
 def order(order: str, plant: PlantDep) -> dict[str, Any]:
-    return get_order(plant.store, plant.factory(), order, now=plant.now()).to_json()
+    return get_order(
+        plant.store, plant.factory(), order, now=plant.now(), plan=plan_of(plant)
+    ).to_json()
 
 
 @router.post(

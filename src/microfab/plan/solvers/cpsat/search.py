@@ -38,6 +38,12 @@ from microfab.plan.result import (
 )
 from microfab.plan.solvers import dispatch
 from microfab.plan.solvers.cpsat import constraints, neighbourhoods
+
+# KEEP_SIGINT: every CP-SAT solve here runs with ``catch_sigint_signal`` off. With it on, CP-SAT
+# installs its own C handler for SIGINT while it solves and afterwards sets SIGINT to the default
+# action, not back to Python's handler: the next Ctrl-C then ends the whole process on the spot,
+# with no KeyboardInterrupt, no clean-up and no message (a demo lost its totals that way). Ctrl-C
+# during a solve reaches Python when the solve returns (within its time limit).
 from microfab.plan.solvers.cpsat.objective import add_criteria, combined
 from microfab.plan.solvers.cpsat.variables import Restriction, SchedulingModel, add_variables
 
@@ -253,6 +259,7 @@ class _Search:
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.num_workers = workers
+        params.catch_sigint_signal = False  # KEEP_SIGINT above
         params.random_seed = settings.seed
         params.log_search_progress = settings.log
         params.max_time_in_seconds = max(0.01, time_limit)
@@ -340,6 +347,7 @@ class _Search:
             add_hint(sm, current)
             solver = cp_model.CpSolver()
             solver.parameters.num_workers = 1
+            solver.parameters.catch_sigint_signal = False  # KEEP_SIGINT above
             solver.parameters.random_seed = rng.randrange(1 << 30)
             solver.parameters.max_time_in_seconds = min(settings.lns_step_s, left)
             for name, value in settings.lns_parameters:

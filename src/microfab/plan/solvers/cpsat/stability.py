@@ -57,6 +57,7 @@ def fewest_changes(
     add_hint(sm, start)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = workers
+    solver.parameters.catch_sigint_signal = False  # KEEP_SIGINT in search.py
     solver.parameters.random_seed = seed
     solver.parameters.max_time_in_seconds = time_limit
     code = solver.solve(sm.model)
