@@ -146,7 +146,7 @@ def vision_watch(
         Path | None,
         typer.Option(
             "--keep",
-            help="Where judged images and thumbnails are kept \\[default: FOLDER/processed]",
+            help="Where copies of judged images and thumbnails are kept \\[default: FOLDER/images]",
         ),
     ] = None,
     once: Annotated[

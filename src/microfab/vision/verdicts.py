@@ -147,11 +147,11 @@ def _detections(
         if all(labels[i] != labels[j] or _iou(xyxy[i], xyxy[j]) <= spec.iou for j in chosen):
             chosen.append(int(i))
     out = []
-    for i in chosen:
-        label = int(labels[i])
+    for c in chosen:
+        label = int(labels[c])
         name = card.classes[label] if 0 <= label < len(card.classes) else f"class_{label}"
-        x1, y1, x2, y2 = (float(v) for v in xyxy[i])
-        out.append(Box(name, float(scores[i]), x1 * sx, y1 * sy, x2 * sx, y2 * sy))
+        x1, y1, x2, y2 = (float(v) for v in xyxy[c])
+        out.append(Box(name, float(scores[c]), x1 * sx, y1 * sy, x2 * sx, y2 * sy))
     return out
 
 
