@@ -161,10 +161,11 @@ def vision_watch(
 
     from microfab.store import open_store
     from microfab.vision.runtime import InspectionModel
-    from microfab.vision.station import FolderStation, StoreSink
+    from microfab.vision.station import FolderStation, StoreSink, register
 
     inspector = InspectionModel.from_card(card)
     with open_store(db) as store:
+        register(store, inspector)
         station = FolderStation(folder, inspector, machine, StoreSink(store), keep=keep)
         while True:
             done = station.poll()

@@ -51,7 +51,7 @@ def open_image(source: Path | bytes) -> Image.Image:
         raise ImageUnreadable("the image is too large to decode safely") from None
     except (OSError, SyntaxError, ValueError) as exc:
         text = str(exc)
-        if "truncated" in text or "broken data stream" in text:
+        if "truncated" in text.lower() or "broken data stream" in text:
             raise ImageUnreadable("the image is truncated (the file ends early)") from None
         raise ImageUnreadable(f"the image cannot be decoded: {text}") from None
 

@@ -51,6 +51,22 @@ class StoreSink:
         self._store.append([event])
 
 
+def register(store: EventStore, model: InspectionModel) -> bool:
+    """Keep the model's card in the store (the funding evidence shows it with the inspections
+    the model judged); True when this model version was new there."""
+    from microfab.store.vision import register_model
+
+    card = model.card.model_dump(mode="json", exclude_none=True)
+    return register_model(
+        store,
+        model.info.id[:64],
+        model.info.version,
+        model.info.task,
+        card,
+        dt.datetime.now(dt.UTC),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Judged:
     """One image's outcome: its event, or the reason it could not be judged."""
@@ -132,7 +148,7 @@ class InspectionStation:
             unit=info.unit,
             lot=info.lot,
             image=kept,
-            score=None if score is None else min(1.0, max(0.0, score)),
+            score=None if score is None else round(min(1.0, max(0.0, score)), 6),
             defects=[DefectScore(name=n, score=round(s, 6)) for n, s in verdict.classes[:50]],
             boxes=[
                 DefectBox(
