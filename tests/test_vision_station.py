@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from conftest import DATA
@@ -122,3 +123,37 @@ def test_a_camera_folder_becomes_inspection_events(store: EventStore, tmp_path: 
     assert prune_images(camera / "images", 30, now=day + dt.timedelta(days=10)) == 0
     assert prune_images(camera / "images", 30, now=day + dt.timedelta(days=31)) == 4
     assert not kept.exists()
+
+
+def test_a_p_chart_of_the_defect_rate(tmp_path: Path) -> None:
+    from microfab.model.events import EVENT_ADAPTER
+    from microfab.quality.spc import spc_report
+    from microfab.store import open_store
+
+    factory = parse_factory((DATA / "factory-small.yaml").read_text(encoding="utf-8"))
+    start = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
+    # failed of 10 an hour: 20 baseline hours near 10 %, then one hour at 70 %
+    failed = [1, 0, 2, 1, 1, 0, 1, 2, 1, 1, 0, 1, 1, 2, 1, 0, 1, 1, 2, 1, 1, 1, 7, 1]
+    events = [
+        EVENT_ADAPTER.validate_python(
+            {
+                "id": f"insp-{h}-{i}",
+                "ts": (start + dt.timedelta(hours=h, minutes=i)).isoformat(),
+                "machine": CNC1,
+                "stream": "inspection",
+                "result": "fail" if i < n else "pass",
+                "defect": "spot" if i < n else None,
+                "model": "tray",
+            }
+        )
+        for h, n in enumerate(failed)
+        for i in range(10)
+    ]
+    with open_store(f"sqlite:///{tmp_path}/p.db") as store:
+        store.apply_factory(factory, "small.yaml")
+        store.append(events)
+        doc = spc_report(store, factory, "cnc-1:defects", period_s=3600, baseline=20)
+    assert doc["chart"] == "p"
+    values = [p["value"] for p in doc["points"]]
+    assert values == pytest.approx([n / 10 for n in failed])
+    assert doc["out_of_control"] == [22]

@@ -177,3 +177,73 @@ def vision_watch(
                 time.sleep(interval)
             except KeyboardInterrupt:
                 return
+
+
+@vision_app.command("sim")
+def vision_sim(
+    card: Annotated[Path, typer.Option("--card", help="The model card (YAML)")],
+    machine: Annotated[
+        str, typer.Option("--machine", help="Inspection machine path site/area/line/cell/machine")
+    ],
+    count: Annotated[int, typer.Option(help="Products to draw and judge", min=1)] = 50,
+    seed: Annotated[int, typer.Option(help="First unit's seed")] = 1,
+    defect_rate: Annotated[
+        float,
+        typer.Option("--defect-rate", help="Share of products drawn with a defect", min=0, max=1),
+    ] = 0.2,
+    order: Annotated[str | None, typer.Option(help="Work order the units belong to")] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="Keep the judged images and thumbnails here"),
+    ] = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON")] = False,
+) -> None:
+    """The simulated vision station: draw products with known defects, judge each with the
+    model into one `inspection` event in the store, and score the verdicts against the drawing."""
+    from microfab.store import open_store
+    from microfab.vision.runtime import InspectionModel
+    from microfab.vision.simulated import run_simulated_station
+    from microfab.vision.station import InspectionStation, StoreSink, register
+
+    inspector = InspectionModel.from_card(card)
+    with open_store(db) as store:
+        register(store, inspector)
+        station = InspectionStation(inspector, machine, StoreSink(store), images)
+        run = run_simulated_station(
+            station, count=count, seed=seed, defect_rate=defect_rate, order=order
+        )
+    doc = run.to_json()
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    table = Table("class", "drawn", "judged", "precision", "recall")
+    for name, c in doc["classes"].items():
+        table.add_row(
+            name,
+            str(c["drawn"]),
+            str(c["judged"]),
+            "—" if c["precision"] is None else f"{c['precision']:.3f}",
+            "—" if c["recall"] is None else f"{c['recall']:.3f}",
+        )
+    out.print(
+        f"{doc['units']} units judged on {machine} by {inspector.info.id} v{inspector.info.version}",
+        highlight=False,
+    )
+    out.print(table)
+    out.print(
+        f"defects missed: {doc['defects_missed']}, false alarms: {doc['false_alarms']}",
+        highlight=False,
+    )
+
+
+@vision_app.command("prune")
+def vision_prune(
+    images: Annotated[Path, typer.Argument(help="The stations' image folder (kept images)")],
+    days: Annotated[int, typer.Option(help="Keep this many days of images", min=0)] = 30,
+) -> None:
+    """Retention: delete kept inspection images and thumbnails older than --days."""
+    from microfab.vision.station import prune_images
+
+    removed = prune_images(images, days)
+    out.print(f"removed {removed} file(s) older than {days} days from {images}", highlight=False)

@@ -348,6 +348,11 @@ LABELS: dict[str, tuple[str, str]] = {
         "Sign in with your own user; ask the admin for one.",
         "請以你自己的用戶登入；如未有用戶，請向管理員申請。",
     ),
+    # vision inspection (AI 品檢, issue 18): the quality page's latest judged images
+    "vision_latest_images": ("Latest inspection images", "最新檢查影像"),
+    "vision_no_images": ("no judged images yet", "暫無已判定的影像"),
+    "vision_verdict_pass": ("good", "合格"),
+    "vision_verdict_fail": ("defect", "缺陷"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})
