@@ -19,6 +19,7 @@ from microfab.store import EventStore
 from microfab.store.vision import registered_models
 from microfab.vision.runtime import InspectionModel
 from microfab.vision.station import FolderStation, StoreSink, prune_images, register, thumbnail_path
+from services import MosquittoServer
 from test_vision_run import CARD, colour_model
 
 LINE = "kt/plant/line1"
@@ -157,3 +158,66 @@ def test_a_p_chart_of_the_defect_rate(tmp_path: Path) -> None:
     values = [p["value"] for p in doc["points"]]
     assert values == pytest.approx([n / 10 for n in failed])
     assert doc["out_of_control"] == [22]
+
+
+def test_mqtt_messages_name_the_images_to_judge(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    """Retained messages on two topics under a prefix reach `vision listen` when it subscribes;
+    one names a readable image (→ an inspection event), one a missing file (→ a dead letter)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+    from typer.testing import CliRunner
+
+    from microfab.cli import app
+    from microfab.store import open_store
+
+    colour_model(tmp_path / "colour.onnx")
+    (tmp_path / "colour.yaml").write_text(CARD, encoding="utf-8")
+    camera = tmp_path / "share"
+    (camera / "day").mkdir(parents=True)
+    Image.new("RGB", (640, 480), (25, 25, 25)).save(camera / "day" / "sn-9.png")
+    prefix = f"test-{tmp_path.name}/vision"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{tmp_path.name}")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    good = json.dumps({"image": "day/sn-9.png", "order": "WO-2", "unit": "SN-9"})
+    infos = [
+        client.publish(f"{prefix}/a", good, qos=1, retain=True),
+        client.publish(f"{prefix}/b", json.dumps({"image": "day/gone.png"}), qos=1, retain=True),
+    ]
+    for info in infos:
+        info.wait_for_publish(timeout=10)
+    client.loop_stop()
+    client.disconnect()
+    db = f"sqlite:///{tmp_path}/listen.db"
+    result = CliRunner().invoke(
+        app,
+        [
+            "vision",
+            "listen",
+            "--card",
+            str(tmp_path / "colour.yaml"),
+            "--machine",
+            CNC1,
+            "--root",
+            str(camera),
+            "--topic",
+            f"{prefix}/#",
+            "--broker",
+            mosquitto.url,
+            "--count",
+            "2",
+            "--db",
+            db,
+        ],
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    with open_store(db) as store:
+        [event] = [s.event for s in store.events(stream="inspection")]
+        [letter] = store.dead_letters()
+    assert (event.result.value, event.defect, event.order, event.unit) == (
+        "fail",
+        "dark",
+        "WO-2",
+        "SN-9",
+    )
+    assert letter.reason == "image day/gone.png: no such file"

@@ -247,3 +247,77 @@ def vision_prune(
 
     removed = prune_images(images, days)
     out.print(f"removed {removed} file(s) older than {days} days from {images}", highlight=False)
+
+
+@vision_app.command("listen")
+def vision_listen(
+    card: Annotated[Path, typer.Option("--card", help="The model card (YAML)")],
+    machine: Annotated[
+        str, typer.Option("--machine", help="Inspection machine path site/area/line/cell/machine")
+    ],
+    root: Annotated[
+        Path, typer.Option("--root", help="The camera's shared folder the messages' paths are in")
+    ],
+    topic: Annotated[
+        str, typer.Option(help="MQTT topic of the image messages")
+    ] = "microfab/v1/vision/images",
+    broker: Annotated[
+        str | None, typer.Option(help="MQTT broker URL \\[default: $MICROFAB_BROKER]")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Keep judged images and thumbnails here")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many messages", show_default=False)
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Judge the images MQTT messages name (`{"image": PATH, "order": …, "unit": …}`): each →
+    one `inspection` event; a message naming no readable image → a dead letter with the reason."""
+    import datetime as dt
+    import queue
+
+    from microfab.connect.mqtt_client import connect_blocking, new_client, parse_broker_url
+    from microfab.model.dead_letter import DeadLetter, payload_text
+    from microfab.store import open_store
+    from microfab.vision.runtime import InspectionModel
+    from microfab.vision.station import InspectionStation, StoreSink, judge_reference, register
+
+    inspector = InspectionModel.from_card(card)
+    settings = parse_broker_url(broker)
+    inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    with open_store(db) as store:
+        register(store, inspector)
+        station = InspectionStation(inspector, machine, StoreSink(store), images)
+        client = new_client(settings, f"microfab-vision-{machine.rsplit('/', 1)[-1]}", clean=True)
+        client.on_message = lambda _c, _u, msg: inbox.put((msg.topic, bytes(msg.payload)))
+        client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(topic, qos=1)
+        connect_blocking(client, settings)
+        client.loop_start()
+        seen = 0
+        try:
+            while count is None or seen < count:
+                try:
+                    got, payload = inbox.get(timeout=1.0)
+                except queue.Empty:
+                    continue
+                seen += 1
+                judged = judge_reference(station, payload, root)
+                if judged.event is None:
+                    store.append_dead_letters(
+                        [
+                            DeadLetter(
+                                "vision",
+                                got,
+                                payload_text(payload),
+                                f"image {judged.source}: {judged.reason}",
+                                dt.datetime.now(dt.UTC),
+                            )
+                        ]
+                    )
+                out.print(judged.line(), highlight=False)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            client.loop_stop()
+            client.disconnect()

@@ -286,3 +286,27 @@ class FolderStation:
                     else UnitInfo(info.order, info.lot, image.stem[:64], info.product)
                 )
         return UnitInfo(unit=image.stem[:64])
+
+
+def judge_reference(station: InspectionStation, payload: bytes, root: Path) -> Judged:
+    """An MQTT message naming an image (``{"image": "2026-12-07/sn-1.png", "order": …, "lot": …,
+    "unit": …, "product": …}``, the path relative to the camera's shared folder ``root``) judged
+    by ``station``; a message that is not such JSON, or names no readable image inside ``root``,
+    is a :class:`Judged` with the reason (the caller keeps it as a dead letter)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return Judged("message", None, 'not JSON: expected {"image": PATH, …}')
+    if not isinstance(data, dict) or not isinstance(data.get("image"), str) or not data["image"]:
+        return Judged("message", None, "no 'image' (a path relative to the camera folder)")
+    name = data["image"]
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        return Judged(name, None, "the image path must stay inside the camera folder")
+    try:
+        raw = (root / relative).read_bytes()
+    except FileNotFoundError:
+        return Judged(name, None, "no such file")
+    except OSError as exc:
+        return Judged(name, None, exc.strerror or str(exc))
+    return station.judge(raw, name=name, info=UnitInfo.from_json(data))
