@@ -20,6 +20,7 @@ plainest classical feature), cross-checked on the same held-out images. The anom
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import tempfile
 import time
@@ -60,6 +61,7 @@ def run(repeat: int = 1, quick: bool = False) -> dict[str, Any]:
     from microfab.vision.train import FeatureExtractor, train_anomaly, train_classifier
 
     train_n, test_n = (12, 8) if quick else (TRAIN_PER_CLASS, TEST_PER_CLASS)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_training_set(root / "train", per_class=train_n, seed=TRAIN_SEED, size=SIZE)
@@ -138,6 +140,7 @@ def run(repeat: int = 1, quick: bool = False) -> dict[str, Any]:
             "p95": round(_p95(decode), 2),
         },
         "images_judged": len(latencies),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
 
 
@@ -171,7 +174,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"**p95 {lat['p95']} ms**, max {lat['max']} ms over {r['images_judged']} images; "
         f"decoding the PNG first adds a median {r['decode_png_ms']['median']} ms "
         f"(p95 {r['decode_png_ms']['p95']} ms). Training took {r['train_seconds']} s; the model "
-        f"file is {r['model_bytes'] / 1e6:.1f} MB.",
+        f"file is {r['model_bytes'] / 1e6:.1f} MB. The machine's 1-minute load average was "
+        f"{r['load_average'][0]} at the start and {r['load_average'][1]} at the end (2 cores "
+        "shared with other work): latency on an idle machine is lower.",
         "",
         f"Anomaly model (`vision train --anomaly`, good images only, threshold {a['threshold']}): "
         f"flags {a['good_flagged']:.0%} of held-out good images; catches {recalls}.",

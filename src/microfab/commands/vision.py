@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from microfab.commands.common import DbOption, err, out
 
@@ -48,7 +49,7 @@ def vision_run(
             if as_json:
                 print(json.dumps({"image": str(path), "error": exc.reason}, ensure_ascii=False))
             else:
-                table.add_row(str(path), "[red]unreadable[/]", exc.reason, "")
+                table.add_row(str(path), Text("unreadable", style="red"), exc.reason, "")
             continue
         doc = {
             "image": str(path),
@@ -62,7 +63,7 @@ def vision_run(
             classes = ", ".join(f"{n} {s:.2f}" for n, s in verdict.classes[:3])
             colour = "red" if verdict.defect else "green"
             table.add_row(
-                str(path), f"[{colour}]{verdict.result}[/]", classes, f"{verdict.latency_ms:.1f}"
+                str(path), Text(verdict.result, style=colour), classes, f"{verdict.latency_ms:.1f}"
             )
     if not as_json:
         out.print(table)
