@@ -221,3 +221,122 @@ def test_card_faults_are_located() -> None:
     with pytest.raises(VisionCardError) as caught:
         parse_card(CARD.replace("task: classify", "task: anomaly"), "c.yaml")
     assert caught.value.problems == ["c.yaml:1 threshold: field required for task anomaly"]
+
+
+def constant_model(path: Path, outputs: dict[str, np.ndarray]) -> None:
+    """A model that takes a 32 × 32 image and answers fixed outputs (plus its mean, unused)."""
+    nodes = [helper.make_node("ReduceMean", ["image"], ["unused"], keepdims=0)]
+    values = []
+    for name, value in outputs.items():
+        nodes.append(
+            helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
+        )
+        kind = TensorProto.INT64 if value.dtype == np.int64 else TensorProto.FLOAT
+        values.append(helper.make_tensor_value_info(name, kind, list(value.shape)))
+    graph = helper.make_graph(
+        nodes,
+        "constant",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [*values, helper.make_tensor_value_info("unused", TensorProto.FLOAT, [])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+
+
+DETECT_CARD = """\
+model: boxes.onnx
+task: detect
+input: {name: image, size: [32, 32]}
+detect: {format: boxes, boxes: boxes, scores: scores, labels: labels, score_threshold: 0.3}
+classes: [scratch, spot]
+defect_classes: [scratch, spot]
+version: "1"
+provenance: test
+"""
+
+
+def test_detect_anomaly_and_yolo_outputs_are_read(tmp_path: Path) -> None:
+    image = Image.new("RGB", (64, 64), (100, 100, 100))  # twice the input size: boxes scale by 2
+    constant_model(
+        tmp_path / "boxes.onnx",
+        {
+            "boxes": np.array([[1, 2, 11, 12], [2, 2, 12, 12], [20, 20, 30, 30]], np.float32),
+            "scores": np.array([0.9, 0.8, 0.2], np.float32),
+            "labels": np.array([1, 1, 0], np.int64),
+        },
+    )
+    card = parse_card(DETECT_CARD, "boxes.yaml")
+    verdict = InspectionModel.open(tmp_path / "boxes.onnx", card).inspect(image)
+    assert verdict.defect and verdict.classes == [("spot", pytest.approx(0.9))]
+    [box] = verdict.boxes  # the overlapping spot and the weak scratch are dropped
+    assert (box.name, box.x1, box.y1, box.x2, box.y2) == ("spot", 2.0, 4.0, 22.0, 24.0)
+
+    raw = np.zeros((1, 6, 3), np.float32)  # cx, cy, w, h, scratch, spot × 3 candidates
+    raw[0, :, 0] = [10, 10, 4, 4, 0.1, 0.7]
+    raw[0, :, 1] = [11, 10, 4, 4, 0.05, 0.6]  # overlaps the first: removed
+    raw[0, :, 2] = [25, 25, 4, 4, 0.5, 0.1]
+    constant_model(tmp_path / "yolo.onnx", {"output0": raw})
+    card = parse_card(
+        DETECT_CARD.replace("model: boxes.onnx", "model: yolo.onnx").replace(
+            "{format: boxes, boxes: boxes, scores: scores, labels: labels, score_threshold: 0.3}",
+            "{format: yolo, boxes: output0}",
+        ),
+        "yolo.yaml",
+    )
+    verdict = InspectionModel.open(tmp_path / "yolo.onnx", card).inspect(image)
+    assert [(b.name, round(b.score, 2)) for b in verdict.boxes] == [("spot", 0.7), ("scratch", 0.5)]
+    assert verdict.boxes[0].x1 == 16.0  # (10 − 2) × 2
+
+    constant_model(tmp_path / "odd.onnx", {"score": np.array([[0.7]], np.float32)})
+    anomaly = (
+        CARD.replace("model: colour.onnx", "model: odd.onnx")
+        .replace("task: classify", "task: anomaly")
+        .replace("output: scores", "output: score")
+        .replace("defect_classes: [dark, red]", "defect_classes: [odd]\nthreshold: 0.5")
+    )
+    card = parse_card(anomaly.replace("classes: [good, dark, red]\n", ""), "odd.yaml")
+    verdict = InspectionModel.open(tmp_path / "odd.onnx", card).inspect(image)
+    assert verdict.defect and verdict.classes == [("odd", pytest.approx(0.7))]
+    card = parse_card(
+        anomaly.replace("classes: [good, dark, red]\n", "").replace(
+            "threshold: 0.5", "threshold: 0.8"
+        ),
+        "odd.yaml",
+    )
+    assert not InspectionModel.open(tmp_path / "odd.onnx", card).inspect(image).defect
+
+
+def test_the_demo_station_judges_products_with_the_cached_model(tmp_path: Path) -> None:
+    import datetime as dt
+    import time
+
+    from microfab.vision.demo_station import DemoVisionStation
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    colour_model(cache / "demo-tray.onnx")
+    (cache / "demo-tray.yaml").write_text(
+        CARD.replace("model: colour.onnx", "model: demo-tray.onnx"), encoding="utf-8"
+    )
+    events: list[object] = []
+    registered: list[object] = []
+    clock = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+    station = DemoVisionStation(
+        "tp/kitchen/meal-1/pack/vision-1",
+        events.append,
+        lambda: clock,
+        cache=cache,
+        images=tmp_path / "kept",
+        every_s=0.01,
+        register=registered.append,
+    ).start()
+    deadline = time.monotonic() + 30
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    station.stop()
+    assert len(events) >= 3 and len(registered) == 1
+    first = events[0]
+    assert first.machine == "tp/kitchen/meal-1/pack/vision-1"  # type: ignore[attr-defined]
+    assert first.ts == clock and first.model == "demo-tray"  # type: ignore[attr-defined]
+    assert first.image is not None and (tmp_path / "kept" / first.image).is_file()  # type: ignore[attr-defined]
