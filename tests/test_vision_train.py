@@ -45,6 +45,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "3",
             "--version",
             "2",
+            "--trees",
+            "40",
             "--json",
         ],
     )
@@ -174,8 +176,13 @@ def test_the_simulated_station_stores_its_verdicts(trained: Path) -> None:
     from microfab.store import open_store
     from microfab.store.vision import model_use
 
+    import microfab.sim
+
     db = f"sqlite:///{trained}/sim.db"
     machine = "tp/kitchen/meal-1/pack/vision-1"
+    factory = Path(microfab.sim.__file__).parent / "scenarios" / "food-line" / "factory.yaml"
+    result = runner.invoke(app, ["factory", "apply", str(factory), "--db", db])
+    assert result.exit_code == 0, result.output
     result = runner.invoke(
         app,
         [

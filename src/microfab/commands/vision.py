@@ -91,14 +91,23 @@ def vision_train(
         typer.Option("--anomaly", help="Train on good/ only: an anomaly model (no defect folders)"),
     ] = False,
     seed: Annotated[int, typer.Option(help="Random seed of the classifier")] = 0,
+    trees: Annotated[
+        int, typer.Option(help="Trees of the classifier (more: steadier, slower)", min=10, max=2000)
+    ] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Train a classical inspection model (image features + scikit-learn) on your own images,
     export it to ONNX with its card and report cross-validated precision/recall per class."""
     from microfab.vision.train import train_anomaly, train_classifier
 
-    trainer = train_anomaly if anomaly else train_classifier
-    report = trainer(folder, output, model_id=model_id, version=version, folds=folds, seed=seed)
+    if anomaly:
+        report = train_anomaly(
+            folder, output, model_id=model_id, version=version, folds=folds, seed=seed
+        )
+    else:
+        report = train_classifier(
+            folder, output, model_id=model_id, version=version, folds=folds, seed=seed, trees=trees
+        )
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return

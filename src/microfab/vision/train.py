@@ -156,6 +156,7 @@ def train_classifier(
     version: str = "1",
     folds: int = 5,
     seed: int = 0,
+    trees: int = TREES,
 ) -> TrainingReport:
     """Train, cross-validate and export a classify model (see the module docstring)."""
     from sklearn.ensemble import ExtraTreesClassifier  # type: ignore[import-untyped]
@@ -181,7 +182,7 @@ def train_classifier(
 
     def make() -> ExtraTreesClassifier:
         return ExtraTreesClassifier(
-            n_estimators=TREES, max_features=MAX_FEATURES, random_state=seed, n_jobs=1
+            n_estimators=trees, max_features=MAX_FEATURES, random_state=seed, n_jobs=1
         )
 
     def features(rows: NDArray[np.float32], fit_on: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -218,7 +219,7 @@ def train_classifier(
             f"microfab vision train on {len(y)} images in {folder} "
             f"({', '.join(f'{c}: {int((y == c).sum())}' for c in classes)}), "
             f"{dt.date.today().isoformat()}; features: microfab.vision.features; "
-            f"classifier: scikit-learn ExtraTreesClassifier({TREES} trees, max_features {MAX_FEATURES}, seed {seed})"
+            f"classifier: scikit-learn ExtraTreesClassifier({trees} trees, max_features {MAX_FEATURES}, seed {seed})"
         ),
         metrics=Metrics(method=method, images=len(y), classes=per_class),
     )
