@@ -173,10 +173,9 @@ def test_train_refuses_folders_it_cannot_learn_from(tmp_path: Path) -> None:
 
 
 def test_the_simulated_station_stores_its_verdicts(trained: Path) -> None:
+    import microfab.sim
     from microfab.store import open_store
     from microfab.store.vision import model_use
-
-    import microfab.sim
 
     db = f"sqlite:///{trained}/sim.db"
     machine = "tp/kitchen/meal-1/pack/vision-1"
