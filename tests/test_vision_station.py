@@ -128,6 +128,7 @@ def test_a_camera_folder_becomes_inspection_events(store: EventStore, tmp_path: 
 
 def test_a_p_chart_of_the_defect_rate(tmp_path: Path) -> None:
     from microfab.model.events import EVENT_ADAPTER
+    from microfab.quality.alerts import AlertRules, evaluate_rules
     from microfab.quality.spc import spc_report
     from microfab.store import open_store
 
@@ -154,10 +155,26 @@ def test_a_p_chart_of_the_defect_rate(tmp_path: Path) -> None:
         store.apply_factory(factory, "small.yaml")
         store.append(events)
         doc = spc_report(store, factory, "cnc-1:defects", period_s=3600, baseline=20)
+        rules = AlertRules.model_validate(
+            {
+                "rules": [
+                    {
+                        "id": "defect-rate",
+                        "kind": "spc",
+                        "characteristic": "cnc-1:defects",
+                        "baseline": 20,
+                    }
+                ]
+            }
+        )
+        [outcome] = evaluate_rules(store, factory, rules)
     assert doc["chart"] == "p"
     values = [p["value"] for p in doc["points"]]
     assert values == pytest.approx([n / 10 for n in failed])
     assert doc["out_of_control"] == [22]
+    # an alert rule on the characteristic: the defect rate out of control raises an alert
+    assert outcome.note is None and len(outcome.findings) == 1
+    assert outcome.findings[0].machine == CNC1
 
 
 def test_mqtt_messages_name_the_images_to_judge(tmp_path: Path, mosquitto: MosquittoServer) -> None:
