@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 DEMO_PER_CLASS = 24
 """Training images per class for the demo's model (a small set: trained in seconds)."""
-DEMO_SIZE = (320, 240)
+DEMO_SIZE = (640, 480)
+"""The camera's image size (training and judging alike)."""
 DEMO_DEFECT_RATE = 0.15
 
 
