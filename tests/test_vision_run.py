@@ -340,3 +340,27 @@ def test_the_demo_station_judges_products_with_the_cached_model(tmp_path: Path) 
     assert first.machine == "tp/kitchen/meal-1/pack/vision-1"  # type: ignore[attr-defined]
     assert first.ts == clock and first.model == "demo-tray"  # type: ignore[attr-defined]
     assert first.image is not None and (tmp_path / "kept" / first.image).is_file()  # type: ignore[attr-defined]
+
+
+def test_the_card_of_the_issue_parses() -> None:
+    card = parse_card(
+        """\
+model: defect-v3.onnx          # path relative to the card
+task: classify                 # classify | anomaly | detect
+input: {name: image, size: [224, 224], layout: NCHW, colour: RGB, scale: 0.00392156862745098,
+        mean: [0.0, 0.0, 0.0], std: [1.0, 1.0, 1.0]}
+output: scores                 # output name: class scores (classify), a score (anomaly)
+classes: [good, scratch, spot] # classify/detect: index order of the scores
+defect_classes: [scratch, spot]
+threshold: 0.5                 # anomaly: score ≥ threshold is a defect
+version: "3"
+provenance: "who trained it, on what, when"
+""",
+        "defect-v3.yaml",
+    )
+    assert (card.model_id(), card.task, card.input.size, card.output) == (
+        "defect-v3",
+        "classify",
+        (224, 224),
+        "scores",
+    )

@@ -389,6 +389,12 @@ def _ai(refs: list[MachineRef], facts: StoreFacts | None = None) -> CriterionEvi
             f"vision inspection machines ({', '.join(vision)}) may use one: attach the "
             "supplier's documentation"
         )
+    for r in refs:
+        if r.machine.inspection_model:
+            lines.append(
+                f"{r.machine.id} names the model card {r.machine.inspection_model} in the "
+                "factory model, but no inspection judged by a model is stored yet"
+            )
     return CriterionEvidence("ai_ml", "no_evidence", lines)
 
 
