@@ -197,6 +197,8 @@ def test_the_simulated_station_stores_its_verdicts(trained: Path) -> None:
             "70000",
             "--defect-rate",
             "0.5",
+            "--order",
+            "WO-9",
             "--db",
             db,
             "--json",
@@ -213,3 +215,27 @@ def test_the_simulated_station_stores_its_verdicts(trained: Path) -> None:
     result = runner.invoke(app, ["defects", "--db", db, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["inspected"] == 6
+    with open_store(db) as store:
+        from microfab.model.events import EVENT_ADAPTER
+
+        store.append(  # the order the units belong to, so the genealogy can be read
+            [
+                EVENT_ADAPTER.validate_python(
+                    {
+                        "id": "o-1",
+                        "ts": "2026-11-23T00:00:00Z",
+                        "machine": machine,
+                        "stream": "order",
+                        "order": "WO-9",
+                        "event": "created",
+                        "product": "MEAL-CHK-RICE",
+                        "quantity": 6,
+                    }
+                )
+            ]
+        )
+    result = runner.invoke(app, ["trace", "WO-9", "--db", db, "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    [judged] = json.loads(result.stdout)["inspections"]
+    assert (judged["machine"], judged["inspected"]) == (machine, 6)
+    assert judged["failed"] == sum(judged["defects"].values())
