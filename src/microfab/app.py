@@ -32,6 +32,7 @@ from microfab.api.routes import (
     tracking,
 )
 from microfab.api.routes import carbon as carbon_routes
+from microfab.api.routes import vision as vision_routes
 from microfab.errors import MicrofabError
 from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.pact_footprints import PactFootprints
@@ -41,6 +42,7 @@ from microfab.http.headers import SecurityHeaders
 from microfab.plan.plan_file import PlanFile
 from microfab.store import EventStore, open_store
 from microfab.track.plant import Plant
+from microfab.vision.service import VisionStations
 from microfab.web.api_docs import api_docs_page
 from microfab.web.funding_pages import router as funding_pages_router
 from microfab.web.live import LiveFeed
@@ -76,6 +78,7 @@ def create_app(
     carbon_refresh_s: float = 10.0,
     funding_ledger: Path | str | None = None,
     pact_period: str | None = None,
+    vision_images: Path | str | None = None,
 ) -> FastAPI:
     """The app over ``store``: an opened :class:`EventStore` (the caller closes it) or a database
     URL (opened now, closed when the app shuts down; ``None`` = ``$MICROFAB_DB`` or the default).
@@ -152,6 +155,9 @@ def create_app(
     app.state.carbon = carbon
     app.state.pact = footprints
     app.state.funding_ledger = Path(funding_ledger) if funding_ledger is not None else None
+    app.state.vision = VisionStations(
+        plant_view, Path(vision_images) if vision_images is not None else None
+    )
     app.state.feed = LiveFeed(
         plant_view,
         lambda snapshot: render_panels(snapshot, carbon, plant_view),
@@ -175,6 +181,7 @@ def create_app(
     app.include_router(dashboard.router)
     app.include_router(carbon_routes.router)
     app.include_router(health.router)
+    app.include_router(vision_routes.router)
     app.include_router(pages_router)
     app.include_router(order_pages_router)
     app.include_router(plan_page_router)

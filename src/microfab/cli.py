@@ -49,6 +49,7 @@ from microfab.commands.sim import sim as sim_command
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.version import version as version_command
 from microfab.commands.views import db_rebuild_views, db_status, orders_orphans
+from microfab.commands.vision import vision_app
 from microfab.console import err
 from microfab.errors import LocatedFileError, MicrofabError
 from microfab.logs import configure_logging
@@ -101,6 +102,7 @@ app.command("bench")(bench_command)
 app.command("ingest")(ingest_command)
 app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
+app.add_typer(vision_app, name="vision")
 
 
 def main() -> None:

@@ -6,13 +6,15 @@
     ├── InputError                 exit 2: something the user gave us is wrong
     │   ├── LocatedFileError       a file does not validate: one ``file:line field: message``
     │   │   ├── FactoryFileError       … per fault of a factory file
-    │   │   └── FundingFileError       … of a funding application, company profile or ledger
+    │   │   ├── FundingFileError       … of a funding application, company profile or ledger
+    │   │   └── VisionCardError        … of a vision model card
     │   ├── EventValidationError   an event does not match the event schema
     │   ├── ImportFileError        a line of an events import file is corrupt (file:line: message)
     │   ├── UnknownScenarioError   no simulator scenario of that name
     │   ├── NotFoundError          no machine, line, order … with that id
     │   ├── TimeRangeError         a time or time range that is malformed or inverted
-    │   └── LimitError             a window or a plan larger than allowed (the API answers 422)
+    │   ├── LimitError             a window or a plan larger than allowed (the API answers 422)
+    │   └── VisionModelError       an inspection model is not ONNX or does not match its card
     ├── StoreError                 the event store cannot do what was asked
     │   ├── StoreUnavailableError  the database cannot be reached (URL shown with password masked)
     │   ├── StoreSchemaError       the database schema is not the one this version expects
@@ -162,3 +164,16 @@ class ReplanRunningError(BusyError):
     """A re-plan of the open orders is already running."""
 
     key = "replan_running"
+
+
+class VisionModelError(InputError):
+    """An inspection model cannot be used: the file is not ONNX, or its inputs and outputs do not
+    match its model card (one sentence naming what the card expects and what the model has)."""
+
+    key = "vision_model"
+
+
+class VisionCardError(LocatedFileError):
+    """A vision model card (YAML) does not validate."""
+
+    key = "invalid_model_card"

@@ -40,6 +40,9 @@ from microfab.errors import InputError
 from microfab.model.events import parse_ts
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable
+
     from microfab.connect.publisher import Publisher
     from microfab.http.server import BackgroundServer
     from microfab.model.factory import Factory
@@ -93,6 +96,41 @@ def _print_demo_alerts(store: EventStore, factory: Factory, loop: AlertLoop) -> 
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _start_vision(
+    store: EventStore,
+    factory: Factory,
+    clock: Callable[[], dt.datetime],
+    cleanup: contextlib.ExitStack,
+) -> None:
+    from pathlib import Path
+
+    from microfab.model.factory import MachineKind
+    from microfab.vision.demo_station import DemoVisionStation
+    from microfab.vision.station import StoreSink, register
+
+    stations = [r for r in factory.machines() if r.machine.kind is MachineKind.VISION_INSPECTION]
+    if not stations:
+        err.print(
+            "warning: --vision: the scenario has no vision_inspection machine", highlight=False
+        )
+        return
+    station = DemoVisionStation(
+        stations[0].path,
+        StoreSink(store),
+        clock,
+        cache=Path(".microfab-vision"),
+        images=Path("vision-images"),
+        register=lambda model: register(store, model),
+    ).start()
+    cleanup.callback(station.stop)
+    out.print(
+        f"vision AI 品檢: {stations[0].machine.id} judges a simulated product every "
+        f"{station.every_s:g} s with a model trained by `vision train` (the quality page shows "
+        "the latest images)",
+        highlight=False,
+    )
 
 
 def demo(
@@ -152,6 +190,14 @@ def demo(
             "arrive or a machine breaks down, into plan.json (the dashboard's plan file)",
         ),
     ] = True,
+    vision: Annotated[
+        bool,
+        typer.Option(
+            "--vision",
+            help="Run the scenario's vision inspection station with a model trained by `vision "
+            "train` on simulated products (trained once into .microfab-vision/, docs/vision.md)",
+        ),
+    ] = False,
 ) -> None:
     """Run a simulated Hong Kong micro-factory: simulator → MQTT → ingest → store, with a live view."""
     from microfab.commands.users import cli_actor
@@ -239,6 +285,8 @@ def demo(
                 f"dashboard 儀表板: {server.url} · API docs {server.url}docs", highlight=False
             )
             out.print(sign_in, highlight=False, soft_wrap=True)
+        if vision:
+            _start_vision(store, chosen.factory, lambda: sim.now, cleanup)
         replanner: DemoReplanner | None = None
         if web and plan:
             from microfab.plan.plan_file import PlanFile

@@ -476,6 +476,13 @@ def _trace_tables(found: OrderTrace, zone: zoneinfo.ZoneInfo, steps: bool) -> No
     if found.unassigned:
         lots.caption = "step —: consumed on a machine that counted nothing for this order"
     out.print(lots)
+    for judged in found.inspections:  # inspection stations (docs/vision.md)
+        defects = ", ".join(f"{name} {n}" for name, n in judged.defects.items())
+        out.print(
+            f"inspected 檢查 at {_machine_id(judged.machine)}: {judged.inspected:,}, failed "
+            f"{judged.failed:,}" + (f" ({defects})" if defects else ""),
+            highlight=False,
+        )
 
 
 # ---------------------------------------------------------------------------- helpers

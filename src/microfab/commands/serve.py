@@ -51,6 +51,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    vision_images: Annotated[
+        Path | None,
+        typer.Option(
+            "--vision-images",
+            metavar="DIR",
+            help="Where images uploaded to inspection stations are kept with their thumbnails "
+            r"(docs/vision.md) \[default: ./vision-images]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard 儀表板 and the REST API (docs at /docs) until Ctrl-C."""
     from microfab.app import create_app
@@ -69,6 +79,7 @@ def serve(
             carbon_settings=carbon_settings,
             funding_ledger=funding_ledger,
             pact_period=pact_period,
+            vision_images=vision_images,
         )
         if not list_users(store):  # nobody could sign in; there is no default password
             app.state.carbon.close()

@@ -21,6 +21,7 @@ from typing import Any
 
 from microfab.model.factory import Factory, MachineKind, MachineRef
 from microfab.store.event_store import EventStore
+from microfab.store.vision import DetectorUse, ModelUse
 
 ROBOT_KINDS = (MachineKind.ROBOT_ARM, MachineKind.AGV)
 REALTIME_LIMIT_S = 10.0
@@ -45,6 +46,12 @@ class StoreFacts:
     unknown_machines: int
     line_oee: dict[str, dict[str, Any]] = field(default_factory=dict)
     """line path -> OEE row (``level=line``) over the stored period"""
+    models_used: list[ModelUse] = field(default_factory=list)
+    """inspections judged by a vision model, per machine, model and version"""
+    model_cards: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(model, version) -> the card a station registered"""
+    detector_alerts: list[DetectorUse] = field(default_factory=list)
+    """alerts the telemetry anomaly detector raised, per machine"""
 
 
 @dataclass(slots=True)
@@ -145,6 +152,9 @@ def gather_store_facts(store: EventStore, factory: Factory) -> StoreFacts:
     for d in ingest_delays(store):
         delays[d.machine].append(d.seconds)
     line_oee = {row.line: row.to_json() for row in oee_rows(store, factory, level="line")}
+    from microfab.store.vision import anomaly_alert_use, model_use, registered_models
+
+    cards = {(r.model, r.version): r.card for r in registered_models(store)}
     return StoreFacts(
         source=f"store {store.display_url}",
         streams=dict(streams),
@@ -153,6 +163,9 @@ def gather_store_facts(store: EventStore, factory: Factory) -> StoreFacts:
         dead_letters=store.dead_letter_count(),
         unknown_machines=len(store.unknown_machines()),
         line_oee=line_oee,
+        models_used=model_use(store),
+        model_cards=cards,
+        detector_alerts=anomaly_alert_use(store),
     )
 
 
@@ -243,7 +256,9 @@ def _line(
             "real_time_data": realtime,
             "data_analytics": analysable and "state" in streams and "count" in streams,
             "advanced_hmi": None,
-            "ai_ml": None,
+            "ai_ml": True
+            if any(u.machine == ref.path and u.inspections for u in facts.models_used)
+            else None,
             "robotics": robot,
         }
         machines.append(
@@ -261,7 +276,7 @@ def _line(
         _realtime(machines, facts, clock_suspect, realtime_limit_s),
         _analytics(path, machines, facts),
         _hmi(refs, facts),
-        _ai(refs),
+        _ai(refs, facts),
         _robotics(machines, facts),
     ]
     return LineEvidence(path, refs[0].line.name or refs[0].line.id, machines, criteria_rows)
@@ -358,8 +373,11 @@ def _hmi(refs: list[MachineRef], facts: StoreFacts | None) -> CriterionEvidence:
     return CriterionEvidence("advanced_hmi", "evidenced" if entries else "partial", lines)
 
 
-def _ai(refs: list[MachineRef]) -> CriterionEvidence:
+def _ai(refs: list[MachineRef], facts: StoreFacts | None = None) -> CriterionEvidence:
     vision = [r.machine.id for r in refs if r.machine.kind is MachineKind.VISION_INSPECTION]
+    recorded = _ai_recorded(refs, facts) if facts is not None else []
+    if recorded:
+        return CriterionEvidence("ai_ml", "evidenced", recorded)
     lines = ["no AI/ML model in use is recorded in microfab or in the factory model"]
     if _has_module("microfab.quality.anomaly"):
         lines.append(
@@ -371,7 +389,57 @@ def _ai(refs: list[MachineRef]) -> CriterionEvidence:
             f"vision inspection machines ({', '.join(vision)}) may use one: attach the "
             "supplier's documentation"
         )
+    for r in refs:
+        if r.machine.inspection_model:
+            lines.append(
+                f"{r.machine.id} names the model card {r.machine.inspection_model} in the "
+                "factory model, but no inspection judged by a model is stored yet"
+            )
     return CriterionEvidence("ai_ml", "no_evidence", lines)
+
+
+def _ai_recorded(refs: list[MachineRef], facts: StoreFacts) -> list[str]:
+    """Evidence lines for the AI/ML models that ran on the line's machines (none: empty)."""
+    names = {r.path: r.machine.id for r in refs}
+    lines: list[str] = []
+    for use in facts.models_used:
+        if use.machine not in names or not use.inspections:
+            continue
+        card = facts.model_cards.get((use.model, use.version or ""), None)
+        version = f" v{use.version}" if use.version else ""
+        task = f" ({card.get('task')})" if card else ""
+        lines.append(
+            f"vision model {use.model}{version}{task} in use on {names[use.machine]} from "
+            f"{use.first_ts:%Y-%m-%d %H:%M} to {use.last_ts:%Y-%m-%d %H:%M} UTC: "
+            f"{use.inspections:,} inspections ({use.failed:,} failed), from the stored "
+            "inspection events"
+        )
+        if card is None:
+            lines.append(f"model card of {use.model}{version}: not registered in this store")
+            continue
+        lines.append(f"model card of {use.model}{version}: {card.get('provenance', '—')}")
+        metrics = card.get("metrics") or {}
+        figures = metrics.get("classes") or {}
+        if figures:
+            measured = "; ".join(
+                f"{name} precision {f.get('precision', 0):.2f} recall {f.get('recall', 0):.2f}"
+                for name, f in figures.items()
+            )
+            lines.append(
+                f"measured ({metrics.get('method', 'method not stated')}, "
+                f"{metrics.get('images', 0)} images): {measured}"
+            )
+        else:
+            lines.append("measured precision/recall: not stated in the model card")
+    for det in facts.detector_alerts:
+        if det.machine not in names:
+            continue
+        lines.append(
+            f"telemetry anomaly detector (robust covariance, `microfab anomalies`) raised "
+            f"{det.alerts} alert(s) on {names[det.machine]} from {det.first_ts:%Y-%m-%d %H:%M} "
+            f"to {det.last_ts:%Y-%m-%d %H:%M} UTC"
+        )
+    return lines
 
 
 def _robotics(machines: list[MachineEvidence], facts: StoreFacts | None) -> CriterionEvidence:

@@ -101,6 +101,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("POST", "/api/v1/machines/{machine:path}/reasons"): _P.OPERATOR_RECORD,
     ("POST", "/api/v1/machines/{machine:path}/counts"): _P.OPERATOR_RECORD,
     ("POST", "/api/v1/machines/{machine:path}/corrections"): _P.OPERATOR_RECORD,
+    ("POST", "/api/v1/machines/{machine:path}/inspections"): _P.INSPECTION_WRITE,
+    ("GET", "/api/v1/inspections/images/{image:path}"): _P.PLANT_READ,
     # orders
     ("GET", "/api/v1/orders"): _P.PLANT_READ,
     ("POST", "/api/v1/orders"): _P.ORDERS_WRITE,

@@ -312,6 +312,25 @@ class InspectionVerdict(enum.StrEnum):
     FAIL = "fail"
 
 
+class DefectScore(BaseModel):
+    """A class an inspection model scored for the unit (vision inspection)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Label
+    score: float = Field(ge=-MAX_MEASURE, le=MAX_MEASURE, allow_inf_nan=False)
+
+
+class DefectBox(BaseModel):
+    """Where a detection model found a defect, in pixels of the image (x1, y1, x2, y2)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Label
+    score: float = Field(ge=0, le=1, allow_inf_nan=False)
+    box: list[Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]] = Field(
+        min_length=4, max_length=4
+    )
+
+
 class InspectionResult(_EventBase):
     """An inspection (a vision system, a gauge, a person) judged one unit or sample at ``ts``:
     pass or fail, and on a fail the defect class."""
@@ -333,6 +352,23 @@ class InspectionResult(_EventBase):
         le=1,
         allow_inf_nan=False,
         description="The classifier's confidence in ``defect``, 0–1",
+    )
+    # vision inspection (AI 品檢, docs/vision.md): what the model said and which model said it
+    lot: Label | None = Field(default=None, description="Lot or batch of the inspected unit")
+    defects: list[DefectScore] | None = Field(
+        default=None, max_length=50, description="Classes the model scored, highest first"
+    )
+    boxes: list[DefectBox] | None = Field(
+        default=None, max_length=100, description="Defects a detection model located"
+    )
+    model: Label | None = Field(default=None, description="Id of the model that judged the unit")
+    model_version: Label | None = Field(default=None, description="Version of that model")
+    latency_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=3_600_000,
+        allow_inf_nan=False,
+        description="Time the model took for this image, ms",
     )
 
     @model_validator(mode="after")

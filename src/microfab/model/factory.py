@@ -258,6 +258,13 @@ class Machine(_Frozen):
         default=None,
         description="How microfab reads this machine over OPC UA, Sparkplug B or Modbus TCP",
     )
+    inspection_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="A vision inspection station's model card (YAML, docs/vision.md), relative "
+        "to where microfab runs: images uploaded for this machine are judged by its model",
+    )
 
     @property
     def produces(self) -> bool:

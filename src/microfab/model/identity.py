@@ -68,6 +68,8 @@ class Permission(StrEnum):
     FOOTPRINTS_READ = "footprints.read"
     """Read the PACT product footprints (``/3/footprints``) and nothing else: for a customer's
     system, through a token made with ``--scope footprints.read``."""
+    INSPECTION_WRITE = "inspection.write"
+    """Send images to a vision inspection station to be judged (a camera gateway's token)."""
 
 
 _P = Permission
@@ -76,7 +78,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({_P.PLANT_READ, _P.OPERATOR_RECORD}),
     Role.PLANNER: frozenset({_P.PLANT_READ, _P.ORDERS_WRITE, _P.PLAN_WRITE}),
     Role.ENGINEER: frozenset(
-        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.FACTORY_WRITE, _P.EVENTS_WRITE}
+        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.FACTORY_WRITE, _P.EVENTS_WRITE, _P.INSPECTION_WRITE}
     ),
     Role.FUNDING_OFFICER: frozenset(
         {_P.PLANT_READ, _P.FUNDING_READ, _P.FUNDING_WRITE, _P.AUDIT_READ}

@@ -6,7 +6,9 @@ A *characteristic* names what is charted:
   grouped into subgroups of ``subgroup`` values for X̄-R / X̄-S, or charted one by one (I-MR);
   only readings taken while the machine ran count, unless asked otherwise;
 - ``MACHINE:scrap`` — the machine's count events summed per ``period``: a p chart of the fraction
-  scrapped (scrap / (good + scrap)), or a u chart of scrap per unit.
+  scrapped (scrap / (good + scrap)), or a u chart of scrap per unit;
+- ``MACHINE:defects`` — an inspection station's ``inspection`` events per ``period``: a p chart of
+  the fraction failed (the defect rate of a vision model's verdicts).
 
 ``MACHINE`` is a machine id or its full path. Limits come from the first ``baseline`` subgroups;
 every later point is judged against them. :func:`spc_report` returns the JSON document that
@@ -56,6 +58,9 @@ RUNNING_STATES = frozenset({RUNNING, "setup", "micro_stop"})
 
 SCRAP = "scrap"
 """The metric name that charts scrap from count events instead of a telemetry metric."""
+DEFECTS = "defects"
+"""The metric name that charts the share of failed ``inspection`` events (a vision station's
+defect rate) per ``period``: a p chart of failed / inspected."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,7 @@ class Characteristic:
 
     @property
     def is_attribute(self) -> bool:
-        return self.metric == SCRAP
+        return self.metric in (SCRAP, DEFECTS)
 
 
 def find_machine(factory: Factory, machine: str) -> MachineRef:
@@ -94,7 +99,7 @@ def parse_characteristic(factory: Factory, text: str) -> Characteristic:
     if not sep or not machine or not metric:
         raise InputError(
             f"'{text}' is not a characteristic; write MACHINE:METRIC, e.g. imm-1:melt_temp_c, "
-            "or MACHINE:scrap"
+            "MACHINE:scrap or MACHINE:defects"
         )
     return Characteristic(find_machine(factory, machine), metric)
 
@@ -220,13 +225,27 @@ def _attribute_chart(
 ) -> tuple[ControlChart, list[Point]]:
     if period_s <= 0 or not math.isfinite(period_s):
         raise InputError("--period must be a positive duration, e.g. 1h")
-    span = stream_span(store, what.machine.path, "count")
+    stream = "inspection" if what.metric == DEFECTS else "count"
+    span = stream_span(store, what.machine.path, stream)
     if span is None:
+        if stream == "inspection":
+            raise NotFoundError(f"{what.machine.machine.id} has no inspection results to chart")
         raise NotFoundError(f"{what.machine.machine.id} has no count events to chart scrap from")
     first = start or span[0]
     last = end or span[1] + dt.timedelta(milliseconds=1)
-    counts = part_counts(store, [what.machine.path], first, last)
     buckets: dict[int, list[int]] = {}
+    if stream == "inspection":  # each inspection is one unit judged, failed or not
+        from microfab.store.quality import inspection_rows
+
+        for judged in inspection_rows(store, first, last):
+            if judged.machine != what.machine.path:
+                continue
+            bucket = buckets.setdefault(
+                int((judged.ts - first).total_seconds() // period_s), [0, 0]
+            )
+            bucket[0] += 1
+            bucket[1] += 0 if judged.passed else 1
+    counts = part_counts(store, [what.machine.path], first, last) if stream == "count" else []
     for row in counts:  # corrections (signed) fall into the period of what they correct
         index = int((row.ts - first).total_seconds() // period_s)
         bucket = buckets.setdefault(index, [0, 0])

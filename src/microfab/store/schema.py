@@ -375,3 +375,16 @@ view_skipped = Table(
     Column("event_id", String(64), nullable=False),
     Column("reason", Text, nullable=False),
 )
+
+# ---------------------------------------------------------------- vision inspection models
+# (revision 0009; see store/vision.py, vision/)
+
+vision_models = Table(
+    "vision_models",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("task", String(16), nullable=False),
+    Column("card", JSON, nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
+)

@@ -163,6 +163,24 @@ class LotSource:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceInspections:
+    """The order's units as inspection stations judged them (vision or other), per machine."""
+
+    machine: str
+    inspected: int
+    failed: int
+    defects: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "inspected": self.inspected,
+            "failed": self.failed,
+            "defects": self.defects,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class OrderTrace:
     """The genealogy of one work order (see the module docstring)."""
 
@@ -170,6 +188,8 @@ class OrderTrace:
     batches: tuple[TraceBatch, ...]
     unassigned: tuple[LotUse, ...]
     """Lots consumed for the order on machines that counted nothing for it."""
+    inspections: tuple[TraceInspections, ...] = ()
+    """Inspection results that name the order, per machine."""
 
     def lots(self) -> list[LotTotal]:
         """Every lot consumed for the order: what any of its units may contain."""
@@ -234,6 +254,7 @@ class OrderTrace:
             "steps": [step.to_json() for step in self.steps()],
             "batches": [batch.to_json() for batch in self.batches],
             "unassigned_lots": [lot.to_json() for lot in self.unassigned],
+            "inspections": [i.to_json() for i in self.inspections],
         }
 
 
@@ -270,7 +291,25 @@ def trace_order(store: EventStore, factory: Factory, order: str) -> OrderTrace:
     batches.sort(
         key=lambda b: (route.get(b.operation, len(route)), b.operation or 0, b.end, b.machine)
     )
-    return OrderTrace(view, tuple(batches), tuple(unassigned))
+    return OrderTrace(view, tuple(batches), tuple(unassigned), _inspections(store, order))
+
+
+def _inspections(store: EventStore, order: str) -> tuple[TraceInspections, ...]:
+    from microfab.store.quality import inspection_rows
+
+    by_machine: dict[str, list[tuple[bool, str | None]]] = defaultdict(list)
+    for row in inspection_rows(store):
+        if row.order == order:
+            by_machine[row.machine].append((row.passed, row.defect))
+    out = []
+    for machine, judged in sorted(by_machine.items()):
+        defects: dict[str, int] = defaultdict(int)
+        for passed, defect in judged:
+            if not passed:
+                defects[defect or "unclassified"] += 1
+        ranked = dict(sorted(defects.items(), key=lambda kv: (-kv[1], kv[0])))
+        out.append(TraceInspections(machine, len(judged), sum(not p for p, _ in judged), ranked))
+    return tuple(out)
 
 
 def _order_rows(

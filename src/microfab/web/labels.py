@@ -357,6 +357,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "criterion_ai_ml": ("AI/ML", "人工智能／機器學習"),
     "criterion_robotics": ("robotics", "機械人"),
     "definition": ("Definition", "定義"),
+    # vision inspection (AI 品檢, issue 18): the quality page's latest judged images
+    "vision_latest_images": ("Latest inspection images", "最新檢查影像"),
+    "vision_no_images": ("no judged images yet", "暫無已判定的影像"),
+    "vision_verdict_pass": ("good", "合格"),
+    "vision_verdict_fail": ("defect", "缺陷"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})

@@ -26,6 +26,7 @@ from microfab.quality.spc import spc_report
 from microfab.store.alerts import list_alerts
 from microfab.store.quality import metric_names
 from microfab.track.plant import Plant
+from microfab.vision.service import latest_images
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,6 +65,9 @@ def _characteristics(plant: Plant, factory: Factory) -> list[str]:
     for ref in factory.machines():
         found += [f"{ref.machine.id}:{m}" for m in metric_names(plant.store, ref.path)]
     found += [f"{ref.machine.id}:scrap" for ref in factory.machines() if ref.machine.produces]
+    found += [
+        f"{ref.machine.id}:defects" for ref in factory.machines() if ref.machine.inspection_model
+    ]
     return found
 
 
@@ -156,6 +160,7 @@ def quality_page(
         "health_note": health_note,
         "anomalies": anomalies,
         "defects": defect_pareto(plant.store),
+        "inspection_images": latest_images(plant),
         "local": local,
         "zone": zone,
         "short": lambda path: str(path).rsplit("/", 1)[-1],
