@@ -1,6 +1,6 @@
 """The fixed simulated store the assistant's evaluation set is computed from (bench/ask.py,
 tests/test_assist_eval.py): the food-line scenario, seed 19, Friday 2026-11-20 00:00 to Tuesday
-2026-11-24 12:00 site time, telemetry and meters every 5 minutes."""
+2026-11-24 12:00 site time, meters every 5 minutes, telemetry every 30 minutes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def build_store(db: str) -> None:
 
     scenario = load_scenario("food-line")
     behaviour = scenario.behaviour.model_copy(
-        update={"telemetry_every_s": 300.0, "meter_every_s": 300.0}
+        update={"telemetry_every_s": 1800.0, "meter_every_s": 300.0}
     )
     scenario = dataclasses.replace(scenario, behaviour=behaviour)
     with open_store(db) as store:

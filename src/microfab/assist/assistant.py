@@ -9,7 +9,10 @@ too long) gives its one-sentence message as a declined answer, never an error pa
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from microfab.assist import llm as llm_backend
 from microfab.assist.answer import Answer, Period
@@ -30,6 +33,42 @@ from microfab.track.plant import Plant
 
 MAX_QUESTION_CHARS = 500
 """Longer questions are refused (a 10 kB paste is no question)."""
+CACHE_SIZE = 128
+"""Tool results kept per (store state, tool, arguments): the same question about the same data
+gets the same numbers without recomputing them (any new event changes the key)."""
+
+_cache: OrderedDict[tuple[Any, ...], Result] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget the kept tool results (the benchmark times cold answers)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _run_cached(name: str, ctx: Context, args: dict[str, Any]) -> Result:
+    key = (
+        id(ctx.plant.store),
+        ctx.plant.store.last_seq(),
+        ctx.plant.factory_version(),
+        ctx.now,
+        name,
+        tuple(sorted((k, str(v)) for k, v in args.items())),
+        str(ctx.carbon_settings),
+        str(ctx.funding_application),
+    )
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    result = run_tool(name, ctx, args)
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
 
 
 def _declined(question: str, decline: Decline, zh: bool) -> Answer:
@@ -146,7 +185,7 @@ def _answer(
     args = dict(intent.arguments)
     args["_label_en"], args["_label_zh"] = intent.labels
     try:
-        result: Result = run_tool(intent.tool, ctx, args)
+        result = _run_cached(intent.tool, ctx, args)
     except MicrofabError as exc:
         return _declined(question, Decline("failed", exc.message, exc.message), zh)
     return Answer(

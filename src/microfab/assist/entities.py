@@ -53,7 +53,7 @@ ZH_NUMBERS = {"一": 1, "二": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六":
               "九": 9, "十": 10}  # fmt: skip
 _STOP = {"box", "the", "and", "of", "with", "line", "machine", "cell", "main", "panel"}
 _NAME_LIKE = re.compile(
-    r"(?<![A-Za-z0-9])(?:[A-Za-z]{2,}[-_]?\d{1,6}(?:-\d+)?|[A-Z]{2,}(?:-[A-Z0-9]{2,})+)(?![A-Za-z0-9])"
+    r"(?<![A-Za-z0-9])(?:[A-Za-z]{2,}[-_]?\d{1,10}(?:-\d+)?|[A-Z]{2,}(?:-[A-Z0-9]{2,})+)(?![A-Za-z0-9])"
 )
 _NOT_NAMES = re.compile(
     r"^(?:co2e?|kgco2e?|iso\d*|line\d+|shift\d+|top\d+|last\d+|past\d+|nifs|rfs|utc\d*|gmt\d*|hk\d*)$"

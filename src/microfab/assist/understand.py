@@ -35,6 +35,7 @@ WHICH_MACHINE = ("which machine", "what machine", "which station", "worst machin
 INTENTS: dict[str, Groups] = {
     "oee": (
         ("oee", "overall equipment effectiveness", "設備綜合效率", "綜合效率", "availability",
+         "efficient",
          "performance rate", "可用率", "稼動率", "efficiency", "效率", "嘅表現", "表現點"),
     ),
     "output": (

@@ -356,7 +356,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "OEE、產量、停機、延誤訂單、在製品、碳排放、用電、警報、機器健康、資助證明——可用中文或英文問。"
         "數字全部來自 microfab 自己的數據。",
     ),
-    "ask_placeholder": ("e.g. Which machine lost the most time this week?", "例如：昨日一號線OEE幾多？"),
+    "ask_placeholder": (
+        "e.g. Which machine lost the most time this week?",
+        "例如：昨日一號線OEE幾多？",
+    ),
     "ask_send": ("Ask", "發問"),
     "ask_source": ("Source", "來源"),
     "ask_view": ("view", "查看"),
