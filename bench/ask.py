@@ -13,12 +13,14 @@ accuracy** (tool and arguments — line, machine, product, order, from/to in sit
 expected), **exact-number accuracy** (answerable questions whose every expected value is in the
 answer with exactly the view's number) and **decline accuracy** (questions that must be declined
 — unsupported, unknown names, refusals, empty and 10 kB questions — that were). Latency: the
-wall time of each ``ask`` call, cold (the first call of a question); p50, p95 and max over all
+wall time of each ``ask`` call, cold (the assistant's kept results forgotten before each
+question, so every answer is computed); p50, p95 and max over all
 questions and ``repeat`` runs; goal p95 ≤ 300 ms.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -62,9 +64,13 @@ def judge(case: dict[str, Any], answer: dict[str, Any]) -> dict[str, bool]:
     return {"tool": tool_ok, "arguments": args_ok, "numbers": numbers_ok, "declined": False}
 
 
-def evaluate(db: str, cases: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Ask every case against the store ``db``; the scores, latencies and the failures."""
-    from microfab.assist.assistant import ask
+def evaluate(
+    db: str, cases: list[dict[str, Any]] | None = None, *, cold: bool = False
+) -> dict[str, Any]:
+    """Ask every case against the store ``db``; the scores, latencies and the failures.
+    ``cold``: forget the assistant's kept tool results before each question (each latency is a
+    computation, not a look-up)."""
+    from microfab.assist.assistant import ask, clear_cache
     from microfab.model.identity import Role, user_principal
     from microfab.store import open_store
     from microfab.track.plant import Plant
@@ -81,6 +87,8 @@ def evaluate(db: str, cases: list[dict[str, Any]] | None = None) -> dict[str, An
         plant = Plant(store)
         for case in cases:
             who = funding if str(case["tool"]).startswith("funding") else viewer
+            if cold:
+                clear_cache()
             started = time.perf_counter()
             answer = ask(plant, case["q"], principal=who, use_llm=False).to_json()
             timings.append((time.perf_counter() - started) * 1000)
@@ -106,6 +114,7 @@ def evaluate(db: str, cases: list[dict[str, Any]] | None = None) -> dict[str, An
         "exact_number_accuracy": round(numbers_ok / answerable, 4) if answerable else None,
         "decline_accuracy": round(scores["declined"] / to_decline, 4) if to_decline else None,
         "timings_ms": timings,
+        "tools": [str(c["tool"]) for c in cases],
         "failures": failures,
     }
 
@@ -123,11 +132,24 @@ def run(repeat: int = 1, db: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         build_store(url)
         build_s = time.perf_counter() - started
-        results = [evaluate(url) for _ in range(max(1, repeat))]
+        results = [evaluate(url, cold=True) for _ in range(max(1, repeat))]
     timings = [t for r in results for t in r["timings_ms"]]
     first = results[0]
+    by_tool: dict[str, list[float]] = {}
+    for r in results:
+        for tool, t in zip(r["tools"], r["timings_ms"], strict=True):
+            by_tool.setdefault(tool, []).append(t)
     return {
-        **{k: v for k, v in first.items() if k != "timings_ms"},
+        **{k: v for k, v in first.items() if k not in ("timings_ms", "tools")},
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "per_tool": {
+            tool: {
+                "questions": len(ts),
+                "p50_ms": round(statistics.median(ts), 1),
+                "max_ms": round(max(ts), 1),
+            }
+            for tool, ts in sorted(by_tool.items())
+        },
         "runs": len(results),
         "store_build_s": round(build_s, 1),
         "p50_ms": round(statistics.median(timings), 1),
@@ -158,6 +180,16 @@ def markdown(result: dict[str, Any]) -> str:
         f"| latency p50 | {result['p50_ms']} ms | |",
         f"| latency p95 | {result['p95_ms']} ms | ≤ {result['goal_p95_ms']:.0f} ms |",
         f"| latency max | {result['max_ms']} ms | |",
+        "",
+        f"Load average while it ran (1, 5, 15 min): {', '.join(map(str, result['load_average']))} "
+        "on this 2-core machine shared with other work.",
+        "",
+        "| tool | questions | p50 | max |",
+        "|---|---|---|---|",
+        *(
+            f"| {tool} | {v['questions']} | {v['p50_ms']} ms | {v['max_ms']} ms |"
+            for tool, v in result["per_tool"].items()
+        ),
         "",
     ]
     if result["failures"]:

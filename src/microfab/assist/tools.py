@@ -250,7 +250,8 @@ def run_downtime(ctx: Context, args: dict[str, Any]) -> Result:
     top = rows[:3]
     values = [Value(f"seconds:{r['reason']}", r["seconds"], "s") for r in top]
     values += [Value(f"share:{r['reason']}", r["share"], "ratio") for r in top]
-    what = _short(machine) if machine else (_short(line) if line else "the plant")
+    what = _short(machine) if machine else (_short(line) if line else "")
+    what_en, what_zh = what or "the whole plant", what or "全廠"
     link = _link(
         "/api/v1/downtime",
         line=line,
@@ -260,8 +261,8 @@ def run_downtime(ctx: Context, args: dict[str, Any]) -> Result:
     if not rows:
         return Result(
             [],
-            f"No downtime recorded for {what} {_when(args, False)}.",
-            f"{what} {_when(args, True)} 沒有停機記錄。",
+            f"No downtime recorded for {what_en} {_when(args, False)}.",
+            f"{what_zh} {_when(args, True)} 沒有停機記錄。",
             link,
             _times(ctx, args),
         )
@@ -275,8 +276,8 @@ def run_downtime(ctx: Context, args: dict[str, Any]) -> Result:
     )
     return Result(
         values,
-        f"Largest downtime reasons for {what} {_when(args, False)}: {en}.",
-        f"{what} {_when(args, True)} 最大的停機原因：{zh}。",
+        f"Largest downtime reasons for {what_en} {_when(args, False)}: {en}.",
+        f"{what_zh} {_when(args, True)} 最大的停機原因：{zh}。",
         link,
         _times(ctx, args),
     )
@@ -635,7 +636,7 @@ def run_funding_assessment(ctx: Context, args: dict[str, Any]) -> Result:
         Value("max_grant_hkd", doc["max_grant_hkd"], "HKD"),
         Value("eligible_cost_hkd", doc["eligible_cost_hkd"], "HKD"),
     ]
-    failed = [r["detail"] for r in doc["reasons"] if not r.get("met", True)][:3]
+    failed = [r["detail"] for r in doc["reasons"] if not r["passed"] and r["blocking"]][:3]
     why = ("; not met: " + "; ".join(failed)) if failed else ""
     return Result(
         values,
