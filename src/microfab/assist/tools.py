@@ -15,6 +15,7 @@ their tools in :data:`STOCK_TOOLS` (see the note there).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -440,6 +441,14 @@ def run_wip(ctx: Context, args: dict[str, Any]) -> Result:
 # ---------------------------------------------------------------------------- carbon and energy
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_factors() -> Any:
+    """The shipped emission factors (the carbon panel's, read once: a packaged file)."""
+    from microfab.green.factors import load_factors
+
+    return load_factors()
+
+
 def _intensity(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     """``GET /api/v1/carbon/intensity?from&to``'s figures (the carbon panel's computation)."""
     from microfab.green.intensity import energy_intensity
@@ -448,7 +457,12 @@ def _intensity(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     first, last = ctx.plant.time_range(args.get("from"), args.get("to"), ctx.zone)
     settings = load_carbon_settings(ctx.carbon_settings)
     return energy_intensity(
-        ctx.plant.store, ctx.factory, start=first, end=last, settings=settings
+        ctx.plant.store,
+        ctx.factory,
+        start=first,
+        end=last,
+        settings=settings,
+        factors=_shipped_factors(),
     ).to_json()
 
 

@@ -331,6 +331,8 @@ def _by_state(
         seconds[UNKNOWN] += rest
     if not seconds:
         seconds[UNKNOWN] = Fraction(1)
+    if len(seconds) == 1:  # one state over the whole interval: all of it (as apportion gives)
+        return {next(iter(seconds)): milli}
     return apportion(milli, dict(seconds))
 
 
