@@ -12,6 +12,7 @@ is built on (``GET /api/v1/oee``, ``/downtime``, ``/orders``, ``/wip``, ``/carbo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -171,6 +172,37 @@ CASES: list[Case] = [
     ("上個禮拜pakcer-1嘅OEE", "misspelt", "oee", {"machine": M["packer-1"], "p": "last_week"}),
     ("琴日 chiler-1 OEE 幾多", "misspelt", "oee", {"machine": M["chiller-1"], "p": "yesterday"}),
     ("今日視覺檢測嘅可用率", "paraphrase", "oee", {"machine": M["vision-1"], "p": "today"}),
+    (
+        "Which machine had the lowest OEE yesterday?",
+        "direct",
+        "oee",
+        {"by": "machine", "line": LINE, "p": "yesterday"},
+    ),
+    (
+        "OEE of each machine this week",
+        "paraphrase",
+        "oee",
+        {"by": "machine", "line": LINE, "p": "this_week"},
+    ),
+    (
+        "What was the OEE per machine last week?",
+        "relative",
+        "oee",
+        {"by": "machine", "line": LINE, "p": "last_week"},
+    ),
+    ("尋日邊部機OEE最低？", "direct", "oee", {"by": "machine", "line": LINE, "p": "yesterday"}),
+    (
+        "今個星期每部機嘅OEE係幾多？",
+        "paraphrase",
+        "oee",
+        {"by": "machine", "line": LINE, "p": "this_week"},
+    ),
+    (
+        "上個禮拜邊架機設備綜合效率最差",
+        "relative",
+        "oee",
+        {"by": "machine", "line": LINE, "p": "last_week"},
+    ),
     # ---------------------------------------------------------------- output
     (
         "How many good units did the line make yesterday?",
@@ -197,6 +229,11 @@ CASES: list[Case] = [
     ("上個禮拜產量係幾多", "relative", "output", {"line": LINE, "p": "last_week"}),
     ("今個星期做咗幾多盒？", "paraphrase", "output", {"line": LINE, "p": "this_week"}),
     ("琴日包裝機出咗幾多", "direct", "output", {"machine": M["packer-1"], "p": "yesterday"}),
+    ("琴日條線整咗幾多盒？", "paraphrase", "output", {"line": LINE, "p": "yesterday"}),
+    ("今朝到而家出咗幾多貨", "relative", "output", {"line": LINE, "p": "today"}),
+    ("前日出咗幾多貨？", "nodata", "output", {"line": LINE, "p": "day_before"}),
+    ("呢更生產咗幾多", "relative", "output", {"line": LINE, "p": "this_shift"}),
+    ("尋日 vison-1 OEE 幾多", "misspelt", "oee", {"machine": M["vision-1"], "p": "yesterday"}),
     # ---------------------------------------------------------------- downtime reasons
     ("What were the top downtime reasons yesterday?", "direct", "downtime", {"p": "yesterday"}),
     ("Why did the line stop this week?", "paraphrase", "downtime", {"p": "this_week"}),
@@ -260,6 +297,9 @@ CASES: list[Case] = [
     ("今日邊台機停機時間最長？", "relative", "worst_machine", {"p": "today"}),
     ("今個月邊部機損失時間最多", "relative", "worst_machine", {"p": "this_month"}),
     ("琴日哪部機停機最多？", "relative", "worst_machine", {"p": "yesterday"}),
+    ("上個禮拜邊部機停機最耐", "relative", "worst_machine", {"p": "last_week"}),
+    ("上一更邊部機停得最多", "relative", "worst_machine", {"p": "last_shift"}),
+    ("今個星期機械臂停機原因", "direct", "downtime", {"machine": M["robot-1"], "p": "this_week"}),
     # ---------------------------------------------------------------- orders
     ("Which orders are late?", "direct", "late_orders", {}),
     ("Are any orders overdue?", "paraphrase", "late_orders", {}),
@@ -326,6 +366,12 @@ CASES: list[Case] = [
     ("尋日素麵每件碳足跡係幾多", "direct", "carbon", {"product": NOODLE, "p": "yesterday"}),
     ("琴日MEAL-CHK-RICE嘅碳排放", "direct", "carbon", {"product": RICE, "p": "yesterday"}),
     ("昨日每件產品碳排放幾多？", "paraphrase", "carbon", {"p": "yesterday"}),
+    ("琴日雞飯碳足印", "paraphrase", "carbon", {"product": RICE, "p": "yesterday"}),
+    ("11月21日每件素麵碳排放", "relative", "carbon", {"product": NOODLE, "p": "nov_21"}),
+    (f"What is the carbon footprint of order {DONE}?", "direct", "carbon_order", {"order": DONE}),
+    (f"kgCO2e per unit of {DONE.lower()}", "paraphrase", "carbon_order", {"order": DONE}),
+    (f"{DONE} 嘅碳排放係幾多？", "direct", "carbon_order", {"order": DONE}),
+    (f"訂單 {DONE} 碳足跡", "paraphrase", "carbon_order", {"order": DONE}),
     ("How much electricity did we use yesterday?", "direct", "energy", {"p": "yesterday"}),
     ("Energy used on 21/11", "relative", "energy", {"p": "nov_21"}),
     ("kWh used yesterday", "paraphrase", "energy", {"p": "yesterday"}),
@@ -350,6 +396,14 @@ CASES: list[Case] = [
     ("How is it going?", "unsupported", None, {}),
     ("What is the meaning of life?", "unsupported", None, {}),
     ("How much stock of RICE-JASMINE do we have?", "unsupported", None, {}),
+    ("What is the OEE and the downtime yesterday?", "unsupported", None, {}),
+    ("How many units of MEAL-CHK-RICE did we make yesterday?", "unsupported", None, {}),
+    ("How much did electricity cost yesterday?", "unsupported", None, {}),
+    ("OEE tomorrow", "unsupported", None, {}),
+    ("OEE of filler-1 and packer-1 yesterday", "unsupported", None, {}),
+    ("聽日OEE會係幾多？", "unsupported", None, {}),
+    ("琴日電費幾錢？", "unsupported", None, {}),
+    ("昨日OEE同停機原因", "unsupported", None, {}),
     ("Which lots are expiring this week?", "unsupported", None, {}),
     ("今日天氣點呀？", "unsupported", None, {}),
     ("講個笑話嚟聽下", "unsupported", None, {}),
@@ -402,6 +456,9 @@ def expected(case: Case, client: Any, headers: dict[str, str], store: Any) -> di
     _q, _kind, tool, spec = case
     frm, to = P[spec["p"]] if "p" in spec else (None, None)
     w = {"from": frm, "to": to}
+    if tool == "oee" and spec.get("by") == "machine":
+        rows = _get(client, headers, "/api/v1/oee", line=spec["line"], **w)
+        return {f"oee:{_short(r['machine'])}": r["oee"] for r in rows if r["oee"] is not None}
     if tool in ("oee", "output"):
         if "machine" in spec:
             rows = _get(client, headers, "/api/v1/oee", machine=spec["machine"], **w)
@@ -459,6 +516,15 @@ def expected(case: Case, client: Any, headers: dict[str, str], store: Any) -> di
             row = next(r for r in doc["rows"] if r["product"] == spec["product"])
             return {"kgco2e_per_unit": row["kgco2e_per_unit"], "units": row["units"]}
         return {f"kgco2e_per_unit:{r['product']}": r["kgco2e_per_unit"] for r in doc["rows"]}
+    if tool == "carbon_order":
+        from typer.testing import CliRunner
+
+        from microfab.cli import app as cli_app
+
+        command = ["carbon", "footprint", "--order", spec["order"], "--allow-missing", "--json"]
+        result = CliRunner().invoke(cli_app, [*command, "--db", store.url])
+        doc = json.loads(result.stdout)
+        return {k: doc[k] for k in ("kgco2e_per_unit", "total_kgco2e", "energy_kwh", "units")}
     if tool == "alerts":
         return {"open_alerts": len(_get(client, headers, "/api/v1/alerts", state="open")["alerts"])}
     if tool == "funding_evidence":

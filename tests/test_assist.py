@@ -316,3 +316,27 @@ def test_the_funding_assessment_is_the_funding_commands(eval_db: str) -> None:
         cli_app, ["ask", "Am I eligible for NIFS?", "--db", eval_db, "--json"]
     )
     assert json.loads(without.output)["tool"] is None
+
+
+def test_an_orders_footprint_is_the_carbon_commands(eval_db: str) -> None:
+    order = "WO26112019-007"
+    asked = CliRunner().invoke(
+        cli_app,
+        ["ask", f"What is the carbon footprint of order {order}?", "--db", eval_db, "--json"],
+    )
+    command = [
+        "carbon",
+        "footprint",
+        "--order",
+        order,
+        "--allow-missing",
+        "--db",
+        eval_db,
+        "--json",
+    ]
+    computed = CliRunner().invoke(cli_app, command)
+    assert asked.exit_code == 0 and computed.exit_code == 0, asked.output
+    answer, doc = json.loads(asked.stdout), json.loads(computed.stdout)
+    assert answer["tool"] == "carbon_order" and answer["arguments"] == {"order": order}
+    values = {v["name"]: v["value"] for v in answer["values"]}
+    assert values == {k: doc[k] for k in ("kgco2e_per_unit", "total_kgco2e", "energy_kwh", "units")}

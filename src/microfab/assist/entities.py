@@ -239,7 +239,10 @@ class FactoryNames:
             words = [w for w in re.findall(r"[a-z]+", p.name.lower()) if w not in _STOP]
             score = 0
             for w in words:
-                if any(fuzz.ratio(w, t) >= FUZZY_WORD for t in tokens if len(t) >= 3):
+                if w in tokens or (
+                    len(w) >= 6
+                    and any(fuzz.ratio(w, t) >= FUZZY_WORD for t in tokens if len(t) >= 5)
+                ):
                     score += 2
                 elif any(z in q for z in PRODUCT_WORDS_ZH.get(w, ())):
                     score += 2 if w not in ("soy",) else 1
@@ -313,7 +316,9 @@ class FactoryNames:
         return found
 
     def _known_words(self, found: Found) -> set[str]:
-        words: set[str] = set()
+        words: set[str] = {ref.machine.id.lower() for ref in self.machines}
+        words |= {ln.id.lower() for ln in self.lines} | {p.sku.lower() for p in self.products}
+        words |= set(self._order_keys)
         if found.machine is not None:
             mid = found.machine.machine.id.lower()
             words |= {mid, mid.replace("-", ""), found.machine.path.lower()}

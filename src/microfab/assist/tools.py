@@ -77,6 +77,8 @@ class Tool:
     """The arguments it takes: line, machine, product, order, period."""
     needs: tuple[str, ...] = field(default=())
     """The arguments it cannot answer without."""
+    default_period: bool = True
+    """Today when no period is said (else: all the stored data)."""
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -167,7 +169,47 @@ def _suffix(rows: list[dict[str, Any]], row: dict[str, Any]) -> str:
     return "" if len(rows) == 1 else f":{_short(row['machine'])}"
 
 
+def run_oee_by_machine(ctx: Context, args: dict[str, Any]) -> Result:
+    """Every producing machine's OEE over the period, lowest first ("which machine …")."""
+    rows: list[dict[str, Any]] = []
+    lines = _lines(ctx, args)
+    for line in lines:
+        first, last = _window(ctx, line, args)
+        rows += [
+            r.to_json()
+            for r in oee_rows(ctx.plant.store, ctx.factory, line=line, start=first, end=last)
+        ]
+    link = _link("/api/v1/oee", line=lines[0] if lines else None, **_span(args))
+    rated = sorted(
+        (r for r in rows if r["oee"] is not None), key=lambda r: (r["oee"], r["machine"])
+    )
+    values = [Value(f"oee:{_short(r['machine'])}", r["oee"], "ratio") for r in rated]
+    if not rated:
+        return Result(
+            [],
+            f"No machine has an OEE {_when(args, False)} (no planned production time with data).",
+            f"{_when(args, True)} 沒有機器有 OEE（期間沒有計劃生產時間的數據）。",
+            link,
+            _times(ctx, args),
+        )
+    en = ", ".join(f"{_short(r['machine'])} {percent(r['oee'])}" for r in rated)
+    zh = "、".join(f"{_short(r['machine'])} {percent(r['oee'])}" for r in rated)
+    return Result(
+        values,
+        f"OEE per machine {_when(args, False)}, lowest first: {en}.",
+        f"{_when(args, True)} 各機 OEE（由低至高）：{zh}。",
+        link,
+        _times(ctx, args),
+    )
+
+
+def _span(args: dict[str, Any]) -> dict[str, str | None]:
+    return {"from": args.get("from"), "to": args.get("to")}
+
+
 def run_oee(ctx: Context, args: dict[str, Any]) -> Result:
+    if args.get("by") == "machine":
+        return run_oee_by_machine(ctx, args)
     rows, link = _oee_rows(ctx, args)
     values: list[Value] = []
     en: list[str] = []
@@ -512,6 +554,57 @@ def run_carbon(ctx: Context, args: dict[str, Any]) -> Result:
     )
 
 
+def run_carbon_order(ctx: Context, args: dict[str, Any]) -> Result:
+    """One order's footprint: ``microfab carbon footprint --order ID --allow-missing`` (over the
+    stored data, or the period asked)."""
+    from microfab.green.footprint import footprint, orders_of
+    from microfab.green.readings import account_period, period_range
+    from microfab.green.settings import load_settings as load_carbon_settings
+
+    order = str(args["order"])
+    first = parse_time(args["from"], ctx.zone) if args.get("from") else None
+    last = parse_time(args["to"], ctx.zone) if args.get("to") else None
+    settings = load_carbon_settings(ctx.carbon_settings)
+    first, last = period_range(ctx.plant.store, ctx.factory, first, last)
+    period = account_period(ctx.plant.store, ctx.factory, settings, first, last)
+    orders = orders_of(period, order=order)
+    if not orders:
+        raise InputError(f"no energy or counts of order {order} are recorded in that period")
+    sku = period.orders[orders[0]].product
+    fp = footprint(
+        period, ctx.factory, settings, _shipped_factors(), orders, sku, allow_missing=True
+    )
+    doc = fp.to_json()
+    values = [
+        Value("kgco2e_per_unit", doc["kgco2e_per_unit"], "kgCO2e/unit"),
+        Value("total_kgco2e", doc["total_kgco2e"], "kgCO2e"),
+        Value("energy_kwh", doc["energy_kwh"], "kWh"),
+        Value("units", doc["units"], "units"),
+    ]
+    span = Period(first.astimezone(ctx.zone), last.astimezone(ctx.zone))
+    upstream = " (materials not included)" if doc["upstream_kgco2e"] == 0 else ""
+    if doc["kgco2e_per_unit"] is None:
+        return Result(
+            values,
+            f"{order} ({sku}) finished no units {_when(args, False)}, so it has no footprint per "
+            f"unit; {doc['energy_kwh']:.3f} kWh were recorded for it.",
+            f"{order}（{sku}）{_when(args, True)} 沒有成品，所以沒有每件碳足跡；記錄用電 "
+            f"{doc['energy_kwh']:.3f} 度。",
+            None,
+            span,
+        )
+    return Result(
+        values,
+        f"{order} ({sku}): {doc['total_kgco2e']:.3f} kgCO2e in all, {doc['kgco2e_per_unit']} "
+        f"kgCO2e per unit over {doc['units']:,} finished units, {doc['energy_kwh']:.3f} kWh"
+        f"{upstream} — as `microfab carbon footprint --order {order} --allow-missing` gives it.",
+        f"{order}（{sku}）：共 {doc['total_kgco2e']:.3f} kgCO2e，每件 {doc['kgco2e_per_unit']} "
+        f"kgCO2e（{doc['units']:,} 件成品），用電 {doc['energy_kwh']:.3f} 度。",
+        None,
+        span,
+    )
+
+
 def run_energy(ctx: Context, args: dict[str, Any]) -> Result:
     doc = _intensity(ctx, args)
     values = [Value(f"kwh:{r['product']}", r["kwh"], "kWh") for r in doc["rows"]]
@@ -678,9 +771,13 @@ TOOLS: dict[str, Tool] = {
             run_oee,
             "OEE of a line or machine for a period",
             "生產線或機器的 OEE",
-            ("What was the OEE of meal-1 yesterday?", "OEE of filler-1 this week"),
-            ("昨日一號線OEE幾多？", "今個星期充填機嘅OEE係幾多？"),
-            takes=("line", "machine", "period"),
+            (
+                "What was the OEE of meal-1 yesterday?",
+                "OEE of filler-1 this week",
+                "Which machine had the lowest OEE yesterday?",
+            ),
+            ("昨日一號線OEE幾多？", "今個星期充填機嘅OEE係幾多？", "尋日邊部機OEE最低？"),
+            takes=("line", "machine", "by", "period"),
         ),
         Tool(
             "output",
@@ -760,6 +857,18 @@ TOOLS: dict[str, Tool] = {
             ("What is the carbon per unit of MEAL-CHK-RICE this month?",),
             ("今個月雞飯每盒碳排放幾多？",),
             takes=("product", "period"),
+        ),
+        Tool(
+            "carbon_order",
+            P,
+            run_carbon_order,
+            "Carbon footprint of a work order",
+            "工單的碳足跡",
+            ("What is the carbon footprint of order WO26112019-007?",),
+            ("WO26112019-007 嘅碳排放係幾多？",),
+            takes=("order", "period"),
+            needs=("order",),
+            default_period=False,
         ),
         Tool(
             "energy",

@@ -32,6 +32,22 @@ WHICH_MACHINE = ("which machine", "what machine", "which station", "worst machin
                  "邊架機", "邊台機", "邊部", "邊架", "哪台", "哪部", "哪一部", "哪個機", "邊個機",
                  "邊一部")  # fmt: skip
 
+EACH_MACHINE = ("each machine", "every machine", "per machine", "all machines", "by machine",
+                "每部機", "每架機", "每台機", "各機", "逐部機")  # fmt: skip
+
+NOT_KNOWN = ("cost", "costs", "price", "prices", "profit", "profitable", "revenue", "sales",
+             "salary", "salaries", "wage", "wages", "money", "tomorrow", "next week",
+             "next month", "next year", "forecast", "predict", "will be", "幾錢", "成本", "電費",
+             "價錢", "利潤", "營業額", "人工", "薪金", "聽日", "明日", "明天", "下星期",
+             "下個禮拜", "下個月", "明年", "預測")  # fmt: skip
+"""Words of questions the plant's records cannot answer: money, people, the future."""
+JOINERS = (" and ", " & ", " plus ", "同埋", "同", "及", "和", "以及", "仲有")
+"""Words joining two questions in one ("OEE and downtime")."""
+TOPIC = {"output": "oee", "worst_machine": "downtime", "energy": "carbon",
+         "funding_assessment": "funding_evidence", "order_status": "orders",
+         "open_orders": "orders", "late_orders": "orders"}  # fmt: skip
+"""Intents that are one topic for telling two questions in one apart."""
+
 INTENTS: dict[str, Groups] = {
     "oee": (
         ("oee", "overall equipment effectiveness", "設備綜合效率", "綜合效率", "availability",
@@ -68,7 +84,7 @@ INTENTS: dict[str, Groups] = {
          "在製", "做緊"),
     ),
     "carbon": (
-        ("carbon", "co2", "co2e", "emission", "emissions", "footprint", "ghg", "碳", "排放",
+        ("carbon", "co2", "co2e", "kgco2e", "emission", "emissions", "footprint", "ghg", "碳", "排放",
          "碳足跡", "碳足印"),
     ),
     "energy": (
@@ -185,6 +201,9 @@ def _pick(found: dict[str, int], names: Found, q: str) -> list[str]:
             found["downtime"] = 1
     if "carbon" in found:
         found.pop("energy", None)  # carbon per unit names kWh too
+        if names.order is not None:
+            found["carbon_order"] = found.pop("carbon") + 2
+            found.pop("order_status", None)
     if "funding_evidence" in found:
         found.pop("funding_assessment", None)
     if "oee" in found:
@@ -217,7 +236,23 @@ def understand(
             f"「{word}」不是這間廠的機器、生產線、產品或訂單，所以沒有數字。機器：{known}。",
             suggestions(question, zh),
         )
-    picked = _pick(scores(q), found, q)
+    if any(_has(w, q) for w in NOT_KNOWN):
+        return Decline(
+            "unsupported",
+            "I only have the plant's recorded figures — not costs, prices, staff or forecasts, "
+            "and nothing after the plant clock.",
+            "我只有廠房已記錄的數字——沒有成本、價錢、人手或預測，亦沒有未來的數字。",
+            suggestions(question, zh),
+        )
+    found_scores = scores(q)
+    picked = _pick(dict(found_scores), found, q)
+    if len(picked) == 1 and any(w in q for w in JOINERS):
+        topics = {TOPIC.get(k, k) for k in found_scores} | {
+            TOPIC.get(k, k) for k, groups in INTENTS.items() if any(_has(w, q) for w in groups[0])
+        }
+        topics.discard(TOPIC.get(picked[0], picked[0]))
+        if topics - {"orders"}:
+            picked = sorted({picked[0], *(t for t in topics if t in TOOLS)})
     if not picked:
         return Decline(
             "unsupported",
@@ -258,6 +293,18 @@ def understand(
     return _arguments(TOOLS[name], found, question, names, now, zone)
 
 
+def _extra_names(tool: Tool, found: Found) -> list[str]:
+    """Names the question gives that the tool cannot take (its answer would ignore them)."""
+    extra = []
+    if found.order is not None and "order" not in tool.takes:
+        extra.append(found.order)
+    if found.product is not None and "product" not in tool.takes:
+        extra.append(found.product)
+    if found.machine is not None and "machine" not in tool.takes and tool.name != "worst_machine":
+        extra.append(found.machine.machine.id)
+    return extra
+
+
 def _arguments(
     tool: Tool,
     found: Found,
@@ -268,6 +315,15 @@ def _arguments(
 ) -> Intent | Decline:
     zh = is_chinese(question)
     args: dict[str, Any] = {}
+    extra = _extra_names(tool, found)
+    if extra:
+        return Decline(
+            "unsupported",
+            f"{tool.en} is not broken down by {', '.join(extra)}; I won't give a figure that "
+            "ignores it.",
+            f"「{tool.zh}」不能按 {'、'.join(extra)} 細分；我不會給出忽略它的數字。",
+            list(tool.examples_zh if zh else tool.examples_en),
+        )
     for need in tool.needs:
         if getattr(found, need) is None:
             return Decline(
@@ -282,6 +338,13 @@ def _arguments(
         args["product"] = found.product
     if "machine" in tool.takes and found.machine is not None:
         args["machine"] = found.machine.path
+    q = question.lower()
+    if (
+        "by" in tool.takes
+        and found.machine is None
+        and any(_has(w, q) for w in (*WHICH_MACHINE, *EACH_MACHINE))
+    ):
+        args["by"] = "machine"
     if "line" in tool.takes:
         if found.line is not None:
             args["line"] = found.line.path
@@ -303,6 +366,8 @@ def _arguments(
         window: Window | None = (
             resolve(word, now, zone, calendar) if word is not None else default_today(now, zone)
         )
+        if word is None and not tool.default_period:
+            return Intent(tool.name, args, ("over the stored data", "全部已儲存數據"))
         if window is None:
             return Decline(
                 "unsupported",
