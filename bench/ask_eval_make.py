@@ -321,6 +321,9 @@ CASES: list[Case] = [
     ("When will the open orders be finished?", "direct", "open_orders", {}),
     ("When will all orders be complete?", "paraphrase", "open_orders", {}),
     ("所有單幾時做得完？", "direct", "open_orders", {}),
+    ("How many orders are in progress?", "paraphrase", "open_orders", {}),
+    ("而家做緊幾多張單？", "paraphrase", "open_orders", {}),
+    ("上個月碳排放", "nodata", "carbon", {"p": "last_month"}),
     ("全部訂單幾時完成？", "paraphrase", "open_orders", {}),
     # ---------------------------------------------------------------- WIP
     ("How much work in progress is there?", "direct", "wip", {}),

@@ -444,9 +444,10 @@ def run_open_orders(ctx: Context, args: dict[str, Any]) -> Result:
     ]
     return Result(
         values,
-        f"{len(views)} open order(s); the last is expected to finish {_site(ctx, last)} "
-        "(each order's expected completion from its own pace or its routing times).",
-        f"有 {len(views)} 張未完成訂單；預計最後一張於 {_site(ctx, last)} 完成。",
+        f"{len(views)} open order(s) (created, released or in progress); the last is expected "
+        f"to finish {_site(ctx, last)} (each order's expected completion from its own pace or "
+        "its routing times).",
+        f"有 {len(views)} 張未完成訂單（已建立、已下達或生產中）；預計最後一張於 {_site(ctx, last)} 完成。",
         "/api/v1/orders",
         _as_of(ctx),
     )
@@ -527,6 +528,10 @@ def run_carbon(ctx: Context, args: dict[str, Any]) -> Result:
             Value(f"units{s}", r["units"], "units"),
         ]
         upstream = "" if "upstream" not in " ".join(r["flags"]) else " (materials not included)"
+        if r["kgco2e_per_unit"] is None:
+            en.append(f"{r['product']}: no finished units, so no figure per unit")
+            zh.append(f"{r['product']}：沒有成品，所以沒有每件數字")
+            continue
         en.append(
             f"{r['product']}: {r['kgco2e_per_unit']} kgCO2e and {r['kwh_per_unit']} kWh per unit "
             f"over {r['units']:,} units{upstream}"

@@ -75,13 +75,13 @@ INTENTS: dict[str, Groups] = {
     ),
     "open_orders": (
         ("open orders", "all orders", "all the orders", "the orders", "orders", "全部單",
-         "所有單", "所有訂單", "全部訂單", "未完成", "啲單", "訂單"),
+         "所有單", "所有訂單", "全部訂單", "未完成", "啲單", "張單", "訂單"),
         ("finish", "finished", "complete", "completed", "done", "when", "幾時", "完成", "做完",
-         "how many open", "幾多張"),
+         "how many", "幾多張", "open", "in progress", "做緊", "未完成"),
     ),
     "wip": (
-        ("wip", "work in progress", "work-in-progress", "in progress", "在製品", "半成品",
-         "在製", "做緊"),
+        ("wip", "work in progress", "work-in-progress", "units in progress", "units are in progress",
+         "in progress at", "在製品", "半成品", "在製"),
     ),
     "carbon": (
         ("carbon", "co2", "co2e", "kgco2e", "emission", "emissions", "footprint", "ghg", "碳", "排放",
