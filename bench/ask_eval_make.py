@@ -381,6 +381,11 @@ CASES: list[Case] = [
     ("尋日用咗幾多電？", "direct", "energy", {"p": "yesterday"}),
     ("琴日耗電量係幾多", "paraphrase", "energy", {"p": "yesterday"}),
     ("11月21日用電幾多", "relative", "energy", {"p": "nov_21"}),
+    ("Is filler-1's scrap in control?", "direct", "spc", {"characteristic": "filler-1:scrap"}),
+    ("SPC chart of packer-1 rejects", "paraphrase", "spc", {"characteristic": "packer-1:scrap"}),
+    ("包裝機廢品受唔受控？", "direct", "spc", {"characteristic": "packer-1:scrap"}),
+    ("充填機次品有冇失控？", "paraphrase", "spc", {"characteristic": "filler-1:scrap"}),
+    ("Is filler-1's fill mass in control?", "nodata", None, {}),
     # ---------------------------------------------------------------- alerts, funding
     ("Are there any open alerts?", "direct", "alerts", {}),
     ("Any alarms right now?", "paraphrase", "alerts", {}),
@@ -528,6 +533,14 @@ def expected(case: Case, client: Any, headers: dict[str, str], store: Any) -> di
         result = CliRunner().invoke(cli_app, [*command, "--db", store.url])
         doc = json.loads(result.stdout)
         return {k: doc[k] for k in ("kgco2e_per_unit", "total_kgco2e", "energy_kwh", "units")}
+    if tool == "spc":
+        from typer.testing import CliRunner
+
+        from microfab.cli import app as cli_app
+
+        command = ["spc", spec["characteristic"], "--db", store.url, "--json"]
+        doc = json.loads(CliRunner().invoke(cli_app, command).stdout)
+        return {"out_of_control": len(doc["out_of_control"]), "points": len(doc["points"])}
     if tool == "alerts":
         return {"open_alerts": len(_get(client, headers, "/api/v1/alerts", state="open")["alerts"])}
     if tool == "funding_evidence":

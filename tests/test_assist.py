@@ -340,3 +340,16 @@ def test_an_orders_footprint_is_the_carbon_commands(eval_db: str) -> None:
     assert answer["tool"] == "carbon_order" and answer["arguments"] == {"order": order}
     values = {v["name"]: v["value"] for v in answer["values"]}
     assert values == {k: doc[k] for k in ("kgco2e_per_unit", "total_kgco2e", "energy_kwh", "units")}
+
+
+def test_a_control_chart_answer_is_the_spc_commands(eval_db: str) -> None:
+    asked = CliRunner().invoke(cli_app, ["ask", "包裝機廢品受唔受控？", "--db", eval_db, "--json"])
+    charted = CliRunner().invoke(cli_app, ["spc", "packer-1:scrap", "--db", eval_db, "--json"])
+    assert asked.exit_code == 0 and charted.exit_code == 0, asked.output + charted.output
+    answer, doc = json.loads(asked.stdout), json.loads(charted.stdout)
+    assert answer["arguments"] == {"characteristic": "packer-1:scrap"}
+    assert answer["link"] == "/quality?c=packer-1%3Ascrap"
+    values = {v["name"]: v["value"] for v in answer["values"]}
+    assert values["out_of_control"] == len(doc["out_of_control"])
+    assert values["points"] == len(doc["points"])
+    assert values["center:fraction"] == doc["limits"]["fraction"]["center"]

@@ -29,6 +29,7 @@ from microfab.assist.understand import (
 )
 from microfab.errors import MicrofabError
 from microfab.model.identity import Principal
+from microfab.store.quality import metric_names
 from microfab.track.plant import Plant
 
 MAX_QUESTION_CHARS = 500
@@ -132,7 +133,11 @@ def ask(
     try:
         factory = plant.factory()
         now = plant.now()
-        names = FactoryNames(factory, [row.order for row in plant.store.order_status()])
+        names = FactoryNames(
+            factory,
+            [row.order for row in plant.store.order_status()],
+            metrics=lambda path: metric_names(plant.store, path),
+        )
     except MicrofabError as exc:
         return _declined(shown, Decline("failed", exc.message, exc.message), zh)
     zone = plant.zone(factory)

@@ -10,7 +10,7 @@ for something else.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -48,6 +48,28 @@ PRODUCT_WORDS_ZH: dict[str, tuple[str, ...]] = {
 }
 """Chinese words for the English words of product names (a product has no Chinese name in the
 factory model yet)."""
+
+METRIC_WORDS: dict[str, tuple[str, ...]] = {
+    "temp": ("temp", "temperature", "溫度", "温度"),
+    "mass": ("mass", "weight", "重量", "重"),
+    "fill": ("fill", "filling"),
+    "pressure": ("pressure", "壓力"),
+    "vib": ("vibration", "vib", "震動", "振動"),
+    "rms": ("rms",),
+    "battery": ("battery", "電池", "電量"),
+    "scrap": ("scrap", "reject", "rejects", "廢品", "次品"),
+    "seal": ("seal", "封口"),
+    "tension": ("tension", "張力"),
+    "air": ("air", "空氣"),
+    "core": ("core", "中心"),
+    "product": ("product", "產品"),
+    "water": ("water", "水"),
+    "joint": ("joint", "關節"),
+    "film": ("film", "膜"),
+    "lux": ("lux", "light", "光"),
+}
+"""Words of telemetry metric names (``fill_mass_g``) as people say them."""
+_UNITS = {"c", "g", "kg", "mm", "s", "pct", "n", "mpa", "kw", "kwh", "hz", "bar", "lux"} - {"lux"}
 
 ZH_NUMBERS = {"一": 1, "二": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
               "九": 9, "十": 10}  # fmt: skip
@@ -101,8 +123,15 @@ def _bounded(word: str, text: str) -> bool:
 class FactoryNames:
     """The names of one factory model (and the stored work orders), ready for matching."""
 
-    def __init__(self, factory: Factory, orders: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        factory: Factory,
+        orders: Iterable[str] = (),
+        metrics: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.factory = factory
+        self.metrics_of = metrics or (lambda path: [])
+        """The telemetry metrics a machine (path) reports, read when a question needs them."""
         self.machines = [ref for ref in factory.machines()]
         lines: dict[str, LineName] = {}
         for ref in self.machines:
@@ -329,6 +358,38 @@ class FactoryNames:
         if found.order is not None:
             words.add(found.order.lower())
         return words
+
+    def characteristic(self, ref: MachineRef, question: str) -> list[str]:
+        """The ``machine:metric`` characteristics of ``ref`` the question names (all of them
+        when it names none): metric words in English (``fill mass``, ``temperature``) or Chinese
+        (重量, 溫度), misspelt or not; ``scrap`` for a machine that counts parts."""
+        q = question.lower()
+        metrics = sorted(self.metrics_of(ref.path))
+        if ref.machine.produces:
+            metrics.append("scrap")
+        tokens = set(_TOKEN.findall(q))
+        scores: dict[str, int] = {}
+        for metric in metrics:
+            if _bounded(metric, q):
+                scores[metric] = 100
+                continue
+            words = [w for w in metric.split("_") if w not in _UNITS]
+            score = 0
+            for w in words:
+                wanted = METRIC_WORDS.get(w, (w,))
+                if any(
+                    z in q
+                    if not z.isascii()
+                    else any(fuzz.ratio(z, t) >= FUZZY_WORD for t in tokens)
+                    for z in wanted
+                ):
+                    score += 1
+            if score:
+                scores[metric] = score
+        if not scores:
+            return [f"{ref.machine.id}:{m}" for m in metrics]
+        best = max(scores.values())
+        return [f"{ref.machine.id}:{m}" for m, v in scores.items() if v == best]
 
     def machine_ids(self) -> list[str]:
         return [ref.machine.id for ref in self.machines]

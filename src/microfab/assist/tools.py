@@ -695,6 +695,41 @@ def run_health(ctx: Context, args: dict[str, Any]) -> Result:
     )
 
 
+def run_spc(ctx: Context, args: dict[str, Any]) -> Result:
+    """The control chart of a characteristic, as the quality page (and ``microfab spc``) draw
+    it with their defaults: points out of control, the centre line, the last point."""
+    from microfab.quality.spc import spc_report
+
+    characteristic = str(args["characteristic"])
+    doc = spc_report(ctx.plant.store, ctx.factory, characteristic)
+    points = doc["points"]
+    main = next(iter(doc["limits"]))
+    center = doc["limits"][main]["center"]
+    out = doc["out_of_control"]
+    last = points[-1] if points else None
+    values = [
+        Value("out_of_control", len(out), "points"),
+        Value("points", len(points), "points"),
+        Value(f"center:{main}", center, "value"),
+    ]
+    if last is not None:
+        values.append(Value("last_value", last["value"], "value"))
+    state_en = "in control" if not out else f"{len(out)} point(s) out of control"
+    state_zh = "受控" if not out else f"{len(out)} 點失控"
+    recent = (
+        "" if not out or last is None or out[-1] != last["index"] else " (including the latest)"
+    )
+    link = _link("/quality", c=characteristic)
+    return Result(
+        values,
+        f"{characteristic} ({doc['chart']} chart, {len(points)} points): {state_en}{recent}; "
+        f"centre line {center:.4g}.",
+        f"{characteristic}（{doc['chart']} 控制圖，{len(points)} 點）：{state_zh}；中心線 {center:.4g}。",
+        link,
+        _as_of(ctx),
+    )
+
+
 # ---------------------------------------------------------------------------- funding
 
 
@@ -903,6 +938,17 @@ TOOLS: dict[str, Tool] = {
             ("Which machine needs maintenance?",),
             ("邊部機要保養？",),
             takes=("machine",),
+        ),
+        Tool(
+            "spc",
+            P,
+            run_spc,
+            "Whether a machine's measurement is in statistical control (SPC)",
+            "機器量度是否受控（統計製程控制）",
+            ("Is filler-1's fill mass in control?",),
+            ("充填機重量受唔受控？",),
+            takes=("machine",),
+            needs=("machine",),
         ),
         Tool(
             "funding_evidence",

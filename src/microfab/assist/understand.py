@@ -99,6 +99,10 @@ INTENTS: dict[str, Groups] = {
         ("health", "healthy", "rul", "remaining useful life", "maintenance", "maintain", "wear",
          "健康", "保養", "維修", "壽命", "磨損", "維護"),
     ),
+    "spc": (
+        ("spc", "control chart", "in control", "out of control", "control limits", "受控", "失控",
+         "控制圖", "管制圖", "受唔受控"),
+    ),
     "funding_evidence": (
         ("smart line", "smart-line", "smart production line", "evidence", "criteria",
          "智能生產線", "證明", "準則", "智能化"),
@@ -332,6 +336,17 @@ def _arguments(
                 f"請講明係邊個{ {'order': '訂單', 'machine': '機器', 'product': '產品', 'line': '生產線'}.get(need, need) }，例如「{tool.examples_zh[0]}」。",
                 list(tool.examples_zh if zh else tool.examples_en),
             )
+    if tool.name == "spc" and found.machine is not None:
+        options = names.characteristic(found.machine, question)
+        if len(options) != 1:
+            return Decline(
+                "ambiguous",
+                f"Which measurement of {found.machine.machine.id}: {', '.join(options) or 'none'}?",
+                f"{found.machine.machine.id} 的哪一項量度：{'、'.join(options) or '沒有'}？",
+                [f"Is {o.replace(':', ' ')} in control?" for o in options[:3]],
+            )
+        args["characteristic"] = options[0]
+        return Intent(tool.name, args)
     if "order" in tool.takes and found.order is not None:
         args["order"] = found.order
     if "product" in tool.takes and found.product is not None:
