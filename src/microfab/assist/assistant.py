@@ -9,6 +9,7 @@ too long) gives its one-sentence message as a declined answer, never an error pa
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -28,9 +29,12 @@ from microfab.assist.understand import (
     understand,
 )
 from microfab.errors import MicrofabError
+from microfab.model.factory import Factory
 from microfab.model.identity import Principal
 from microfab.store.quality import metric_names
 from microfab.track.plant import Plant
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 """Longer questions are refused (a 10 kB paste is no question)."""
@@ -162,7 +166,7 @@ def _answer(
     intent: Intent,
     principal: Principal,
     plant: Plant,
-    factory: object,
+    factory: Factory,
     now: dt.datetime,
     zh: bool,
     carbon_settings: Path | None,
@@ -182,7 +186,7 @@ def _answer(
         )
     ctx = Context(
         plant=plant,
-        factory=plant.factory(),
+        factory=factory,
         now=now,
         carbon_settings=carbon_settings,
         funding_application=funding_application,
@@ -193,6 +197,17 @@ def _answer(
         result = _run_cached(intent.tool, ctx, args)
     except MicrofabError as exc:
         return _declined(question, Decline("failed", exc.message, exc.message), zh)
+    except Exception:  # a fault in a tool is logged and declined, never an error page
+        log.exception("assistant tool %s failed for %r", intent.tool, question)
+        return _declined(
+            question,
+            Decline(
+                "failed",
+                "Something went wrong reading that figure; it is logged. Try another question.",
+                "讀取這個數字時出錯，已記錄；請試另一個問題。",
+            ),
+            zh,
+        )
     return Answer(
         question=question,
         answer=result.zh if zh else result.en,

@@ -214,7 +214,6 @@ def _pick(found: dict[str, int], names: Found, q: str) -> list[str]:
         found.pop("output", None)
     if "late_orders" in found:
         found.pop("open_orders", None)
-        found.pop("order_status", None) if names.order is None else None
     if "wip" in found and "order_status" in found and names.order is None:
         found.pop("order_status")
     if not found:
