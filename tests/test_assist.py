@@ -387,3 +387,34 @@ def test_an_llm_endpoint_only_chooses_the_tool_and_its_numbers_are_ignored(
     assert [v.to_json() for v in chosen.values] == [v.to_json() for v in rules.values]
     assert 0.99 not in [v.value for v in chosen.values]
     assert refused.tool is None
+
+
+def test_plan_answers_are_the_plan_files(eval_db: str, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    made = CliRunner().invoke(
+        cli_app, ["plan", "schedule", "--db", eval_db, "--time-limit", "2", "--out", str(plan)]
+    )
+    assert made.exit_code == 0, made.output
+    document = json.loads(plan.read_text("utf-8"))
+    row = document["orders"][0]
+    question = f"When is {row['order']} planned to finish?"
+    asked = CliRunner().invoke(
+        cli_app, ["ask", question, "--db", eval_db, "--json", "--plan", str(plan)]
+    )
+    answer = json.loads(asked.stdout)
+    assert answer["tool"] == "plan" and answer["link"] == "/api/v1/plan"
+    values = {v["name"]: v["value"] for v in answer["values"]}
+    assert values == {k: row[k] for k in ("planned_start", "planned_end", "late")}
+    missing = CliRunner().invoke(
+        cli_app,
+        [
+            "ask",
+            "When does the plan finish?",
+            "--db",
+            eval_db,
+            "--json",
+            "--plan",
+            str(tmp_path / "none.json"),
+        ],
+    )
+    assert json.loads(missing.stdout)["tool"] is None

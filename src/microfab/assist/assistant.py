@@ -52,7 +52,13 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+UNCACHED = frozenset({"plan", "funding_assessment"})
+"""Tools that read a file, which may change without the store changing."""
+
+
 def _run_cached(name: str, ctx: Context, args: dict[str, Any]) -> Result:
+    if name in UNCACHED:
+        return run_tool(name, ctx, args)
     key = (
         id(ctx.plant.store),
         ctx.plant.store.last_seq(),
@@ -62,6 +68,7 @@ def _run_cached(name: str, ctx: Context, args: dict[str, Any]) -> Result:
         tuple(sorted((k, str(v)) for k, v in args.items())),
         str(ctx.carbon_settings),
         str(ctx.funding_application),
+        str(ctx.plan_file),
     )
     with _cache_lock:
         found = _cache.get(key)
@@ -125,6 +132,7 @@ def ask(
     principal: Principal,
     carbon_settings: Path | None = None,
     funding_application: Path | None = None,
+    plan_file: Path | None = None,
     use_llm: bool = True,
 ) -> Answer:
     """Answer ``question`` for ``principal`` (every tool checks its permission)."""
@@ -156,8 +164,9 @@ def ask(
             understood = chosen
     if isinstance(understood, Decline):
         return _declined(shown, understood, zh)
+    files = {"carbon_settings": carbon_settings, "funding_application": funding_application}
     return _answer(
-        shown, understood, principal, plant, factory, now, zh, carbon_settings, funding_application
+        shown, understood, principal, plant, factory, now, zh, files | {"plan_file": plan_file}
     )
 
 
@@ -169,8 +178,7 @@ def _answer(
     factory: Factory,
     now: dt.datetime,
     zh: bool,
-    carbon_settings: Path | None,
-    funding_application: Path | None,
+    files: dict[str, Path | None],
 ) -> Answer:
     found = tool(intent.tool)
     if not principal.allows(found.permission):
@@ -188,8 +196,9 @@ def _answer(
         plant=plant,
         factory=factory,
         now=now,
-        carbon_settings=carbon_settings,
-        funding_application=funding_application,
+        carbon_settings=files["carbon_settings"],
+        funding_application=files["funding_application"],
+        plan_file=files["plan_file"],
     )
     args = dict(intent.arguments)
     args["_label_en"], args["_label_zh"] = intent.labels

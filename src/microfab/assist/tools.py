@@ -46,6 +46,8 @@ class Context:
     now: dt.datetime
     carbon_settings: Path | None = None
     funding_application: Path | None = None
+    plan_file: Path | None = None
+    """The plan file (``microfab plan schedule`` writes it; the app's ``plan_file``)."""
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -730,6 +732,55 @@ def run_spc(ctx: Context, args: dict[str, Any]) -> Result:
     )
 
 
+# ---------------------------------------------------------------------------- the plan
+
+
+def run_plan(ctx: Context, args: dict[str, Any]) -> Result:
+    """The current plan (``GET /api/v1/plan``): one order's planned start and end, or the plan's
+    orders, late ones and when all is done."""
+    from microfab.plan.plan_file import PlanFile
+
+    document = PlanFile(ctx.plan_file).require()
+    orders = document["orders"]
+    order = args.get("order")
+    if order:
+        row = next((o for o in orders if o["order"] == order), None)
+        if row is None:
+            raise InputError(f"{order} is not in the current plan (it plans open orders only)")
+        values = [
+            Value("planned_start", row["planned_start"], "time"),
+            Value("planned_end", row["planned_end"], "time"),
+            Value("late", row["late"], "bool"),
+        ]
+        late_en = ", late against its due time" if row["late"] else ", on time"
+        late_zh = "，會遲過交期" if row["late"] else "，準時"
+        return Result(
+            values,
+            f"The plan starts {order} at {_site(ctx, row['planned_start'])} and finishes it at "
+            f"{_site(ctx, row['planned_end'])} (due {_site(ctx, row['due'])}){late_en}.",
+            f"計劃中 {order} 於 {_site(ctx, row['planned_start'])} 開始、"
+            f"{_site(ctx, row['planned_end'])} 完成（交期 {_site(ctx, row['due'])}）{late_zh}。",
+            "/api/v1/plan",
+            _as_of(ctx),
+        )
+    ends = [o["planned_end"] for o in orders if o.get("planned_end")]
+    last = max(ends, key=lambda t: dt.datetime.fromisoformat(t)) if ends else None
+    late = sum(1 for o in orders if o["late"])
+    values = [
+        Value("orders", len(orders), "orders"),
+        Value("late", late, "orders"),
+        Value("planned_end", last, "time"),
+    ]
+    return Result(
+        values,
+        f"The current plan has {len(orders)} order(s), {late} late; all done at "
+        f"{_site(ctx, last)}.",
+        f"現時計劃有 {len(orders)} 張訂單，{late} 張會遲；全部於 {_site(ctx, last)} 完成。",
+        "/api/v1/plan",
+        _as_of(ctx),
+    )
+
+
 # ---------------------------------------------------------------------------- funding
 
 
@@ -877,6 +928,16 @@ TOOLS: dict[str, Tool] = {
             "未完成訂單及預計完成時間",
             ("When will the open orders be finished?",),
             ("所有單幾時做得完？",),
+        ),
+        Tool(
+            "plan",
+            P,
+            run_plan,
+            "The current plan: planned start and end of orders",
+            "現時生產計劃：訂單的計劃開始及完成時間",
+            ("When does the plan finish everything?",),
+            ("個生產計劃幾時做晒？",),
+            takes=("order",),
         ),
         Tool(
             "wip",

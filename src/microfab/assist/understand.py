@@ -79,6 +79,9 @@ INTENTS: dict[str, Groups] = {
         ("finish", "finished", "complete", "completed", "done", "when", "幾時", "完成", "做完",
          "how many", "幾多張", "open", "in progress", "做緊", "未完成"),
     ),
+    "plan": (
+        ("plan", "planned", "schedule", "scheduled", "排程", "排期", "計劃", "生產計劃", "排產"),
+    ),
     "wip": (
         ("wip", "work in progress", "work-in-progress", "units in progress", "units are in progress",
          "in progress at", "在製品", "半成品", "在製"),
@@ -198,6 +201,12 @@ def _pick(found: dict[str, int], names: Found, q: str) -> list[str]:
         found.pop("open_orders", None)
     elif "order_status" in found:
         found.pop("order_status")  # status of which order?
+    if "plan" in found and ("behind schedule" in q or "ahead of schedule" in q):
+        found.pop("plan")  # lateness, not the plan
+    if "plan" in found:  # "when is WO… planned to finish": the plan's time, not the estimate
+        found.pop("order_status", None)
+        found.pop("open_orders", None)
+        found.pop("late_orders", None)
     if "worst_machine" in found:
         found.pop("downtime", None)
         if names.machine is not None:

@@ -27,6 +27,12 @@ def ask(
             show_default=False,
         ),
     ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="Plan file (microfab plan schedule --out) \\[default: plan.json]"
+        ),
+    ] = None,
     offline: Annotated[
         bool,
         typer.Option("--offline", help="Never ask the LLM endpoint, even when one is set"),
@@ -52,6 +58,7 @@ def ask(
             principal=local,
             carbon_settings=carbon_settings,
             funding_application=funding,
+            plan_file=plan,
             use_llm=not offline,
         )
     if as_json:

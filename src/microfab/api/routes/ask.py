@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from microfab.api.answers import AskAnswer
@@ -39,6 +39,7 @@ class Question(BaseModel):
 )
 def ask(
     body: Question,
+    request: Request,
     plant: PlantDep,
     panel: CarbonPanelDep,
     principal: PrincipalDep,
@@ -53,5 +54,6 @@ def ask(
         principal=principal,
         carbon_settings=panel.settings_path,
         funding_application=Path(configured) if configured else None,
+        plan_file=request.app.state.plan_file.path,
     )
     return answer.to_json()
