@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from microfab import __version__
+from microfab.api.routes import ask as ask_routes
 from microfab.api.routes import (
     auth,
     dashboard,
@@ -142,6 +143,7 @@ def create_app(
             {"name": "quality", "description": "Inspection results: the defect Pareto"},
             {"name": "exports", "description": "Printable and PDF reports"},
             {"name": "authentication", "description": "A bearer token for scripts"},
+            {"name": "assistant", "description": "Ask the plant: answers with their source"},
             {
                 "name": "PACT",
                 "description": "PACT v3 product footprints for customers' systems (read-only; "
@@ -182,6 +184,7 @@ def create_app(
     app.include_router(carbon_routes.router)
     app.include_router(health.router)
     app.include_router(vision_routes.router)
+    app.include_router(ask_routes.router)
     app.include_router(pages_router)
     app.include_router(order_pages_router)
     app.include_router(plan_page_router)

@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from microfab.commands.alerts import alerts_app
+from microfab.commands.ask import ask as ask_command
 from microfab.commands.audit import audit_app
 from microfab.commands.backup import backup as backup_command
 from microfab.commands.backup import restore as restore_command
@@ -103,6 +104,7 @@ app.command("ingest")(ingest_command)
 app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
 app.add_typer(vision_app, name="vision")
+app.command("ask")(ask_command)
 
 
 def main() -> None:

@@ -87,6 +87,24 @@ class Settings(BaseSettings):
         description="Chromium (or Chrome) program that prints PDF reports (default: chromium, "
         "chromium-browser or google-chrome on the PATH).",
     )
+    # plant assistant (assist/, docs/assistant.md)
+    assist_llm_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint (a local llama.cpp or Ollama server, e.g. "
+        "http://127.0.0.1:11434/v1) the assistant may ask to choose a tool when its rules "
+        "decline a question; numbers always come from the tools. Default none: offline rules only.",
+    )
+    assist_llm_model: str = Field(
+        default="local", description="Model name sent to the assistant's LLM endpoint."
+    )
+    assist_llm_key: SecretStr | None = Field(
+        default=None, description="Bearer key for the assistant's LLM endpoint, if it needs one."
+    )
+    funding_application: str | None = Field(
+        default=None,
+        description="Funding application file (YAML, docs/funding.md) the assistant assesses "
+        "when asked about eligibility; `microfab ask --application` wins over it.",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

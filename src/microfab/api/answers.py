@@ -574,3 +574,29 @@ class PactFootprintAnswer(BaseModel):
     """PACT ``GetFootprint`` answer (PACT's own shape, documented only)."""
 
     data: ProductFootprint
+
+
+# --------------------------------------------------------------------------- plant assistant
+
+
+class AskValue(Answer):
+    name: str
+    value: Any = Field(description="The number (ratios 0–1), or a time, status or flag")
+    unit: str
+
+
+class AskPeriod(Answer):
+    from_: str | None = Field(alias="from", description="Start, site time (ISO-8601)")
+    to: str | None = Field(description="End (exclusive), site time (ISO-8601)")
+
+
+class AskAnswer(Answer):
+    """An answer of the plant assistant; a declined question has ``tool`` null and no values."""
+
+    question: str
+    answer: str
+    values: list[AskValue]
+    tool: str | None
+    arguments: dict[str, Any]
+    period: AskPeriod
+    link: str | None

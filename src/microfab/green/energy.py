@@ -25,9 +25,10 @@ up exactly to the energy metered in the period (checked in :meth:`EnergyAccount.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -215,6 +216,8 @@ def account_energy(inputs: EnergyInputs) -> EnergyAccount:
         meters.append(energy)
         intervals, energy.anomalies = meter_intervals(series.readings, series.rollover_at)
         spans = inputs.spans.get(series.machine, ())
+        near = _overlapping(spans)
+        counted = _counted_between(counts_by_machine.get(series.machine, []))
         direct: dict[Recipient, int] = defaultdict(int)
         remainder = 0
         for interval in intervals:
@@ -225,13 +228,11 @@ def account_energy(inputs: EnergyInputs) -> EnergyAccount:
             if c1 < c0:
                 continue
             energy.milli += inside
-            for state, milli in _by_state(inside, c0, c1, spans).items():
+            for state, milli in _by_state(inside, c0, c1, near(c0, c1)).items():
                 energy.by_state[state] = energy.by_state.get(state, 0) + milli
             if series.facility:
                 continue
-            units = _units_by_recipient(
-                c for c in counts_by_machine.get(series.machine, ()) if c0 <= c.ts < c1
-            )
+            units = _units_by_recipient(counted(c0, c1))
             if units and inside:
                 for recipient, milli in apportion(inside, units).items():
                     direct[recipient] += milli
@@ -289,6 +290,33 @@ def _inside(
     return apportion(milli, {"in": inside, "out": total - inside})["in"]
 
 
+def _overlapping(
+    spans: Sequence[StateSpan],
+) -> Callable[[dt.datetime, dt.datetime], Sequence[StateSpan]]:
+    """The spans that may overlap ``[c0, c1)``, in their order: a bisected slice when the spans
+    are in time order (they are, per machine), all of them otherwise. The same spans with a share,
+    in the same order, as a scan of all of them — only faster on long periods."""
+    starts = [s.start for s in spans]
+    ends = [s.end for s in spans]
+    if starts != sorted(starts) or ends != sorted(ends):
+        return lambda c0, c1: spans
+
+    def pick(c0: dt.datetime, c1: dt.datetime) -> Sequence[StateSpan]:
+        return spans[bisect.bisect_right(ends, c0) : bisect.bisect_left(starts, c1)]
+
+    return pick
+
+
+def _counted_between(
+    rows: list[UnitCount],
+) -> Callable[[dt.datetime, dt.datetime], Iterable[UnitCount]]:
+    """The counts with ``c0 <= ts < c1``, in their order (bisected when in time order)."""
+    times = [c.ts for c in rows]
+    if times != sorted(times):
+        return lambda c0, c1: [c for c in rows if c0 <= c.ts < c1]
+    return lambda c0, c1: rows[bisect.bisect_left(times, c0) : bisect.bisect_left(times, c1)]
+
+
 def _by_state(
     milli: int, c0: dt.datetime, c1: dt.datetime, spans: Sequence[StateSpan]
 ) -> dict[str, int]:
@@ -303,6 +331,8 @@ def _by_state(
         seconds[UNKNOWN] += rest
     if not seconds:
         seconds[UNKNOWN] = Fraction(1)
+    if len(seconds) == 1:  # one state over the whole interval: all of it (as apportion gives)
+        return {next(iter(seconds)): milli}
     return apportion(milli, dict(seconds))
 
 

@@ -115,6 +115,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/api/v1/plan"): _P.PLANT_READ,
     ("POST", "/api/v1/plan"): _P.PLAN_WRITE,
     ("GET", "/api/v1/plan/gantt"): _P.PLANT_READ,
+    # the plant assistant (each tool checks its own permission too)
+    ("POST", "/api/v1/ask"): _P.PLANT_READ,
     # exports
     ("GET", "/report/shift.pdf"): _P.PLANT_READ,
     ("GET", "/funding/report/{kind}.pdf"): _P.FUNDING_READ,

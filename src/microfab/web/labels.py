@@ -362,6 +362,22 @@ LABELS: dict[str, tuple[str, str]] = {
     "vision_no_images": ("no judged images yet", "暫無已判定的影像"),
     "vision_verdict_pass": ("good", "合格"),
     "vision_verdict_fail": ("defect", "缺陷"),
+    # plant assistant (assist/): the dashboard's chat box
+    "ask_title": ("Ask the plant", "問廠房"),
+    "ask_help": (
+        "OEE, output, downtime, late orders, WIP, carbon, energy, alerts, machine health, "
+        "funding evidence — in English or Chinese. Numbers come from microfab's own figures.",
+        "OEE、產量、停機、延誤訂單、在製品、碳排放、用電、警報、機器健康、資助證明——可用中文或英文問。"
+        "數字全部來自 microfab 自己的數據。",
+    ),
+    "ask_placeholder": (
+        "e.g. Which machine lost the most time this week?",
+        "例如：昨日一號線OEE幾多？",
+    ),
+    "ask_send": ("Ask", "發問"),
+    "ask_source": ("Source", "來源"),
+    "ask_view": ("view", "查看"),
+    "ask_failed": ("The assistant did not answer; try again.", "助手未能回答，請再試。"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})
