@@ -29,7 +29,6 @@ been given a level (see :func:`~microfab.logs.configure_connector_logging`).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import re
@@ -46,7 +45,6 @@ from microfab.connect.mapping import PointMapper
 from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
-from microfab.model.events import EnergyReading, Event, TelemetrySample
 from microfab.model.factory import Factory, ModbusRegister, ModbusSource
 
 logger = logging.getLogger(__name__)
@@ -154,12 +152,8 @@ class _Device(Device):
     host: str = ""
     port: int = 502
     unit: int = 1
-    heartbeats: list[float] = field(default_factory=list)
-    """``heartbeat_s`` of each machine (same index as ``mappers``)."""
     points: list[_Point] = field(default_factory=list)
     blocks: list[_Block] = field(default_factory=list)
-    stored: dict[tuple[int, str], tuple[float, dt.datetime]] = field(default_factory=dict)
-    """Last telemetry/energy value stored per (machine, point), and when (the poll time)."""
 
 
 def _plan_blocks(points: list[_Point]) -> list[_Block]:
@@ -199,9 +193,9 @@ def _devices_of(factory: Factory, poll_s: float | None) -> list[_Device]:
             devices[key] = device
         else:
             device.poll_s = min(device.poll_s, poll_s or source.poll_s)
-        index = len(device.mappers)
-        device.mappers.append(PointMapper(SOURCE, ref.path, list(source.points)))
-        device.heartbeats.append(source.heartbeat_s)
+        index = device.add_machine(
+            PointMapper(SOURCE, ref.path, list(source.points)), source.heartbeat_s
+        )
         seen: set[str] = set()
         for i, register in enumerate(source.points):
             where = f"machine {ref.path}: connect.modbus.points[{i}]"
@@ -211,6 +205,7 @@ def _devices_of(factory: Factory, poll_s: float | None) -> list[_Device]:
                 )
             seen.add(register.point)
             device.points.append(_point(index, register, where))
+            device.deadbands[(index, register.point)] = register.deadband
     for device in devices.values():
         device.blocks = _plan_blocks(device.points)
     return list(devices.values())
@@ -298,35 +293,6 @@ class ModbusConnector(PollingConnector[_Device, AsyncModbusTcpClient]):
 
     def _describe(self, exc: BaseException) -> str:
         return _describe(exc)
-
-    def _on_link_up(self, device: _Device) -> None:
-        device.stored.clear()  # the first readings after (re)connecting are stored
-
-    def _keep(self, device: _Device, reading: Reading, event: Event, ts: dt.datetime) -> bool:
-        """A state or count event always; a telemetry or energy reading when it changed (beyond
-        the deadband) or the machine's heartbeat has passed since the last one stored."""
-        value: float | None = None
-        if isinstance(event, TelemetrySample):
-            value = next(iter(event.metrics.values()))
-        elif isinstance(event, EnergyReading):
-            value = event.kwh
-        if value is None:
-            return True
-        deadband = next(
-            p.deadband
-            for p in device.points
-            if p.machine == reading.machine and p.point == reading.point
-        )
-        key = (reading.machine, reading.point)
-        last = device.stored.get(key)
-        if last is not None:
-            last_value, last_ts = last
-            changed = abs(value - last_value) > deadband or (deadband == 0 and value != last_value)
-            due = (ts - last_ts).total_seconds() >= device.heartbeats[reading.machine]
-            if not changed and not due:
-                return False
-        device.stored[key] = (value, ts)
-        return True
 
     async def _read(self, device: _Device, session: AsyncModbusTcpClient) -> list[Reading]:
         """Every readable value of the device; refused registers are left out (and noted)."""

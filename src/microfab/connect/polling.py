@@ -21,8 +21,11 @@ with a device, read it and close it; this module does the rest, the same way for
   source that can replay the gap exactly (MTConnect's sequence numbers) says so with
   ``resumed=True`` and keeps its baselines.
 - **The polling loop**: every ``poll_s`` seconds (not catching up after a slow read), the
-  device's readings are mapped, filtered by :meth:`PollingConnector._keep` and published; the
-  publisher is flushed after every poll, and a failing publisher is reported in health, not raised.
+  device's readings are mapped and published; the publisher is flushed after every poll, and a
+  failing publisher is reported in health, not raised. A state or count is stored when it changes;
+  a telemetry or energy reading when it changes (telemetry: by more than its ``deadband``) and
+  otherwise at most every ``heartbeat_s`` of its machine, so a steady value is still seen; the
+  first readings after (re)connecting are stored.
 - **Stopping**: every machine whose state was reported gets ``offline`` with reason
   ``CONNECTOR-STOPPED``.
 
@@ -48,7 +51,7 @@ from microfab.connect.connector import (
 )
 from microfab.connect.mapping import PointMapper
 from microfab.connect.publisher import Publisher
-from microfab.model.events import Event
+from microfab.model.events import EnergyReading, Event, TelemetrySample
 
 
 class LinkLost(Exception):
@@ -91,6 +94,41 @@ class Device:
     reconnects: int = 0
     failures: int = 0
     """Failed attempts since the link was last up (drives the back-off)."""
+    heartbeats: list[float] = field(default_factory=list)
+    """``heartbeat_s`` of each machine (same index as ``mappers``; missing: 60 s)."""
+    deadbands: dict[tuple[int, str], float] = field(default_factory=dict)
+    """Telemetry deadband per (machine, point); missing: 0, any change is stored."""
+    stored: dict[tuple[int, str], tuple[float, dt.datetime]] = field(default_factory=dict)
+    """Last telemetry/energy value stored per (machine, point), and when."""
+
+    def add_machine(self, mapper: PointMapper, heartbeat_s: float = 60.0) -> int:
+        """Read ``mapper``'s machine from this device; its index in :attr:`mappers`."""
+        self.mappers.append(mapper)
+        self.heartbeats.append(heartbeat_s)
+        return len(self.mappers) - 1
+
+    def worth_storing(self, machine: int, point: str, event: Event, ts: dt.datetime) -> bool:
+        """A state or count event always; a telemetry or energy reading when it changed (beyond
+        the deadband) or the machine's heartbeat has passed since the last one stored."""
+        value: float | None = None
+        if isinstance(event, TelemetrySample):
+            value = next(iter(event.metrics.values()))
+        elif isinstance(event, EnergyReading):
+            value = event.kwh
+        if value is None:
+            return True
+        key = (machine, point)
+        deadband = self.deadbands.get(key, 0.0)
+        last = self.stored.get(key)
+        if last is not None:
+            last_value, last_ts = last
+            changed = abs(value - last_value) > deadband or (deadband == 0 and value != last_value)
+            heartbeat = self.heartbeats[machine] if machine < len(self.heartbeats) else 60.0
+            due = (ts - last_ts).total_seconds() >= heartbeat
+            if not changed and not due:
+                return False
+        self.stored[key] = (value, ts)
+        return True
 
     def link_up(self, *, resumed: bool = False) -> None:
         """The device answers: connected; after a loss the mappers forget their last state (and,
@@ -106,6 +144,7 @@ class Device:
         self.ever_connected = True
         self.offline_sent = False
         self.failures = 0
+        self.stored.clear()  # the first readings after (re)connecting are stored
         self.status = LinkStatus.CONNECTED
         self.detail = ""
 
@@ -236,8 +275,8 @@ class PollingConnector(ABC, Generic[D, S]):
         return False
 
     def _keep(self, device: D, reading: Reading, event: Event, ts: dt.datetime) -> bool:
-        """Whether a mapped event is stored (Modbus: telemetry deadband and heartbeat)."""
-        return True
+        """Whether a mapped event is stored: :meth:`Device.worth_storing`."""
+        return device.worth_storing(reading.machine, reading.point, event, ts)
 
     def _on_link_up(self, device: D) -> None:
         """Hook after the link came up (before the first read)."""
