@@ -301,7 +301,9 @@ async def browse(
     finally:
         await client.disconnect()
     prefix = {"DB": f"DB{db}.DB", "M": "M", "I": "I", "Q": "Q"}[area_name]
-    head = f"{'address':<12}{'hex':<5}{'bits 7..0':<11}{'INT (W)':>9}{'DINT (D)':>13}{'REAL (D)':>14}"
+    head = (
+        f"{'address':<12}{'hex':<5}{'bits 7..0':<11}{'INT (W)':>9}{'DINT (D)':>13}{'REAL (D)':>14}"
+    )
     lines = [head]
     for offset in range(len(raw)):
         byte = raw[offset]
