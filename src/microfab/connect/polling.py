@@ -100,6 +100,10 @@ class Device:
     """Telemetry deadband per (machine, point); missing: 0, any change is stored."""
     stored: dict[tuple[int, str], tuple[float, dt.datetime]] = field(default_factory=dict)
     """Last telemetry/energy value stored per (machine, point), and when."""
+    polls: int = 0
+    """Polls completed (every point read once), for ``microfab bench connect``."""
+    values: int = 0
+    """Values read in those polls."""
 
     def add_machine(self, mapper: PointMapper, heartbeat_s: float = 60.0) -> int:
         """Read ``mapper``'s machine from this device; its index in :attr:`mappers`."""
@@ -369,6 +373,8 @@ class PollingConnector(ABC, Generic[D, S]):
         while True:
             ts = now_ms()
             readings = await self._read(device, session)
+            device.polls += 1
+            device.values += len(readings)
             self._deliver(self._map(device, readings, ts))
             due += device.poll_s
             delay = due - loop.time()
