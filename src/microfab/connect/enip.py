@@ -30,7 +30,7 @@ from pycomm3.exceptions import CommError, PycommError
 from pycomm3.packets.logix import ReadTagRequestPacket, ReadTagResponsePacket
 
 from microfab.connect.mapping import PointMapper
-from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading
+from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading, refused
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
 from microfab.model.factory import EnipSource, Factory
@@ -169,8 +169,10 @@ class EnipConnector(PollingConnector[_Plc, LogixDriver]):
 
     def _describe(self, exc: BaseException) -> str:
         text = str(exc)
-        if "refused" in text.lower():
+        if refused(exc) or "refused" in text.lower():
             return "connection refused"
+        if text == "failed to receive reply":
+            return "no reply (the connection was closed or timed out)"
         if "timed out" in text.lower():
             return "no answer (timed out)"
         return text or type(exc).__name__

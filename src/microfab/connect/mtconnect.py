@@ -38,6 +38,7 @@ from microfab.connect.polling import (
     Reading,
     describe_link_error,
     now_ms,
+    refused,
 )
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
@@ -204,6 +205,8 @@ class MTConnectConnector(PollingConnector[_Agent, _Session]):
             await session.client.aclose()
 
     def _describe(self, exc: BaseException) -> str:
+        if refused(exc):
+            return "connection refused"
         if isinstance(exc, httpx.TimeoutException):
             return "no answer (timed out)"
         if isinstance(exc, httpx.ConnectError):

@@ -424,8 +424,23 @@ class PollingConnector(ABC, Generic[D, S]):
             self._last_event = max(e.ts for e in events)
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from, is a refused connection (libraries
+    wrap it: "All connection attempts failed", "failed to open a connection")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or "Errno 111" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def describe_link_error(exc: BaseException) -> str:
     """One line on why a link failed: refused, timed out, or the OS's words."""
+    if refused(exc):
+        return "connection refused"
     if isinstance(exc, TimeoutError):
         return "no answer (timed out)"
     if isinstance(exc, ConnectionRefusedError):

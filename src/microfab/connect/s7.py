@@ -30,7 +30,7 @@ from snap7.error import S7ConnectionError, S7Error, S7ProtocolError, S7TimeoutEr
 from snap7.type import Area
 
 from microfab.connect.mapping import PointMapper
-from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading
+from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading, refused
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
 from microfab.model.factory import Factory, S7Source
@@ -270,7 +270,7 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, TimeoutError | S7TimeoutError):
         return "no answer (timed out)"
-    if "Connection refused" in text or isinstance(exc, ConnectionRefusedError):
+    if refused(exc) or "Connection refused" in text or "Connect call failed" in text:
         return "connection refused"
     if "closed by peer" in text:
         return "the PLC closed the connection"
