@@ -139,8 +139,8 @@ class EnipConnector(PollingConnector[_Plc, LogixDriver]):
         factory: Factory,
         publisher: Publisher,
         *,
-        reconnect_s: float = 2.0,
-        max_reconnect_s: float = 30.0,
+        reconnect_s: float = 1.0,
+        max_reconnect_s: float = 10.0,
         timeout_s: float = 2.0,
         poll_s: float | None = None,
     ) -> None:

@@ -160,8 +160,8 @@ class MTConnectConnector(PollingConnector[_Agent, _Session]):
         publisher: Publisher,
         agent: str | None = None,
         *,
-        reconnect_s: float = 2.0,
-        max_reconnect_s: float = 30.0,
+        reconnect_s: float = 1.0,
+        max_reconnect_s: float = 10.0,
         timeout_s: float = 4.0,
         poll_s: float | None = None,
     ) -> None:

@@ -167,8 +167,8 @@ class S7Connector(PollingConnector[_Plc, AsyncClient]):
         factory: Factory,
         publisher: Publisher,
         *,
-        reconnect_s: float = 2.0,
-        max_reconnect_s: float = 30.0,
+        reconnect_s: float = 1.0,
+        max_reconnect_s: float = 10.0,
         timeout_s: float = 2.0,
         poll_s: float | None = None,
     ) -> None:
