@@ -176,7 +176,11 @@ class SimulatedEnipPlc:
         if self._process is None:
             await asyncio.to_thread(self._launch)
         if self._relay is None:
-            self._relay = await asyncio.start_server(self._relay_one, self.host, self.port)
+            try:
+                self._relay = await asyncio.start_server(self._relay_one, self.host, self.port)
+            except OSError:
+                self.close()  # do not leave the simulator running without its relay
+                raise
 
     async def stop(self) -> None:
         relay, self._relay = self._relay, None
