@@ -20,12 +20,22 @@ def test_the_connect_commands_and_the_registry_name_the_same_kinds() -> None:
     from microfab.commands.connect import connect_app
 
     commands = {info.name for info in connect_app.registered_commands}
-    assert commands == set(CONNECTORS) == {"opcua", "sparkplug", "modbus"}
+    assert commands == set(CONNECTORS) == {
+        "opcua", "sparkplug", "modbus", "s7", "mc", "enip", "mtconnect"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("kind", "mapping"),
-    [("opcua", "connect.opcua"), ("modbus", "connect.modbus"), ("sparkplug", "connect.sparkplug")],
+    [
+        ("opcua", "connect.opcua"),
+        ("modbus", "connect.modbus"),
+        ("sparkplug", "connect.sparkplug"),
+        ("s7", "connect.s7"),
+        ("mc", "connect.mc"),
+        ("enip", "connect.enip"),
+        ("mtconnect", "connect.mtconnect"),
+    ],  # fmt: skip
 )
 def test_each_kind_is_built_by_its_own_connector(kind: str, mapping: str) -> None:
     """The small factory maps no machine to any protocol: each connector says so in its words,
@@ -36,7 +46,9 @@ def test_each_kind_is_built_by_its_own_connector(kind: str, mapping: str) -> Non
 
 
 def test_an_unknown_kind_lists_the_known_ones() -> None:
-    with pytest.raises(InputError, match=r"^no connector 'csv'; .* modbus, opcua, sparkplug$"):
+    with pytest.raises(
+        InputError, match=r"^no connector 'csv'; .* modbus, mtconnect, opcua, s7, sparkplug$"
+    ):
         build_connector("csv", SMALL, ListPublisher())
 
 

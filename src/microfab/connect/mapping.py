@@ -78,6 +78,11 @@ class PointMapper:
         self._last_state = None
         self._last_count.clear()
 
+    def forget_state(self) -> None:
+        """After a link loss whose gap the source replays: the next state is reported even if
+        unchanged; counter baselines are kept (the replay continues them)."""
+        self._last_state = None
+
     def offline(self, ts: dt.datetime, reason: str) -> StateChange | None:
         """The ``offline`` event for this machine (its link is lost, its connector stops).
 

@@ -29,8 +29,6 @@ been given a level (see :func:`~microfab.logs.configure_connector_logging`).
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 import math
 import re
@@ -43,17 +41,10 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from microfab.connect.connector import (
-    CONNECTOR_STOPPED,
-    LINK_DOWN,
-    CountingPublisher,
-    Health,
-    LinkStatus,
-)
 from microfab.connect.mapping import PointMapper
+from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
-from microfab.model.events import EnergyReading, Event, TelemetrySample
 from microfab.model.factory import Factory, ModbusRegister, ModbusSource
 
 logger = logging.getLogger(__name__)
@@ -87,10 +78,6 @@ _EXCEPTION_NAMES = {
 }
 
 Table = Literal["holding", "input", "coil", "discrete"]
-
-
-class _LinkLost(Exception):
-    """The device cannot be read any more (the message says why)."""
 
 
 # --------------------------------------------------------------------------- decoding
@@ -138,7 +125,7 @@ def parse_address(point: str) -> int:
 
 @dataclass(frozen=True)
 class _Point:
-    machine: int  # index into _Device.machines
+    machine: int  # index into _Device.mappers
     point: str
     table: Table
     address: int
@@ -159,30 +146,14 @@ class _Block:
 
 
 @dataclass
-class _Device:
+class _Device(Device):
     """One Modbus device (host, port, unit) and the machines read from it."""
 
-    host: str
-    port: int
-    unit: int
-    poll_s: float
-    machines: list[PointMapper] = field(default_factory=list)
-    heartbeats: list[float] = field(default_factory=list)
-    """``heartbeat_s`` of each machine (same index as ``machines``)."""
+    host: str = ""
+    port: int = 502
+    unit: int = 1
     points: list[_Point] = field(default_factory=list)
     blocks: list[_Block] = field(default_factory=list)
-    status: LinkStatus = LinkStatus.CONNECTING
-    detail: str = ""
-    problems: dict[str, str] = field(default_factory=dict)
-    ever_connected: bool = False
-    offline_sent: bool = False
-    reconnects: int = 0
-    stored: dict[tuple[int, str], tuple[float, dt.datetime]] = field(default_factory=dict)
-    """Last telemetry/energy value stored per (machine, point), and when (the poll time)."""
-
-    @property
-    def label(self) -> str:
-        return f"{self.host}:{self.port} unit {self.unit}"
 
 
 def _plan_blocks(points: list[_Point]) -> list[_Block]:
@@ -212,13 +183,19 @@ def _devices_of(factory: Factory, poll_s: float | None) -> list[_Device]:
         key = (source.host, source.port, source.unit)
         device = devices.get(key)
         if device is None:
-            device = _Device(source.host, source.port, source.unit, poll_s or source.poll_s)
+            device = _Device(
+                label=f"{source.host}:{source.port} unit {source.unit}",
+                poll_s=poll_s or source.poll_s,
+                host=source.host,
+                port=source.port,
+                unit=source.unit,
+            )
             devices[key] = device
         else:
             device.poll_s = min(device.poll_s, poll_s or source.poll_s)
-        index = len(device.machines)
-        device.machines.append(PointMapper(SOURCE, ref.path, list(source.points)))
-        device.heartbeats.append(source.heartbeat_s)
+        index = device.add_machine(
+            PointMapper(SOURCE, ref.path, list(source.points)), source.heartbeat_s
+        )
         seen: set[str] = set()
         for i, register in enumerate(source.points):
             where = f"machine {ref.path}: connect.modbus.points[{i}]"
@@ -228,6 +205,7 @@ def _devices_of(factory: Factory, poll_s: float | None) -> list[_Device]:
                 )
             seen.add(register.point)
             device.points.append(_point(index, register, where))
+            device.deadbands[(index, register.point)] = register.deadband
     for device in devices.values():
         device.blocks = _plan_blocks(device.points)
     return list(devices.values())
@@ -256,15 +234,16 @@ def _point(machine: int, register: ModbusRegister, where: str) -> _Point:
 # --------------------------------------------------------------------------- the connector
 
 
-def _now() -> dt.datetime:
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+class ModbusConnector(PollingConnector[_Device, AsyncModbusTcpClient]):
+    """Polls every Modbus TCP device of the factory model; see the module docstring.
 
-
-class ModbusConnector:
-    """Polls every Modbus TCP device of the factory model; see the module docstring."""
+    Link bookkeeping, the polling loop and publishing are :mod:`microfab.connect.polling`'s.
+    """
 
     name = "modbus"
+    noun = "Modbus device"
+    logger = logger
+    link_errors = (ModbusException, OSError, TimeoutError)
 
     def __init__(
         self,
@@ -280,198 +259,49 @@ class ModbusConnector:
         Raises :class:`~microfab.errors.InputError` when no machine has ``connect.modbus`` or a
         mapped point is not a register address.
         """
-        self.publisher = CountingPublisher(publisher)
-        self.reconnect_s = reconnect_s
-        self.timeout_s = timeout_s
-        self._devices = _devices_of(factory, poll_s)
-        if not self._devices:
+        devices = _devices_of(factory, poll_s)
+        if not devices:
             raise InputError(
                 "no machine of the factory model has connect.modbus; map registers in the "
                 "factory file (see docs/connectors.md) and run 'microfab factory apply' again"
             )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._clients: dict[int, AsyncModbusTcpClient] = {}
-        self._started = False
-        self._stopped = False
-        self._last_event: dt.datetime | None = None
-        self._publish_error = ""
+        super().__init__(publisher, devices, reconnect_s=reconnect_s, timeout_s=timeout_s)
         _quiet_pymodbus()
-
-    # ------------------------------------------------------------------ Connector
-
-    async def start(self) -> None:
-        """Start one polling task per device; returns at once (connecting is done by the tasks)."""
-        if self._started:
-            return
-        self._started = True
-        self._stopped = False
-        for index, device in enumerate(self._devices):
-            device.status = LinkStatus.CONNECTING
-            task = asyncio.create_task(self._run(index, device), name=f"modbus {device.label}")
-            self._tasks.append(task)
-
-    async def stop(self) -> None:
-        """Stop polling, close every connection, mark the machines whose state was reported
-        ``offline`` (``CONNECTOR-STOPPED``) and flush the publisher."""
-        self._stopped = True
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-        now = _now()
-        events: list[Event] = []
-        for device in self._devices:
-            device.status = LinkStatus.STOPPED
-            for mapper in device.machines:
-                event = mapper.offline(now, CONNECTOR_STOPPED) if mapper.live else None
-                if event is not None:
-                    events.append(event)
-        self._started = False
-        self._deliver(events)
-
-    def health(self) -> Health:
-        """``connected`` when every device answers, ``down`` when any does not (named in detail)."""
-        statuses = [d.status for d in self._devices]
-        if self._stopped or all(s is LinkStatus.STOPPED for s in statuses):
-            status = LinkStatus.STOPPED
-        elif LinkStatus.DOWN in statuses:
-            status = LinkStatus.DOWN
-        elif LinkStatus.CONNECTING in statuses:
-            status = LinkStatus.CONNECTING
-        else:
-            status = LinkStatus.CONNECTED
-        notes = [f"{d.label}: {d.detail}" for d in self._devices if d.detail]
-        notes += [f"{d.label}: {problem}" for d in self._devices for problem in d.problems.values()]
-        if self._publish_error:
-            notes.append(self._publish_error)
-        return Health(
-            connector=self.name,
-            status=status,
-            detail="; ".join(notes),
-            last_event=self._last_event,
-            reconnects=sum(d.reconnects for d in self._devices),
-            events=self.publisher.count,
-        )
 
     # ------------------------------------------------------------------ one device
 
-    async def _run(self, index: int, device: _Device) -> None:
-        """Connect, poll until the link fails, mark it down, wait, repeat; never raises."""
-        while not self._stopped:
-            client = AsyncModbusTcpClient(
-                device.host,
-                port=device.port,
-                name=f"microfab-{device.host}:{device.port}",
-                timeout=self.timeout_s,
-                retries=0,
-                reconnect_delay=0,  # reconnecting is done here, at reconnect_s
-            )
-            self._clients[index] = client
-            try:
-                if not await client.connect():
-                    raise _LinkLost(f"cannot connect to {device.host}:{device.port}")
-                self._link_up(device)
-                await self._poll(device, client)
-            except asyncio.CancelledError:
-                raise
-            except _LinkLost as exc:
-                self._link_down(device, str(exc))
-            except (ModbusException, OSError, TimeoutError) as exc:
-                self._link_down(device, _describe(exc))
-            except Exception as exc:  # a bug must not end the polling of a device
-                logger.exception("Modbus polling of %s failed", device.label)
-                self._link_down(device, f"internal error: {exc!r}")
-            finally:
-                client.close()
-                self._clients.pop(index, None)
-            await asyncio.sleep(self.reconnect_s)
-
-    def _link_up(self, device: _Device) -> None:
-        if device.ever_connected:
-            device.reconnects += 1
-        if device.ever_connected or device.offline_sent:
-            for mapper in device.machines:
-                mapper.forget_link()
-        device.ever_connected = True
-        device.offline_sent = False
-        device.stored.clear()  # the first readings after (re)connecting are stored
-        device.status = LinkStatus.CONNECTED
-        device.detail = ""
-        logger.info(
-            "Modbus device %s: %s",
-            device.label,
-            "reconnected" if device.reconnects else "connected",
+    async def _open(self, device: _Device) -> AsyncModbusTcpClient:
+        client = AsyncModbusTcpClient(
+            device.host,
+            port=device.port,
+            name=f"microfab-{device.host}:{device.port}",
+            timeout=self.timeout_s,
+            retries=0,
+            reconnect_delay=0,  # reconnecting is done by the polling loop, at reconnect_s
         )
+        try:
+            if not await client.connect():
+                raise LinkLost(f"cannot connect to {device.host}:{device.port}")
+        except BaseException:
+            client.close()
+            raise
+        return client
 
-    def _link_down(self, device: _Device, reason: str) -> None:
-        if device.status is not LinkStatus.DOWN:
-            logger.info("Modbus device %s: down: %s", device.label, reason)
-        elif device.detail != reason:
-            logger.debug("Modbus device %s: still down: %s", device.label, reason)
-        device.status = LinkStatus.DOWN
-        device.detail = reason
-        if not device.offline_sent:
-            device.offline_sent = True
-            now = _now()
-            offline = [mapper.offline(now, LINK_DOWN) for mapper in device.machines]
-            self._deliver([event for event in offline if event is not None])
+    async def _close(self, device: _Device, session: AsyncModbusTcpClient | None) -> None:
+        if session is not None:
+            session.close()
 
-    async def _poll(self, device: _Device, client: AsyncModbusTcpClient) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            if not client.connected:
-                raise _LinkLost("the device closed the connection")
-            ts = _now()
-            values = await self._read(device, client)
-            events: list[Event] = []
-            for point, value in values:
-                event = device.machines[point.machine].map(point.point, value, ts)
-                if event is not None and self._worth_storing(device, point, event, ts):
-                    events.append(event)
-            self._deliver(events)
-            due += device.poll_s
-            delay = due - loop.time()
-            if delay < 0:  # a slow device: poll again now, do not try to catch up
-                due = loop.time()
-                delay = 0.0
-            await asyncio.sleep(delay)
+    def _describe(self, exc: BaseException) -> str:
+        return _describe(exc)
 
-    @staticmethod
-    def _worth_storing(device: _Device, point: _Point, event: Event, ts: dt.datetime) -> bool:
-        """A state or count event always; a telemetry or energy reading when it changed (beyond
-        the deadband) or the machine's heartbeat has passed since the last one stored."""
-        value: float | None = None
-        if isinstance(event, TelemetrySample):
-            value = next(iter(event.metrics.values()))
-        elif isinstance(event, EnergyReading):
-            value = event.kwh
-        if value is None:
-            return True
-        key = (point.machine, point.point)
-        last = device.stored.get(key)
-        if last is not None:
-            last_value, last_ts = last
-            changed = abs(value - last_value) > point.deadband or (
-                point.deadband == 0 and value != last_value
-            )
-            due = (ts - last_ts).total_seconds() >= device.heartbeats[point.machine]
-            if not changed and not due:
-                return False
-        device.stored[key] = (value, ts)
-        return True
-
-    async def _read(
-        self, device: _Device, client: AsyncModbusTcpClient
-    ) -> list[tuple[_Point, int | float | bool]]:
+    async def _read(self, device: _Device, session: AsyncModbusTcpClient) -> list[Reading]:
         """Every readable value of the device; refused registers are left out (and noted)."""
+        if not session.connected:
+            raise LinkLost("the device closed the connection")
         values: list[tuple[_Point, int | float | bool]] = []
         kept: list[_Block] = []
         for block in device.blocks:
-            pdu = await self._request(client, block, device.unit)
+            pdu = await self._request(session, block, device.unit)
             if not pdu.isError():
                 kept.append(block)
                 values += self._decode(device, block, pdu)
@@ -484,13 +314,13 @@ class ModbusConnector:
             for point in block.points:
                 single = _Block(point.table, point.address, point.width, [point])
                 kept.append(single)
-                pdu = await self._request(client, single, device.unit)
+                pdu = await self._request(session, single, device.unit)
                 if pdu.isError():
                     self._refused(device, point, pdu.exception_code)
                 else:
                     values += self._decode(device, single, pdu)
         device.blocks = kept
-        return values
+        return [Reading(point.machine, point.point, value) for point, value in values]
 
     async def _request(self, client: AsyncModbusTcpClient, block: _Block, unit: int) -> ModbusPDU:
         readers: dict[str, Callable[..., Awaitable[ModbusPDU]]] = {
@@ -501,7 +331,7 @@ class ModbusConnector:
         }
         pdu = await readers[block.table](block.address, count=block.count, device_id=unit)
         if pdu.isError() and pdu.exception_code in _GATEWAY_FAULTS:
-            raise _LinkLost(_GATEWAY_FAULTS[pdu.exception_code])
+            raise LinkLost(_GATEWAY_FAULTS[pdu.exception_code])
         return pdu
 
     def _decode(
@@ -532,24 +362,6 @@ class ModbusConnector:
         if device.problems.get(key) != problem:  # the status line shows it too
             logger.info("Modbus device %s: %s", device.label, problem)
         device.problems[key] = problem
-
-    # ------------------------------------------------------------------ publishing
-
-    def _deliver(self, events: list[Event]) -> None:
-        """Publish and flush; a failing publisher is reported in health, never raised."""
-        try:
-            for event in events:
-                self.publisher.publish(event)
-            self.publisher.flush()
-        except Exception as exc:
-            error = f"publishing failed: {exc}"
-            if error != self._publish_error:  # log each new failure once, not at every poll
-                logger.exception("publishing Modbus events failed")
-            self._publish_error = error
-            return
-        self._publish_error = ""
-        if events:
-            self._last_event = max(e.ts for e in events)
 
 
 def _describe(exc: BaseException) -> str:

@@ -35,14 +35,9 @@ from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from microfab.connect.connector import (
-    CONNECTOR_STOPPED,
-    LINK_DOWN,
-    CountingPublisher,
-    Health,
-    LinkStatus,
-)
+from microfab.connect.connector import CountingPublisher, Health, LinkStatus
 from microfab.connect.mapping import PointMapper
+from microfab.connect.polling import Device
 from microfab.connect.publisher import Publisher
 from microfab.errors import InputError
 from microfab.model.events import Event
@@ -72,21 +67,22 @@ class _Binding:
 
 
 @dataclass
-class _Link:
-    """One OPC UA server and the machines read from it."""
+class _Link(Device):
+    """One OPC UA server and the machines read from it (``label`` is the endpoint); its link
+    bookkeeping (status, ``offline`` once per loss, reconnects) is
+    :class:`~microfab.connect.polling.Device`'s."""
 
-    endpoint: str
-    publishing_interval_ms: int
-    mappers: list[PointMapper]
-    bindings: dict[ua.NodeId, list[_Binding]]
+    publishing_interval_ms: int = 500
+    bindings: dict[ua.NodeId, list[_Binding]] = field(default_factory=dict)
     initial: set[ua.NodeId] = field(default_factory=set)
     """Nodes whose first value since subscribing has not arrived yet (it will be a held value)."""
-    status: LinkStatus = LinkStatus.CONNECTING
-    detail: str = ""
-    connects: int = 0
     offline_at: dt.datetime | None = None
     last_event: dt.datetime | None = None
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def endpoint(self) -> str:
+        return self.label
 
 
 class OpcUaConnector:
@@ -150,16 +146,13 @@ class OpcUaConnector:
         await asyncio.gather(*tasks, return_exceptions=True)
         now = _now()
         for link in self._links:
-            link.status = LinkStatus.STOPPED
-            for mapper in link.mappers:
-                event = mapper.offline(now, CONNECTOR_STOPPED) if mapper.live else None
-                if event is not None:
-                    self._publisher.publish(event)
+            for event in link.stopped(now):
+                self._publisher.publish(event)
         self._flush()
 
     def health(self) -> Health:
         """One status for all endpoints: down if any is down, naming which and why."""
-        reconnects = sum(max(link.connects - 1, 0) for link in self._links)
+        reconnects = sum(link.reconnects for link in self._links)
         seen = [link.last_event for link in self._links if link.last_event is not None]
         last_event = max(seen) if seen else None
 
@@ -318,34 +311,30 @@ class OpcUaConnector:
         return len(events)
 
     def _link_up(self, link: _Link, refused: list[str]) -> None:
-        link.connects += 1
-        link.status = LinkStatus.CONNECTED
+        link.link_up()
         link.detail = f"{len(refused)} node(s) refused: {', '.join(refused)}" if refused else ""
         link.settled.set()
         logger.info(
             "OPC UA %s: %s, %d node(s) subscribed%s",
             link.endpoint,
-            "reconnected" if link.connects > 1 else "connected",
+            "reconnected" if link.reconnects else "connected",
             len(link.bindings) - len(refused),
             f"; {link.detail}" if refused else "",
         )
 
     def _link_down(self, link: _Link, reason: str) -> None:
         was = link.status
-        link.status = LinkStatus.DOWN
-        link.detail = f"{reason}; retrying every {self._reconnect_s:g} s"
+        now = _now()
+        offline = link.link_down(f"{reason}; retrying every {self._reconnect_s:g} s", now)
         link.settled.set()
         if was is LinkStatus.DOWN:
             logger.debug("OPC UA %s: still down: %s", link.endpoint, reason)
             return
         logger.info("OPC UA %s: down: %s", link.endpoint, reason)
-        now = _now()
         link.offline_at = now
         try:
-            for mapper in link.mappers:
-                event = mapper.offline(now, LINK_DOWN)
-                if event is not None:
-                    self._publisher.publish(event)
+            for event in offline:
+                self._publisher.publish(event)
             self._publisher.flush()
         except Exception:
             logger.exception("OPC UA %s: could not publish the offline events", link.endpoint)
@@ -376,7 +365,11 @@ def _links_of(factory: Factory, endpoint: str | None) -> list[_Link]:
             continue
         link = links.get(key)
         if link is None:
-            link = links[key] = _Link(source.endpoint, source.publishing_interval_ms, [], {})
+            link = links[key] = _Link(
+                label=source.endpoint,
+                poll_s=source.publishing_interval_ms / 1000,
+                publishing_interval_ms=source.publishing_interval_ms,
+            )
         link.publishing_interval_ms = min(
             link.publishing_interval_ms, source.publishing_interval_ms
         )

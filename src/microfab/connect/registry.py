@@ -34,6 +34,8 @@ class ConnectorOptions:
     """Sparkplug B: the MQTT broker of the edge nodes (required)."""
     host_id: str = "microfab"
     """Sparkplug B: the host id that names this host's STATE topic."""
+    agent: str | None = None
+    """MTConnect: only the machines mapped to this agent (None: all of them)."""
 
 
 Build = Callable[["Factory", "Publisher", ConnectorOptions], "Connector"]
@@ -68,12 +70,40 @@ def _modbus(factory: Factory, publisher: Publisher, options: ConnectorOptions) -
     return ModbusConnector(factory, publisher)
 
 
+def _s7(factory: Factory, publisher: Publisher, options: ConnectorOptions) -> Connector:
+    from microfab.connect.s7 import S7Connector
+
+    return S7Connector(factory, publisher)
+
+
+def _mc(factory: Factory, publisher: Publisher, options: ConnectorOptions) -> Connector:
+    from microfab.connect.mc import McConnector
+
+    return McConnector(factory, publisher)
+
+
+def _enip(factory: Factory, publisher: Publisher, options: ConnectorOptions) -> Connector:
+    from microfab.connect.enip import EnipConnector
+
+    return EnipConnector(factory, publisher)
+
+
+def _mtconnect(factory: Factory, publisher: Publisher, options: ConnectorOptions) -> Connector:
+    from microfab.connect.mtconnect import MTConnectConnector
+
+    return MTConnectConnector(factory, publisher, agent=options.agent)
+
+
 CONNECTORS: dict[str, ConnectorKind] = {
     kind.name: kind
     for kind in (
         ConnectorKind("opcua", "OPC UA nodes (subscriptions)", _opcua),
         ConnectorKind("sparkplug", "Sparkplug B edge nodes over MQTT", _sparkplug),
         ConnectorKind("modbus", "Modbus TCP registers (polling)", _modbus),
+        ConnectorKind("s7", "Siemens S7 data blocks and M/I/Q areas (polling)", _s7),
+        ConnectorKind("mc", "Mitsubishi MELSEC devices over MC protocol 3E (polling)", _mc),
+        ConnectorKind("enip", "Logix tags over EtherNet/IP (polling)", _enip),
+        ConnectorKind("mtconnect", "MTConnect agent DataItems (current, then sample)", _mtconnect),
     )
 }
 """Every connector kind by name, in the order the documentation lists them."""

@@ -22,6 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from microfab.model.plc_address import (
+    S7_DEFAULT_TYPE,
+    check_logix_tag,
+    check_s7_type,
+    parse_mc,
+    parse_s7,
+)
+
 Slug = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"),
@@ -232,12 +240,123 @@ class ModbusSource(_Frozen):
     points: list[ModbusRegister] = Field(min_length=1)
 
 
+def _polled_count_is_a_running_total(point: PointMap, protocol: str) -> None:
+    if point.stream is PointStream.COUNT and not point.cumulative:
+        raise ValueError(
+            f"cumulative: false cannot be used with {protocol}: a point is read again at every "
+            "poll, so the same parts would be counted again; map the PLC's running total "
+            "(cumulative: true, the default)"
+        )
+
+
+class S7Point(PointMap):
+    """A Siemens S7 address (``DB1.DBW0``, ``DB1.DBX14.0``, ``MW10``, ``I0.0``); big-endian."""
+
+    data_type: Literal["bool", "byte", "int16", "uint16", "int32", "uint32", "real"] | None = Field(
+        default=None, description="default: bool for a bit, byte, int16 for a word, int32 for DBD"
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> S7Point:
+        _polled_count_is_a_running_total(self, "S7")
+        address = parse_s7(self.point)
+        check_s7_type(address, self.data_type or S7_DEFAULT_TYPE[address.width])
+        return self
+
+
+class S7Source(_Frozen):
+    """Poll data blocks and the M, I, Q areas of one Siemens S7 PLC (S7-300/400/1200/1500)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=102, ge=1, le=65535)
+    rack: int = Field(default=0, ge=0, le=7)
+    slot: int = Field(default=1, ge=0, le=31)
+    poll_s: float = Field(default=1.0, gt=0)
+    heartbeat_s: float = Field(
+        default=60.0, gt=0, description="telemetry is stored on change, and at least this often"
+    )
+    points: list[S7Point] = Field(min_length=1)
+
+
+class McPoint(PointMap):
+    """A Mitsubishi device (``D100``, ``M10``, ``X0``, ``D200:2`` for a 32-bit pair)."""
+
+    data_type: Literal["bool", "int16", "uint16", "int32", "uint32", "real"] | None = Field(
+        default=None, description="default: bool for a bit device, int16 for a word, int32 for :2"
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> McPoint:
+        _polled_count_is_a_running_total(self, "MC protocol")
+        address = parse_mc(self.point)
+        wanted = self.data_type
+        if wanted is not None:
+            fits = {0: ("bool",), 1: ("int16", "uint16", "bool"), 2: ("int32", "uint32", "real")}
+            if wanted not in fits[address.words]:
+                raise ValueError(
+                    f"data_type {wanted} does not fit '{self.point}'; use "
+                    f"{' or '.join(fits[address.words])} (a 32-bit value is a pair: D200:2)"
+                )
+        return self
+
+
+class McSource(_Frozen):
+    """Poll devices of one Mitsubishi MELSEC PLC over MC protocol (3E frame, binary)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=5007, ge=1, le=65535)
+    poll_s: float = Field(default=1.0, gt=0)
+    heartbeat_s: float = Field(
+        default=60.0, gt=0, description="telemetry is stored on change, and at least this often"
+    )
+    points: list[McPoint] = Field(min_length=1)
+
+
+class EnipPoint(PointMap):
+    """A Logix tag read over EtherNet/IP (``Line1.State``, ``Counts[2]``)."""
+
+    @model_validator(mode="after")
+    def _tag(self) -> EnipPoint:
+        _polled_count_is_a_running_total(self, "EtherNet/IP")
+        check_logix_tag(self.point)
+        return self
+
+
+class EnipSource(_Frozen):
+    """Poll tags of one Allen-Bradley ControlLogix/CompactLogix (or compatible) PLC."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=44818, ge=1, le=65535)
+    slot: int = Field(default=0, ge=0, le=31, description="slot of the CPU in the backplane")
+    poll_s: float = Field(default=1.0, gt=0)
+    heartbeat_s: float = Field(
+        default=60.0, gt=0, description="telemetry is stored on change, and at least this often"
+    )
+    points: list[EnipPoint] = Field(min_length=1)
+
+
+class MTConnectSource(_Frozen):
+    """Read DataItems of one device of an MTConnect agent (``current``, then ``sample``)."""
+
+    agent: str = Field(pattern=r"^https?://", description="e.g. http://10.0.0.7:5000")
+    device: str | None = Field(default=None, description="device name; none = the agent's all")
+    poll_s: float = Field(default=1.0, gt=0)
+    heartbeat_s: float = Field(
+        default=60.0, gt=0, description="telemetry is stored on change, and at least this often"
+    )
+    points: list[PointMap] = Field(min_length=1, description="point = DataItem id")
+
+
 class MachineConnect(_Frozen):
     """Where a machine's data comes from when it does not publish microfab events itself."""
 
     opcua: OpcUaSource | None = None
     sparkplug: SparkplugSource | None = None
     modbus: ModbusSource | None = None
+    s7: S7Source | None = None
+    mc: McSource | None = None
+    enip: EnipSource | None = None
+    mtconnect: MTConnectSource | None = None
 
 
 class Machine(_Frozen):
@@ -256,7 +375,8 @@ class Machine(_Frozen):
     )
     connect: MachineConnect | None = Field(
         default=None,
-        description="How microfab reads this machine over OPC UA, Sparkplug B or Modbus TCP",
+        description="How microfab reads this machine over OPC UA, Sparkplug B, Modbus TCP, S7, "
+        "MC protocol, EtherNet/IP or MTConnect",
     )
     inspection_model: str | None = Field(
         default=None,
