@@ -375,3 +375,14 @@ view_skipped = Table(
     Column("event_id", String(64), nullable=False),
     Column("reason", Text, nullable=False),
 )
+
+uplink_checkpoints = Table(
+    "uplink_checkpoints",
+    metadata,
+    Column("uplink", String(300), primary_key=True),  # site@host:port of the HQ broker
+    Column("seq", BigInteger, nullable=False),  # last event acknowledged with all before it
+    Column("event_ts", UtcDateTime()),  # its event time
+    Column("ingest_ts", UtcDateTime()),  # its ingest time at the site
+    Column("acknowledged", BigInteger, nullable=False),  # events acknowledged in all
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,37 @@
+"""Uplink checkpoints: how far a site's events have been acknowledged by an HQ broker.
+
+One row per uplink (its key names the site and the HQ broker): the ingest sequence of the last
+event the broker acknowledged with every earlier one, that event's time and ingest time (for the
+lag in seconds), and when the row was written. ``microfab uplink`` reads it at start and moves it
+forward only after PUBACKs, so any outage resumes from here.
+
+Revision ID: 0011
+Revises: 0007
+Create Date: 2026-12-07
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+When = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "uplink_checkpoints",
+        sa.Column("uplink", sa.String(300), primary_key=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("event_ts", When),
+        sa.Column("ingest_ts", When),
+        sa.Column("acknowledged", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", When, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("uplink_checkpoints")
