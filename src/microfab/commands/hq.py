@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
-from microfab.commands.common import DbOption, out
+from microfab.commands.common import DbOption, JsonOption, out, print_json
 
 hq_app = typer.Typer(
     help="HQ over several sites: register their factory models, roll their figures up",
@@ -48,3 +49,72 @@ def register(
     sites = ", ".join(s.id for s in merged.sites)
     state = "stored as" if created else "unchanged, already"
     out.print(f"HQ model {state} version {version}: sites {sites}", highlight=False)
+
+
+@hq_app.command("status")
+def status(
+    site: Annotated[
+        list[str] | None, typer.Option("--site", help="Only this site (repeat for several)")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Each site's day at HQ (data freshness, OEE, output, late orders, alerts, kgCO2e) and the group's."""
+    from rich.table import Table
+
+    from microfab.commands.common import stored_factory
+    from microfab.hq.rollup import group_figures
+    from microfab.store import open_store
+
+    with open_store(db) as store:
+        figures = group_figures(store, stored_factory(store), site or None)
+    if as_json:
+        print_json(figures.to_json())
+        return
+    table = Table(title="HQ: sites today 各廠今日")
+    for name in (
+        "site",
+        "newest event",
+        "lag",
+        "OEE",
+        "good",
+        "scrap",
+        "late",
+        "alerts",
+        "kWh",
+        "kgCO2e/unit",
+    ):
+        table.add_column(name, justify="left" if name in ("site", "newest event") else "right")
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1%}"
+
+    for t in figures.sites:
+        table.add_row(
+            t.site,
+            "—"
+            if t.newest_event is None
+            else f"{t.newest_event.astimezone(ZoneInfo(t.timezone)):%Y-%m-%d %H:%M:%S}",
+            "—" if t.lag_s is None else f"{t.lag_s:,.1f} s",
+            pct(t.oee),
+            f"{t.good:,}",
+            f"{t.scrap:,}",
+            str(t.late_orders),
+            str(t.open_alerts),
+            f"{t.kwh:,.1f}",
+            "—" if t.kgco2e_per_unit is None else f"{t.kgco2e_per_unit:.4f}",
+        )
+    g = figures
+    table.add_row(
+        "group",
+        "",
+        "",
+        pct(g.oee),
+        f"{g.good:,}",
+        f"{g.scrap:,}",
+        str(g.late_orders),
+        str(g.open_alerts),
+        f"{g.kwh:,.1f}",
+        "—" if g.kgco2e_per_unit is None else f"{g.kgco2e_per_unit:.4f}",
+    )
+    out.print(table)
