@@ -116,7 +116,7 @@ def site_figures(
         end = fresh.event_ts + dt.timedelta(milliseconds=1)
         local = fresh.event_ts.astimezone(site.zone)
         start = dt.datetime.combine(local.date(), dt.time(0), site.zone).astimezone(dt.UTC)
-        rows = oee_rows(store, narrowed, start=start, end=end, by="machine", level="line")
+        rows = oee_rows(store, narrowed, start=start, end=end, by="machine", level="machine")
         weighted = sum((r.figures.oee or 0.0) * r.figures.planned_busy_s for r in rows)
         busy = sum(r.figures.planned_busy_s for r in rows if r.figures.oee is not None)
         oee = weighted / busy if busy else None
