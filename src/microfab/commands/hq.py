@@ -118,3 +118,39 @@ def status(
         "—" if g.kgco2e_per_unit is None else f"{g.kgco2e_per_unit:.4f}",
     )
     out.print(table)
+
+
+@hq_app.command("grant")
+def grant(
+    actor: Annotated[
+        str,
+        typer.Argument(help="user:NAME or token:NAME (a site manager, or a token made for one)"),
+    ],
+    site: Annotated[list[str], typer.Option("--site", help="Site id (repeat for several)")],
+    db: DbOption = None,
+) -> None:
+    """Let a site manager see these sites at HQ (/hq, /api/v1/hq/sites)."""
+    from microfab.commands.users import cli_actor
+    from microfab.errors import InputError
+    from microfab.hq.registry import only_sites
+    from microfab.store import open_store
+    from microfab.store.audit import record_change
+    from microfab.store.hq import grant_sites
+
+    if not actor.startswith(("user:", "token:")):
+        raise InputError(f"'{actor}': expected user:NAME or token:NAME")
+    with open_store(db) as store:
+        from microfab.commands.common import stored_factory
+
+        only_sites(stored_factory(store), site)  # every site must be registered
+        new = grant_sites(store, actor, site, cli_actor())
+        if new:
+            record_change(
+                store,
+                actor=cli_actor(),
+                action="hq.grant",
+                target=actor,
+                before=None,
+                after={"sites": new},
+            )
+    out.print(f"{actor} sees {', '.join(sorted(site))} at HQ", highlight=False)

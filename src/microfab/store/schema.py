@@ -386,3 +386,12 @@ uplink_checkpoints = Table(
     Column("acknowledged", BigInteger, nullable=False),  # events acknowledged in all
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+site_access = Table(
+    "site_access",
+    metadata,
+    Column("actor", String(200), primary_key=True),  # user:NAME or token:NAME
+    Column("site", String(40), primary_key=True),
+    Column("granted_at", UtcDateTime(), nullable=False),
+    Column("granted_by", String(200), nullable=False),
+)

@@ -5,6 +5,8 @@ event the broker acknowledged with every earlier one, that event's time and inge
 lag in seconds), and when the row was written. ``microfab uplink`` reads it at start and moves it
 forward only after PUBACKs, so any outage resumes from here.
 
+``site_access`` lists the sites a site manager (``user:NAME`` or ``token:NAME``) may see at HQ.
+
 Revision ID: 0011
 Revises: 0007
 Create Date: 2026-12-07
@@ -32,6 +34,15 @@ def upgrade() -> None:
         sa.Column("updated_at", When, nullable=False),
     )
 
+    op.create_table(
+        "site_access",
+        sa.Column("actor", sa.String(200), primary_key=True),
+        sa.Column("site", sa.String(40), primary_key=True),
+        sa.Column("granted_at", When, nullable=False),
+        sa.Column("granted_by", sa.String(200), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("site_access")
     op.drop_table("uplink_checkpoints")
