@@ -318,3 +318,35 @@ def test_roll_up_per_site_and_for_the_group(hq_store: EventStore) -> None:
     shown = runner.invoke(app, ["hq", "status", "--db", hq_store.url, "--json"])
     assert shown.exit_code == 0, shown.output
     assert '"site": "gd1"' in shown.stdout
+
+
+def test_a_site_manager_sees_only_the_sites_granted_to_them(hq_store: EventStore) -> None:
+    from microfab.model.identity import Role
+    from microfab.store.identity import create_token
+    from webapp import serving
+
+    start = dt.datetime(2026, 12, 7, 1, 0, tzinfo=dt.UTC)
+    hq_store.append(
+        [
+            PartCount(id=f"{s}-c", ts=start, machine=f"{s}/plant/line1/machining/{s}-cnc-1", good=5)
+            for s in ("hk1", "gd1")
+        ]
+    )
+    token, secret = create_token(hq_store, "gd-manager", role=Role.SITE_MANAGER, actor="cli:tests")
+    granted = runner.invoke(
+        app, ["hq", "grant", f"token:{token.name}", "--site", "gd1", "--db", hq_store.url]
+    )
+    assert granted.exit_code == 0, granted.output
+    as_manager = {"Authorization": f"Bearer {secret}"}
+    with serving(hq_store, role=Role.HQ_MANAGER) as (_, hq_client):
+        every = hq_client.get("/api/v1/hq/sites").json()
+        assert [s["site"] for s in every["sites"]] == ["hk1", "gd1"]
+        assert hq_client.get("/hq/hk1").status_code == 200
+        mine = hq_client.get("/api/v1/hq/sites", headers=as_manager).json()
+        assert [s["site"] for s in mine["sites"]] == ["gd1"] and mine["group"]["good"] == 5
+        page = hq_client.get("/hq", headers=as_manager)
+        assert page.status_code == 200 and 'data-site="gd1"' in page.text
+        assert 'data-site="hk1"' not in page.text
+        assert hq_client.get("/hq/gd1", headers=as_manager).status_code == 200
+        assert hq_client.get("/hq/hk1", headers=as_manager).status_code == 404
+        assert hq_client.get("/", headers=as_manager).status_code == 403  # no plant pages
