@@ -150,6 +150,7 @@ class Uplink:
         self._early: dict[int, Any] = {}
         self._connected = threading.Event()
         self._fatal: str | None = None
+        self._closing = False
         self._resend = False
         self._done_seq = 0  # acknowledged with all before it (in memory)
         self._done: _Sent | None = None
@@ -185,6 +186,8 @@ class Uplink:
     ) -> None:
         self._connected.clear()
         self.status.connected = False
+        if self._closing:
+            return
         log.warning("lost the HQ broker at %s (%s); reconnecting", self.settings.display, reason)
 
     def _on_publish(
@@ -281,6 +284,7 @@ class Uplink:
                     self._publish(stored)
         finally:
             self._save()
+            self._closing = True
             self._client.disconnect()
             self._client.loop_stop()
 
