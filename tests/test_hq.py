@@ -350,3 +350,30 @@ def test_a_site_manager_sees_only_the_sites_granted_to_them(hq_store: EventStore
         assert hq_client.get("/hq/gd1", headers=as_manager).status_code == 200
         assert hq_client.get("/hq/hk1", headers=as_manager).status_code == 404
         assert hq_client.get("/", headers=as_manager).status_code == 403  # no plant pages
+
+
+def test_money_in_hkd_by_the_rate_of_its_day(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from microfab.errors import LocatedFileError
+    from microfab.hq.money import load_rates
+
+    path = tmp_path / "rates.yaml"
+    path.write_text(
+        "version: t-1\nrates:\n"
+        "  - {currency: CNY, from: 2026-01-01, hkd: 1.0850, source: month-end}\n"
+        "  - {currency: CNY, from: 2026-07-01, hkd: 1.0910, source: month-end}\n",
+        encoding="utf-8",
+    )
+    rates = load_rates(path)
+    assert rates.to_hkd("1000", "CNY", dt.date(2026, 3, 1)) == Decimal("1085.00")
+    assert rates.to_hkd("1000", "CNY", dt.date(2026, 7, 1)) == Decimal("1091.00")
+    assert rates.to_hkd("12.345", "HKD", dt.date(2026, 7, 1)) == Decimal("12.34")
+    with pytest.raises(InputError, match="the first is from 2026-01-01"):
+        rates.to_hkd(1, "CNY", dt.date(2025, 12, 31))
+    with pytest.raises(InputError, match="no HKD rate for VND"):
+        rates.to_hkd(1, "VND", dt.date(2026, 3, 1))
+    path.write_text("version: t-2\nrates:\n  - {currency: cny, from: 2026-01-01, hkd: 1}\n")
+    with pytest.raises(LocatedFileError) as fault:
+        load_rates(path)
+    assert "rates.yaml:3" in str(fault.value.problems)
