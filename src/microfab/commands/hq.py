@@ -154,3 +154,18 @@ def grant(
                 after={"sites": new},
             )
     out.print(f"{actor} sees {', '.join(sorted(site))} at HQ", highlight=False)
+
+
+@hq_app.command("export")
+def export(db: DbOption = None) -> None:
+    """Print HQ's group model as a factory file (YAML), e.g. for 'microfab broker acl --hq'."""
+    import yaml
+
+    from microfab.commands.common import stored_factory
+    from microfab.store import open_store
+
+    with open_store(db) as store:
+        factory = stored_factory(store)
+    document = factory.model_dump(mode="json", exclude_defaults=True)
+    print("# HQ's group model (microfab hq export): every registered site")
+    print(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), end="")
