@@ -55,6 +55,7 @@ def uplink(
     ] = 10.0,
 ) -> None:
     """Forward the site store's events to the HQ broker: QoS 1, in store order, resumable."""
+    import re
     import threading
 
     from microfab.connect.uplink import Uplink
@@ -74,6 +75,10 @@ def uplink(
                     + (f" (the factory model has {', '.join(sites)})" if sites else "")
                 )
             site = sites[0]
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", site):
+            raise InputError(
+                f"--site: '{site}' is not a site id (lower-case letters, digits, '-', '_')"
+            )
         key = f"{site}@{settings.host}:{settings.port}"
         runner = Uplink(
             UplinkLog(store, key, site),

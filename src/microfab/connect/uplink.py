@@ -147,7 +147,7 @@ class Uplink:
         self._acked = threading.Condition(self._lock)
         self._queue: deque[_Sent] = deque()
         self._by_mid: dict[int, _Sent] = {}
-        self._early: dict[int, Any] = {}
+        self._early: dict[int, tuple[Any, float]] = {}
         self._connected = threading.Event()
         self._fatal: str | None = None
         self._closing = False
@@ -196,7 +196,8 @@ class Uplink:
         with self._lock:
             sent = self._by_mid.pop(mid, None)
             if sent is None:  # acknowledged before _publish noted its mid, or sent before a
-                self._early[mid] = reason  # resend from the checkpoint (then never claimed)
+                # resend from the checkpoint (then never claimed, or too old to be claimed)
+                self._early[mid] = (reason, time.monotonic())
                 while len(self._early) > 2 * self.window:
                     del self._early[next(iter(self._early))]
                 return
@@ -290,6 +291,7 @@ class Uplink:
 
     def _publish(self, stored: StoredLike) -> None:
         event = stored.event
+        began = time.monotonic()
         # not under our lock: paho holds its own lock while it calls on_publish, which takes ours
         info = self._client.publish(
             event_topic(event), encode([event]), qos=1, properties=self._props
@@ -299,9 +301,10 @@ class Uplink:
             self._queue.append(sent)
             self._sent_upto = stored.seq
             self.status.sent += 1
-            if info.mid in self._early:  # the broker was quicker than this thread
-                self._settle(sent, self._early.pop(info.mid))
-            else:
+            early = self._early.pop(info.mid, None)
+            if early is not None and early[1] >= began:  # the broker was quicker than us
+                self._settle(sent, early[0])
+            else:  # (an answer from before this publish is a stale one for a reused mid)
                 self._by_mid[info.mid] = sent
 
     def _back_to_checkpoint(self) -> None:
