@@ -377,3 +377,18 @@ def test_money_in_hkd_by_the_rate_of_its_day(tmp_path: Path) -> None:
     with pytest.raises(LocatedFileError) as fault:
         load_rates(path)
     assert "rates.yaml:3" in str(fault.value.problems)
+
+
+def test_a_sites_order_prefix_keeps_its_automatic_order_ids_apart_at_hq() -> None:
+    from microfab.track.orders import _next_order_id
+
+    text = site_factory("gd1").replace(
+        "    currency: CNY\n", "    currency: CNY\n    order_prefix: GD1-\n"
+    )
+    gd = parse_factory(text, "gd1.yaml")
+    at = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)
+    known = ["GD1-WO261207-001", "WO261207-007"]
+    assert _next_order_id(known, at, gd) == "GD1-WO261207-002"
+    assert _next_order_id(known, at, site_model("hk1")) == "WO261207-008"
+    with pytest.raises(Exception, match="order_prefix"):
+        parse_factory(text.replace("order_prefix: GD1-", "order_prefix: gd1"), "gd1.yaml")

@@ -339,6 +339,13 @@ class Site(_Frozen):
         description="Emission factor key of the site's grid electricity, e.g. electricity/cn-national "
         "or electricity/vn-national [default: from electricity_supplier]",
     )
+    order_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,11}$")] | None = (
+        Field(
+            default=None,
+            description="Start of the site's automatic work-order ids, e.g. GD1- (GD1-WO261207-001), "
+            "so that orders stay unique when HQ holds several sites",
+        )
+    )
 
     @field_validator("timezone")
     @classmethod
