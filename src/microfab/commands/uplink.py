@@ -56,6 +56,7 @@ def uplink(
 ) -> None:
     """Forward the site store's events to the HQ broker: QoS 1, in store order, resumable."""
     import re
+    import signal
     import threading
 
     from microfab.connect.uplink import Uplink
@@ -93,6 +94,8 @@ def uplink(
             highlight=False,
         )
         stop = threading.Event()
+        # systemd stops a service with SIGTERM: finish like Ctrl-C (checkpoint saved)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             runner.run(
                 stop,
