@@ -33,6 +33,7 @@ from microfab.model.calendar import public_holidays
 from microfab.model.events import EnergyReading, Event, PartCount, StateChange
 from microfab.model.factory_file import parse_factory
 from microfab.store import EventStore, open_store
+from microfab.store.hq import HqIngestTarget, UplinkReport, uplink_reports
 from microfab.store.uplink import UplinkLog, checkpoint
 from services import MosquittoServer, mosquitto_server
 from test_hq_uplink import site_factory
@@ -206,7 +207,7 @@ def run_uplink(uplink: Uplink) -> tuple[threading.Thread, threading.Event, list[
 
     def target() -> None:
         try:
-            uplink.run(stop)
+            uplink.run(stop, report_every_s=0.3)
         except BaseException as exc:  # handed to the test
             failures.append(exc)
 
@@ -236,7 +237,10 @@ def test_the_uplink_holds_its_checkpoint_until_hq_listens(
             assert uplink.status.resends >= 1  # the broker dropped them: nobody subscribed
             assert checkpoint(site, key).seq == 0
             worker = IngestWorker(
-                hq, parse_broker_url(mosquitto.url), known_sites={"hk1"}, client_id="hq-late"
+                HqIngestTarget(hq),
+                parse_broker_url(mosquitto.url),
+                known_sites={"hk1"},
+                client_id="hq-late",
             )
             worker.start()
             try:
@@ -244,6 +248,14 @@ def test_the_uplink_holds_its_checkpoint_until_hq_listens(
                 while hq.count() < len(sent) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 while checkpoint(site, key).seq < site.last_seq() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+                def reported() -> UplinkReport | None:
+                    return uplink_reports(hq).get("hk1")
+
+                while time.monotonic() < deadline and (
+                    (r := reported()) is None or r.checkpoint < site.last_seq()
+                ):
                     time.sleep(0.05)
             finally:
                 worker.stop()
@@ -256,6 +268,11 @@ def test_the_uplink_holds_its_checkpoint_until_hq_listens(
         assert mark.seq == site.last_seq() and mark.acknowledged == len(sent)
         status = uplink.refresh_status()
         assert (status.lag_events, status.lag_s) == (0, 0.0)
+        report = uplink_reports(hq)["hk1"]  # what the uplink told HQ (the site tile's backlog)
+        assert (report.checkpoint, report.lag_events) == (site.last_seq(), 0)
+        tile = group_figures(hq, hq.factory()[1]).sites[0]  # type: ignore[index]
+        assert (tile.site, tile.uplink_lag_events) == ("hk1", 0)
+        assert not hq.dead_letters()  # the status messages are no events, nor mistakes
 
 
 def test_an_uplink_login_cannot_publish_another_sites_events(tmp_path: Path) -> None:

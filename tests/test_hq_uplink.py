@@ -26,6 +26,7 @@ from microfab.connect.mqtt_ingest import IngestWorker
 from microfab.model.clock_policy import ClockPolicy
 from microfab.model.events import Event, PartCount, StateChange
 from microfab.store import EventStore, open_store
+from microfab.store.hq import HqIngestTarget, uplink_reports
 from services import MosquittoServer
 
 runner = CliRunner()
@@ -132,7 +133,7 @@ def hq_worker(hq: EventStore, broker: str, client_id: str) -> IngestWorker:
     found = hq.factory()
     assert found is not None
     worker = IngestWorker(
-        hq,
+        HqIngestTarget(hq),
         parse_broker_url(broker),
         known_machines={ref.path for ref in found[1].machines()},
         known_sites={site.id for site in found[1].sites},
@@ -241,6 +242,7 @@ def test_two_sites_through_faults_reach_hq_exactly_once(
         assert hq.dead_letter_count() == 0, [d.reason for d in hq.dead_letters(limit=3)]
         assert len(at_hq) == len(set(at_hq)), "an event is stored twice at HQ"
         assert set(at_hq) == union
+        assert set(uplink_reports(hq)) == set(SITES)  # each uplink told HQ its lag
     finally:
         for producer in producers.values():
             producer.stop.set()

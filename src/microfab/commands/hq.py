@@ -76,6 +76,7 @@ def status(
         "site",
         "newest event",
         "lag",
+        "waiting",
         "OEE",
         "good",
         "scrap",
@@ -96,6 +97,9 @@ def status(
             if t.newest_event is None
             else f"{t.newest_event.astimezone(ZoneInfo(t.timezone)):%Y-%m-%d %H:%M:%S}",
             "—" if t.lag_s is None else f"{t.lag_s:,.1f} s",
+            "—"
+            if t.uplink_lag_events is None
+            else f"{t.uplink_lag_events:,} / {t.uplink_lag_s or 0:,.0f} s",
             pct(t.oee),
             f"{t.good:,}",
             f"{t.scrap:,}",
@@ -107,6 +111,7 @@ def status(
     g = figures
     table.add_row(
         "group",
+        "",
         "",
         "",
         pct(g.oee),

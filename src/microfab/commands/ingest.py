@@ -66,6 +66,7 @@ def ingest(
     from microfab.connect.mqtt_ingest import IngestWorker
     from microfab.model.clock_policy import ClockPolicy
     from microfab.store import open_store
+    from microfab.store.hq import HqIngestTarget
 
     settings = broker_settings(broker, username, password, tls_ca, mqtt_version)
     with open_store(db) as store:
@@ -76,7 +77,7 @@ def ingest(
                 "'microfab hq register SITE_FACTORY.yaml' for each site first"
             )
         worker = IngestWorker(
-            store,
+            HqIngestTarget(store) if hq else store,
             settings,
             known_machines={ref.path for ref in found[1].machines()} if found else None,
             reason_codes=found[1].downtime_reasons.codes() if found else None,

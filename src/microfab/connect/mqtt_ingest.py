@@ -47,7 +47,7 @@ from paho.mqtt.properties import Properties
 
 from microfab.connect.decode import DEFAULT_MAX_PAYLOAD, decode_message
 from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
-from microfab.connect.site_check import claimed_site, site_refusal
+from microfab.connect.site_check import claimed_site, site_refusal, status_topic_site
 from microfab.connect.topics import SUBSCRIPTION, shared
 from microfab.errors import StoreError
 from microfab.model.clock_policy import DRIFT_SHOWN, ClockPolicy
@@ -404,6 +404,7 @@ class IngestWorker:
         offsets: dict[str, float] = {}
         unknown_reasons = 0
         site_refused = 0
+        statuses: dict[str, dict[str, Any]] = {}
         for message in batch:
             if self.known_sites is not None:
                 refusal = site_refusal(message.topic, message.site, self.known_sites)
@@ -421,6 +422,12 @@ class IngestWorker:
                         )
                     )
                     continue
+            status_site = status_topic_site(message.topic)
+            if status_site is not None:  # an uplink's status: recorded where the store can
+                status = _uplink_status(message.payload)
+                if status is not None:
+                    statuses[status_site] = {**status, "received_at": message.received_at}
+                continue
             decoded = decode_message(
                 message.topic,
                 message.payload,
@@ -453,6 +460,12 @@ class IngestWorker:
         try:
             inserted, duplicates = self._store_events(events, dead)
             self._store_dead_letters(dead)
+            record = getattr(self.store, "record_uplink_status", None)
+            if statuses and record is not None:
+                try:
+                    self._retrying(partial(record, statuses))
+                except _Rejected as exc:
+                    log.error("could not record uplink statuses %s: %s", sorted(statuses), exc)
             if unknown:
                 try:
                     self._retrying(lambda: self.store.flag_unknown_machines(unknown))
@@ -566,6 +579,20 @@ class IngestWorker:
             reason,
             dt.datetime.now(dt.UTC),
         )
+
+
+def _uplink_status(payload: bytes) -> dict[str, Any] | None:
+    """An uplink's status message (``microfab/v1/{site}/uplink``), or None when it is not one."""
+    try:
+        body = json.loads(payload)
+        return {
+            "checkpoint": int(body["checkpoint"]),
+            "lag_events": int(body["lag_events"]),
+            "lag_s": float(body["lag_s"]),
+            "reported_at": dt.datetime.fromisoformat(str(body["at"]).replace("Z", "+00:00")),
+        }
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return None
 
 
 def _wall_clock() -> dt.datetime:

@@ -18,6 +18,20 @@ from microfab.connect.topics import TOPIC_ROOT
 from microfab.connect.uplink import SITE_PROPERTY
 
 _ROOT_LEVELS = len(TOPIC_ROOT.split("/"))
+UPLINK_LEVEL = "uplink"
+"""``microfab/v1/{site}/uplink``: the uplink's status (retained), which HQ's ingest records."""
+
+
+def uplink_status_topic(site: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{UPLINK_LEVEL}"
+
+
+def status_topic_site(topic: str) -> str | None:
+    """The site of an uplink status topic, or None for any other topic."""
+    levels = topic.split("/")
+    if len(levels) == _ROOT_LEVELS + 2 and levels[-1] == UPLINK_LEVEL:
+        return topic_site(topic)
+    return None
 
 
 def topic_site(topic: str) -> str | None:

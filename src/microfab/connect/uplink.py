@@ -21,12 +21,15 @@ QoS 1 over MQTT 5, where HQ's ``microfab ingest`` stores it. How nothing is lost
   the broker acknowledges. ``max_rate`` caps events per second for a thin link.
 
 Every message carries the MQTT 5 user property ``microfab-site`` naming the sending site; HQ's
-ingest (``--hq``) refuses one whose topic names another site (``site_mismatch``).
+ingest (``--hq``) refuses one whose topic names another site (``site_mismatch``). With each
+status line the uplink publishes its status (checkpoint, lag in events and seconds), retained, on
+``microfab/v1/{site}/uplink``; HQ's ingest records it and HQ's site tile shows it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -251,8 +254,11 @@ class Uplink:
                 if self._fatal is not None:
                     raise BrokerError(self._fatal)
                 now = time.monotonic()
-                if report is not None and now - last_report >= report_every_s:
-                    report(self.refresh_status())
+                if now - last_report >= report_every_s:
+                    status = self.refresh_status()
+                    self._publish_status(status)
+                    if report is not None:
+                        report(status)
                     last_report = now
                 if self._done_unsaved and (now - last_save >= self.save_every_s or not self._queue):
                     self._save()
@@ -306,6 +312,27 @@ class Uplink:
                 self._settle(sent, early[0])
             else:  # (an answer from before this publish is a stale one for a reused mid)
                 self._by_mid[info.mid] = sent
+
+    def _publish_status(self, status: UplinkStatus) -> None:
+        """The status, retained on ``microfab/v1/{site}/uplink`` for HQ (its tile shows it)."""
+        if not self._connected.is_set():
+            return
+        body = {
+            "site": self.site,
+            "checkpoint": status.checkpoint,
+            "lag_events": status.lag_events,
+            "lag_s": round(status.lag_s, 3),
+            "sent": status.sent,
+            "acknowledged": status.acknowledged,
+            "at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self._client.publish(
+            f"microfab/v1/{self.site}/uplink",
+            json.dumps(body).encode(),
+            qos=1,
+            retain=True,
+            properties=self._props,
+        )
 
     def _back_to_checkpoint(self) -> None:
         """Forget what is in flight and send again from the last event acknowledged in order."""

@@ -2,7 +2,8 @@
 
 Per site (in the site's own time zone, "today" ending at the site's newest event, as the site's
 own dashboard reckons it): the freshness of its data at HQ (newest event, when it was stored, the
-transport lag), OEE (line OEE weighted by planned busy time), good and scrap, late open orders,
+transport lag), the backlog its uplink last reported (events waiting at the site and for how
+long: a cut link shows here), OEE (line OEE weighted by planned busy time), good and scrap, late open orders,
 open alerts, metered electricity and its kgCO2e by the site's grid factor
 (``grid_factor`` in the factory file, else its Hong Kong power company's), and kgCO2e per good
 unit. The group's figures add the sites' up (OEE weighted by planned busy time again).
@@ -19,7 +20,7 @@ from microfab.hq.registry import only_sites
 from microfab.model.factory import Factory, Site
 from microfab.store import EventStore
 from microfab.store.alerts import list_alerts
-from microfab.store.hq import freshness
+from microfab.store.hq import UplinkReport, freshness, uplink_reports
 from microfab.store.production_views import energy_totals
 from microfab.track.oee import oee_rows
 from microfab.track.orders import list_orders
@@ -48,10 +49,14 @@ class SiteFigures:
     kgco2e_per_unit: float | None
     grid_factor: str
     grid_factor_year: int | None
+    uplink_lag_events: int | None = None
+    """Events waiting at the site, as its uplink last reported (None: it never reported)."""
+    uplink_lag_s: float | None = None
+    uplink_reported: dt.datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("newest_event", "received", "day_start"):
+        for key in ("newest_event", "received", "day_start", "uplink_reported"):
             value = data[key]
             data[key] = None if value is None else value.isoformat().replace("+00:00", "Z")
         return data
@@ -99,6 +104,7 @@ def site_figures(
     factors: FactorTable | None = None,
     late_by_site: dict[str, int] | None = None,
     alerts_by_site: dict[str, int] | None = None,
+    reports: dict[str, UplinkReport] | None = None,
 ) -> SiteFigures:
     """One site's figures (see the module docstring)."""
     narrowed = only_sites(factory, [site_id])
@@ -136,6 +142,7 @@ def site_figures(
         late_by_site = late_orders(store, factory)
     if alerts_by_site is None:
         alerts_by_site = open_alerts(store)
+    report = (uplink_reports(store) if reports is None else reports).get(site.id)
     return SiteFigures(
         site=site.id,
         name=site.name or site.id,
@@ -156,6 +163,9 @@ def site_figures(
         kgco2e_per_unit=None if kg is None or not good else round(kg / good, 6),
         grid_factor=key,
         grid_factor_year=year,
+        uplink_lag_events=None if report is None else report.lag_events,
+        uplink_lag_s=None if report is None else report.lag_s,
+        uplink_reported=None if report is None else report.reported_at,
     )
 
 
@@ -193,9 +203,18 @@ def group_figures(
     factors = load_factors()
     late = late_orders(store, factory)
     alerts = open_alerts(store)
+    reports = uplink_reports(store)
     chosen = [s.id for s in factory.sites if sites is None or s.id in sites]
     tiles = [
-        site_figures(store, factory, s, factors=factors, late_by_site=late, alerts_by_site=alerts)
+        site_figures(
+            store,
+            factory,
+            s,
+            factors=factors,
+            late_by_site=late,
+            alerts_by_site=alerts,
+            reports=reports,
+        )
         for s in chosen
     ]
     busy = sum(t.planned_busy_s for t in tiles if t.oee is not None)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
+from microfab.model.dead_letter import DeadLetter
+from microfab.model.events import Event
 from microfab.store import schema
 from microfab.store.event_store import EventStore
+from microfab.store.writer import AppendResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +74,70 @@ def revoke_sites(store: EventStore, actor: str, sites: Sequence[str]) -> None:
     table = schema.site_access
     with store.transaction() as conn:
         conn.execute(delete(table).where(table.c.actor == actor, table.c.site.in_(list(sites))))
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkReport:
+    """A site's uplink status as it last reported it to HQ."""
+
+    site: str
+    checkpoint: int
+    lag_events: int
+    lag_s: float
+    reported_at: dt.datetime
+    received_at: dt.datetime
+
+
+def record_uplink_status(store: EventStore, statuses: dict[str, dict[str, Any]]) -> None:
+    """Keep each site's newest uplink status (site → checkpoint, lag_events, lag_s,
+    reported_at, received_at); an older report never replaces a newer one."""
+    table = schema.uplink_status
+    insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+    with store.transaction() as conn:
+        for site, status in statuses.items():
+            row = {"site": site, **status}
+            stmt = insert(table).values(**row)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["site"],
+                    set_={k: stmt.excluded[k] for k in row if k != "site"},
+                    where=table.c.reported_at <= stmt.excluded.reported_at,
+                )
+            )
+
+
+def uplink_reports(store: EventStore) -> dict[str, UplinkReport]:
+    table = schema.uplink_status
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(table)).mappings().all()
+    return {
+        str(r["site"]): UplinkReport(
+            str(r["site"]),
+            int(r["checkpoint"]),
+            int(r["lag_events"]),
+            float(r["lag_s"]),
+            r["reported_at"],
+            r["received_at"],
+        )
+        for r in rows
+    }
+
+
+class HqIngestTarget:
+    """The store as HQ's ingest writes to it: events and dead letters as usual, and the sites'
+    uplink statuses (``microfab ingest --hq``)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def append(self, events: Iterable[Event]) -> AppendResult:
+        return self.store.append(events)
+
+    def append_dead_letters(self, letters: Iterable[DeadLetter]) -> int:
+        return self.store.append_dead_letters(letters)
+
+    def flag_unknown_machines(self, seen: dict[str, tuple[dt.datetime, dt.datetime, int]]) -> None:
+        self.store.flag_unknown_machines(seen)
+
+    def record_uplink_status(self, statuses: dict[str, dict[str, Any]]) -> None:
+        record_uplink_status(self.store, statuses)

@@ -395,3 +395,14 @@ site_access = Table(
     Column("granted_at", UtcDateTime(), nullable=False),
     Column("granted_by", String(200), nullable=False),
 )
+
+uplink_status = Table(
+    "uplink_status",
+    metadata,
+    Column("site", String(40), primary_key=True),
+    Column("checkpoint", BigInteger, nullable=False),
+    Column("lag_events", BigInteger, nullable=False),
+    Column("lag_s", Float, nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=False),  # the uplink's clock
+    Column("received_at", UtcDateTime(), nullable=False),  # HQ's ingest clock
+)

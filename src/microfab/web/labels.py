@@ -360,6 +360,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "hq_co2_per_unit": ("kgCO2e per unit", "每件碳排放 (kgCO2e)"),
     "hq_group": ("Group (sites)", "集團（廠房數）"),
     "hq_grid_factor": ("Grid emission factor", "電網排放因子"),
+    "hq_backlog": ("Waiting at the site", "廠內待傳"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})

@@ -30,7 +30,8 @@ class HqSites(BaseModel):
     sites: list[dict[str, Any]] = Field(
         description="site, name, timezone, currency, newest_event, received, lag_s, day_start, "
         "oee, planned_busy_s, good, scrap, late_orders, open_alerts, kwh, kgco2e, "
-        "kgco2e_per_unit, grid_factor, grid_factor_year"
+        "kgco2e_per_unit, grid_factor, grid_factor_year, uplink_lag_events, uplink_lag_s, "
+        "uplink_reported"
     )
 
 

@@ -5,6 +5,7 @@ event the broker acknowledged with every earlier one, that event's time and inge
 lag in seconds), and when the row was written. ``microfab uplink`` reads it at start and moves it
 forward only after PUBACKs, so any outage resumes from here.
 
+``uplink_status`` (at HQ) keeps each site's uplink status as last reported (its lag).
 ``site_access`` lists the sites a site manager (``user:NAME`` or ``token:NAME``) may see at HQ.
 
 Revision ID: 0011
@@ -42,7 +43,18 @@ def upgrade() -> None:
         sa.Column("granted_by", sa.String(200), nullable=False),
     )
 
+    op.create_table(
+        "uplink_status",
+        sa.Column("site", sa.String(40), primary_key=True),
+        sa.Column("checkpoint", sa.BigInteger, nullable=False),
+        sa.Column("lag_events", sa.BigInteger, nullable=False),
+        sa.Column("lag_s", sa.Float, nullable=False),
+        sa.Column("reported_at", When, nullable=False),
+        sa.Column("received_at", When, nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("uplink_status")
     op.drop_table("site_access")
     op.drop_table("uplink_checkpoints")
