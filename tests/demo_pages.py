@@ -59,7 +59,8 @@ def page_urls(app: FastAPI, store: EventStore) -> list[str]:
         if "{kind}" in path:
             urls.extend(path.replace("{kind}", kind) for kind in FUNDING_REPORTS)
         else:
-            urls.append(re.sub(r"\{machine(:path)?\}", machine, path).replace("{order}", order))
+            url = re.sub(r"\{machine(:path)?\}", machine, path).replace("{order}", order)
+            urls.append(url.replace("{site}", machine.split("/", 1)[0]))  # HQ's site page
     return urls
 
 

@@ -144,6 +144,7 @@ def test_module_has_a_docstring(module: Module) -> None:
 DOMAIN = (
     "model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect", "assist",
 )  # fmt: skip
+DOMAIN = ("model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect", "hq")
 """The domain folders: what the factory is and does, whatever reads or shows it."""
 
 FRONT_ENDS = ("microfab.api", "microfab.web", "microfab.http", "microfab.app")

@@ -51,7 +51,8 @@ T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
 
 def test_every_role_reads_the_plant_and_only_admin_manages_users() -> None:
     for role, granted in ROLE_PERMISSIONS.items():
-        assert Permission.PLANT_READ in granted, role
+        # a site manager reads HQ's roll-up of their own sites and not the (all-site) plant pages
+        assert Permission.PLANT_READ in granted or role is Role.SITE_MANAGER, role
         assert (Permission.USERS_MANAGE in granted) == (role is Role.ADMIN), role
     assert ROLE_PERMISSIONS[Role.ADMIN] == frozenset(Permission)
     assert ROLE_PERMISSIONS[Role.VIEWER] == {Permission.PLANT_READ}
@@ -60,6 +61,7 @@ def test_every_role_reads_the_plant_and_only_admin_manages_users() -> None:
     assert Permission.FUNDING_WRITE in ROLE_PERMISSIONS[Role.FUNDING_OFFICER]
     assert Permission.FUNDING_READ not in ROLE_PERMISSIONS[Role.ENGINEER]
     assert not allows(None, Permission.PLANT_READ)
+    assert ROLE_PERMISSIONS[Role.SITE_MANAGER] == {Permission.HQ_READ}
 
 
 def test_the_role_table_in_the_docs_is_what_the_code_grants() -> None:

@@ -95,6 +95,7 @@ def concrete(path: str) -> str:
         .replace("{order}", "WO-1")
         .replace("{kind}", "evidence")
         .replace("{path:path}", "favicon.svg")
+        .replace("{site}", "kt")
     )
 
 

@@ -34,6 +34,7 @@ from microfab.api.routes import (
 )
 from microfab.api.routes import carbon as carbon_routes
 from microfab.api.routes import vision as vision_routes
+from microfab.api.routes import hq as hq_routes
 from microfab.errors import MicrofabError
 from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.pact_footprints import PactFootprints
@@ -46,6 +47,7 @@ from microfab.track.plant import Plant
 from microfab.vision.service import VisionStations
 from microfab.web.api_docs import api_docs_page
 from microfab.web.funding_pages import router as funding_pages_router
+from microfab.web.hq_pages import router as hq_pages_router
 from microfab.web.live import LiveFeed
 from microfab.web.login import router as login_router
 from microfab.web.order_pages import router as order_pages_router
@@ -190,6 +192,8 @@ def create_app(
     app.include_router(plan_page_router)
     app.include_router(funding_pages_router)
     app.include_router(quality_pages_router)
+    app.include_router(hq_routes.router)  # HQ over several sites (issue 20)
+    app.include_router(hq_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

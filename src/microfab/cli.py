@@ -34,6 +34,7 @@ from microfab.commands.factory import init as init_command
 from microfab.commands.factory import validate as validate_command
 from microfab.commands.funding import funding_app
 from microfab.commands.haccp import haccp_app
+from microfab.commands.hq import hq_app
 from microfab.commands.ingest import ingest as ingest_command
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
@@ -47,6 +48,7 @@ from microfab.commands.quality import spc as spc_command
 from microfab.commands.report import report_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
+from microfab.commands.uplink import uplink as uplink_command
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.version import version as version_command
 from microfab.commands.views import db_rebuild_views, db_status, orders_orphans
@@ -105,6 +107,9 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
 app.add_typer(vision_app, name="vision")
 app.command("ask")(ask_command)
+# multi-site (issue 20): the uplink to HQ and HQ's registry of sites
+app.command("uplink")(uplink_command)
+app.add_typer(hq_app, name="hq")
 
 
 def main() -> None:

@@ -36,6 +36,14 @@ def bench(
             "--db", help="Database URL \\[default: a temporary SQLite file]", show_default=False
         ),
     ] = None,
+    sites: Annotated[
+        int | None,
+        typer.Option(min=1, help="Sites (benchmarks that take it: hq)", show_default=False),
+    ] = None,
+    machines: Annotated[
+        int | None,
+        typer.Option(min=1, help="Machines per site (hq)", show_default=False),
+    ] = None,
 ) -> None:
     """Run a benchmark from bench/, print its figures and record them in docs/benchmarks.md."""
     import inspect
@@ -44,7 +52,7 @@ def bench(
 
     module, root = find_benchmark(name)
     accepted = inspect.signature(module.run).parameters
-    given = {"events": events, "broker": broker, "db": db}
+    given = {"events": events, "broker": broker, "db": db, "sites": sites, "machines": machines}
     for option, value in given.items():
         if value is not None and option not in accepted:
             raise InputError(f"benchmark '{name}' does not take --{option}")

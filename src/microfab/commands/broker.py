@@ -122,10 +122,19 @@ def acl(
             "--force", help="Replace existing files (every device needs its new password)"
         ),
     ] = False,
+    hq: Annotated[
+        bool,
+        typer.Option(
+            "--hq",
+            help="HQ's broker: one uplink login per site of the factory (it may publish only "
+            "microfab/v1/SITE/#) instead of one per machine",
+        ),
+    ] = False,
 ) -> None:
     """Create one MQTT login per machine with a topic ACL: for the embedded broker and Mosquitto."""
     from microfab.connect.broker_acl import (
         logins_for_factory,
+        logins_for_hq,
         mosquitto_conf_lines,
         new_password,
         write_access_file,
@@ -146,7 +155,8 @@ def acl(
             "--force to replace (every device then needs its new password)"
         )
     try:
-        logins = logins_for_factory(load_factory(factory_file), service_user)
+        chosen = logins_for_hq if hq else logins_for_factory
+        logins = chosen(load_factory(factory_file), service_user)
     except ValueError as exc:
         raise InputError(f"--factory: {exc}") from None
     passwords = {login.user: new_password() for login in logins}

@@ -16,6 +16,7 @@ from microfab.commands.mqtt_options import (
     broker_settings,
 )
 from microfab.console import err
+from microfab.errors import InputError
 
 
 def ingest(
@@ -52,18 +53,32 @@ def ingest(
         str,
         typer.Option(help="Dead-letter (bad_time) events older than this ('none': any age)"),
     ] = "30d",
+    hq: Annotated[
+        bool,
+        typer.Option(
+            "--hq",
+            help="HQ of several sites: dead-letter events of sites not registered "
+            "(unknown_site) and uplinked events whose site differs from the topic's (site_mismatch)",
+        ),
+    ] = False,
 ) -> None:
     """Subscribe to the microfab topics and store every event: QoS 1, acknowledged after commit."""
     from microfab.connect.mqtt_ingest import IngestWorker
     from microfab.model.clock_policy import ClockPolicy
     from microfab.store import open_store
     from microfab.store.view_follower import ViewFollower
+    from microfab.store.hq import HqIngestTarget
 
     settings = broker_settings(broker, username, password, tls_ca, mqtt_version)
     with open_store(db) as store, ViewFollower(store):
         found = store.factory()
+        if hq and found is None:
+            raise InputError(
+                "--hq: no site is registered in this store yet; run "
+                "'microfab hq register SITE_FACTORY.yaml' for each site first"
+            )
         worker = IngestWorker(
-            store,
+            HqIngestTarget(store) if hq else store,
             settings,
             known_machines={ref.path for ref in found[1].machines()} if found else None,
             reason_codes=found[1].downtime_reasons.codes() if found else None,
@@ -73,10 +88,11 @@ def ingest(
             batch_size=batch_size,
             max_payload=max_payload,
             clock_policy=ClockPolicy.from_options(max_future, max_age),
+            known_sites={site.id for site in found[1].sites} if hq and found else None,
         )
         err.print(
             f"ingest: {settings.display} -> {store.display_url}"
-            f"{' (strict)' if strict else ''}; Ctrl-C to stop",
+            f"{' (strict)' if strict else ''}{' (HQ)' if hq else ''}; Ctrl-C to stop",
             highlight=False,
         )
         worker.run_forever(log=lambda line: err.print(line, highlight=False))

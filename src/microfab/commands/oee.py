@@ -37,6 +37,10 @@ LineOption = Annotated[
     str | None,
     typer.Option("--line", help="Line id or path site/area/line \\[default: all lines]"),
 ]
+SiteOption = Annotated[
+    str | None,
+    typer.Option("--site", help="Only this site's lines (an HQ store holds several sites)"),
+]
 MachineOption = Annotated[
     str | None, typer.Option("--machine", help="Only this machine (id or path)")
 ]
@@ -72,6 +76,7 @@ def oee(
     db: DbOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
+    site: SiteOption = None,
 ) -> None:
     """OEE per ISO 22400-2 (availability × performance × quality) 設備綜合效率."""
     from microfab.store import open_store
@@ -79,7 +84,7 @@ def oee(
     period_by = _choice("--by", by, ("machine", "shift", "day"))
     row_level = _choice("--level", level, ("machine", "line"))
     with open_store(db) as store:
-        factory = stored_factory(store)
+        factory = _of_site(stored_factory(store), site)
         first, last = _range(store, factory, line, start, end, max_days)
         rows = oee_rows(
             store,
@@ -109,12 +114,13 @@ def downtime(
     db: DbOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
+    site: SiteOption = None,
 ) -> None:
     """Downtime Pareto by reason code, and MTBF/MTTR per machine 停機原因."""
     from microfab.store import open_store
 
     with open_store(db) as store:
-        factory = stored_factory(store)
+        factory = _of_site(stored_factory(store), site)
         first, last = _range(store, factory, line, start, end, max_days)
         pareto = downtime_pareto(store, factory, line=line, machine=machine, start=first, end=last)
         reliability = reliability_rows(
@@ -163,6 +169,15 @@ def downtime(
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _of_site(factory: Factory, site: str | None) -> Factory:
+    """The factory model narrowed to ``site`` (``--site``), or whole."""
+    if site is None:
+        return factory
+    from microfab.hq.registry import only_sites
+
+    return only_sites(factory, [site])
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -290,3 +290,17 @@ def mosquitto_conf_lines(folder: Path) -> list[str]:
         f"password_file {(folder / 'password_file').resolve()}",
         f"acl_file {(folder / 'acl_file').resolve()}",
     ]
+
+
+def uplink_login(site: str) -> BrokerLogin:
+    """A site's uplink at HQ (``microfab uplink``): it may publish its own site's events and
+    nothing else, so one site can never write as another (docs/hq.md)."""
+    return BrokerLogin(f"uplink.{site}", "uplink", (f"{TOPIC_ROOT}/{site}/#",), ())
+
+
+def logins_for_hq(factory: Factory, service_user: str = SERVICE_USER) -> list[BrokerLogin]:
+    """HQ's broker: the service account (HQ's ingest) and one uplink login per site."""
+    logins = [service_login(service_user), *(uplink_login(site.id) for site in factory.sites)]
+    for login in logins:
+        check_user_name(login.user)
+    return logins

@@ -47,6 +47,7 @@ from paho.mqtt.properties import Properties
 
 from microfab.connect.decode import DEFAULT_MAX_PAYLOAD, decode_message
 from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
+from microfab.connect.site_check import claimed_site, site_refusal, status_topic_site
 from microfab.connect.topics import SUBSCRIPTION, shared
 from microfab.errors import StoreError
 from microfab.model.clock_policy import DRIFT_SHOWN, ClockPolicy
@@ -122,6 +123,8 @@ class _Message(NamedTuple):
     topic: str
     payload: bytes
     received_at: dt.datetime
+    site: str | None = None
+    """The MQTT 5 user property ``microfab-site`` (set by ``microfab uplink``), if any."""
 
 
 class _Inbox:
@@ -167,6 +170,8 @@ class IngestStats:
     """State events stored with ``unknown:<code>``: their reason is not one of the factory's."""
     store_retries: int = 0
     batches: int = 0
+    site_refused: int = 0
+    """Messages refused at HQ (``--hq``): ``unknown_site`` or ``site_mismatch`` dead letters."""
     clock_offsets: dict[str, float] = field(default_factory=dict)
     """Machine path → seconds its newest accepted event was ahead of the receiving clock
     (negative: behind)."""
@@ -199,6 +204,7 @@ class IngestWorker:
         clock: Callable[[], dt.datetime] | None = None,
         clock_policy: ClockPolicy | None = None,
         reason_codes: Collection[str] | None = None,
+        known_sites: Collection[str] | None = None,
     ) -> None:
         """``reason_codes`` are the factory's downtime reason codes: a state event with another
         reason is stored as ``unknown:<code>`` and counted (None: not checked). ``clock`` is the receiving clock (default the wall clock; the demo passes its
@@ -207,6 +213,8 @@ class IngestWorker:
         :data:`~microfab.model.clock_policy.UNLIMITED_AGE`; None (for tools that store any
         time on purpose) judges nothing."""
         self.store = store
+        self.known_sites = frozenset(known_sites) if known_sites is not None else None
+        """At HQ (``--hq``): the registered sites; others are refused (see connect/site_check.py)."""
         self.clock = clock or _wall_clock
         self.clock_policy = clock_policy
         self.settings = settings
@@ -271,6 +279,7 @@ class IngestWorker:
             log.warning("lost the broker at %s (%s); reconnecting", self.settings.display, reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        props = getattr(message, "properties", None)
         self._inbox.put(
             _Message(
                 self._generation,
@@ -279,6 +288,9 @@ class IngestWorker:
                 message.topic,
                 bytes(message.payload),
                 self.clock(),
+                claimed_site(getattr(props, "UserProperty", None))
+                if self.known_sites is not None
+                else None,
             )
         )
 
@@ -325,6 +337,7 @@ class IngestWorker:
                         f"received {s.received:,}, stored {s.stored:,}, duplicates {s.duplicates:,}, "
                         f"dead letters {s.dead_letters:,} ({s.bad_time:,} bad_time)"
                         + (f", unknown reasons {s.unknown_reasons:,}" if s.unknown_reasons else "")
+                        + (f", refused by site {s.site_refused:,}" if s.site_refused else "")
                         + (f"; {drift}" if drift else "")
                     )
                     last = time.monotonic()
@@ -390,7 +403,31 @@ class IngestWorker:
         unknown: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
         offsets: dict[str, float] = {}
         unknown_reasons = 0
+        site_refused = 0
+        statuses: dict[str, dict[str, Any]] = {}
         for message in batch:
+            if self.known_sites is not None:
+                refusal = site_refusal(message.topic, message.site, self.known_sites)
+                if refusal is not None:
+                    site_refused += 1
+                    if refusal.startswith("site_mismatch") and site_refused == 1:
+                        log.error("%s: %s", _ascii(message.topic), refusal)
+                    dead.append(
+                        DeadLetter(
+                            "mqtt",
+                            _ascii(message.topic),
+                            payload_text(message.payload),
+                            refusal,
+                            message.received_at,
+                        )
+                    )
+                    continue
+            status_site = status_topic_site(message.topic)
+            if status_site is not None:  # an uplink's status: recorded where the store can
+                status = _uplink_status(message.payload)
+                if status is not None:
+                    statuses[status_site] = {**status, "received_at": message.received_at}
+                continue
             decoded = decode_message(
                 message.topic,
                 message.payload,
@@ -423,6 +460,12 @@ class IngestWorker:
         try:
             inserted, duplicates = self._store_events(events, dead)
             self._store_dead_letters(dead)
+            record = getattr(self.store, "record_uplink_status", None)
+            if statuses and record is not None:
+                try:
+                    self._retrying(partial(record, statuses))
+                except _Rejected as exc:
+                    log.error("could not record uplink statuses %s: %s", sorted(statuses), exc)
             if unknown:
                 try:
                     self._retrying(lambda: self.store.flag_unknown_machines(unknown))
@@ -442,6 +485,7 @@ class IngestWorker:
                 clocks[machine] = offset
         stats.unknown_machine_events += sum(n for _, _, n in unknown.values())
         stats.unknown_reasons += unknown_reasons
+        stats.site_refused += site_refused
         stats.batches += 1
         generation = self._generation
         for message in batch:
@@ -535,6 +579,20 @@ class IngestWorker:
             reason,
             dt.datetime.now(dt.UTC),
         )
+
+
+def _uplink_status(payload: bytes) -> dict[str, Any] | None:
+    """An uplink's status message (``microfab/v1/{site}/uplink``), or None when it is not one."""
+    try:
+        body = json.loads(payload)
+        return {
+            "checkpoint": int(body["checkpoint"]),
+            "lag_events": int(body["lag_events"]),
+            "lag_s": float(body["lag_s"]),
+            "reported_at": dt.datetime.fromisoformat(str(body["at"]).replace("Z", "+00:00")),
+        }
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return None
 
 
 def _wall_clock() -> dt.datetime:

@@ -241,7 +241,7 @@ def footprint(
         if carrier == "electricity":
             site = sites[site_id]
             supplier = site.electricity_supplier
-            choice = factor(f"electricity/{supplier.value}")
+            choice = factor(site.grid_factor or f"electricity/{supplier.value}")
             electricity = electricity + amount
             energy_by_machine[machine] += amount
             tariff = settings.tariff(supplier, year)

@@ -144,6 +144,10 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/quality"): _P.PLANT_READ,
     ("POST", "/alerts/{alert_id}/ack"): _P.OPERATOR_RECORD,
     ("POST", "/alerts/{alert_id}/close"): _P.OPERATOR_RECORD,
+    # HQ over several sites (issue 20)
+    ("GET", "/api/v1/hq/sites"): _P.HQ_READ,
+    ("GET", "/hq"): _P.HQ_READ,
+    ("GET", "/hq/{site}"): _P.HQ_READ,
 }
 """Every route of the app by (method, path) → the permission it needs, or ``PUBLIC``.
 

@@ -31,16 +31,24 @@ class Window:
         return (self.end - self.start).total_seconds()
 
 
-@functools.lru_cache(maxsize=64)
-def _hk_holidays(year: int) -> frozenset[dt.date]:
-    return frozenset(holiday_data.country_holidays("HK", years=year).keys())
+@functools.lru_cache(maxsize=256)
+def _holidays(country: str, subdivision: str | None, year: int) -> frozenset[dt.date]:
+    found = holiday_data.country_holidays(country, subdiv=subdivision, years=year)
+    return frozenset(found.keys())
+
+
+_NATIONAL_ONLY = {"CN-GD": "CN"}
+"""Regions whose public holidays are their country's (Guangdong keeps Mainland China's)."""
 
 
 def public_holidays(calendar_code: str | None, year: int) -> frozenset[dt.date]:
-    """Public holidays of a year for the site's holiday calendar (``HK`` or none)."""
+    """Public holidays of a year for the site's holiday calendar (``HK``, ``CN``, ``CN-GD``,
+    ``VN``, ``MY``, ``TH`` … — see :data:`microfab.model.factory.HolidayRegion` — or none)."""
     if calendar_code is None:
         return frozenset()
-    return _hk_holidays(year)
+    code = _NATIONAL_ONLY.get(calendar_code, calendar_code)
+    country, _, subdivision = code.partition("-")
+    return _holidays(country, subdivision or None, year)
 
 
 def _clock(day: dt.date, text: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:

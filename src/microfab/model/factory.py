@@ -39,6 +39,10 @@ Slug = Annotated[
 ]
 """An identifier that is safe as one MQTT topic level and one path segment."""
 
+HolidayRegion = Literal["HK", "CN", "CN-GD", "MO", "VN", "MY", "TH", "SG"]
+"""Public-holiday calendars a site can name (the ``holidays`` package; CN-GD: Guangdong, which
+keeps the national holidays)."""
+
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 
 
@@ -449,10 +453,26 @@ class Site(_Frozen):
     name: str = ""
     timezone: str = "Asia/Hong_Kong"
     electricity_supplier: ElectricitySupplier = ElectricitySupplier.CLP
-    holidays: Literal["HK"] | None = Field(
+    holidays: HolidayRegion | None = Field(
         default="HK", description="Public-holiday calendar applied to every line of the site"
     )
     areas: list[Area] = Field(min_length=1)
+    # multi-site settings (issue 20), all optional: a Hong Kong site needs none of them
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
+        default="HKD", description="ISO 4217 currency of the site's own money figures"
+    )
+    grid_factor: str | None = Field(
+        default=None,
+        description="Emission factor key of the site's grid electricity, e.g. electricity/cn-national "
+        "or electricity/vn-national [default: from electricity_supplier]",
+    )
+    order_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,11}$")] | None = (
+        Field(
+            default=None,
+            description="Start of the site's automatic work-order ids, e.g. GD1- (GD1-WO261207-001), "
+            "so that orders stay unique when HQ holds several sites",
+        )
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,8 @@ planner             viewer + create/release/cancel orders, make and commit plans
 engineer            viewer + operator entries, apply the factory model, append events
 funding_officer     viewer + read and change funding records, read the audit log
 admin               everything, including users, tokens and the audit log
+hq_manager          viewer + HQ's roll-up of every site
+site_manager        HQ's roll-up of the sites granted to them, nothing else
 ==================  ==============================================================
 
 ``footprints.read`` (the PACT API for customers) belongs to no role but admin: it is given to a
@@ -39,6 +41,11 @@ class Role(StrEnum):
     ENGINEER = "engineer"
     FUNDING_OFFICER = "funding_officer"
     ADMIN = "admin"
+    # multi-site (issue 20)
+    HQ_MANAGER = "hq_manager"
+    """Reads the plant and HQ's roll-up of every site."""
+    SITE_MANAGER = "site_manager"
+    """Reads HQ's roll-up of the sites granted to them only (``microfab hq grant``)."""
 
 
 class Permission(StrEnum):
@@ -70,6 +77,9 @@ class Permission(StrEnum):
     system, through a token made with ``--scope footprints.read``."""
     INSPECTION_WRITE = "inspection.write"
     """Send images to a vision inspection station to be judged (a camera gateway's token)."""
+    HQ_READ = "hq.read"
+    """Read HQ's roll-up of the sites (``/hq``): every site's, or with no ``plant.read`` (a site
+    manager) only the sites granted to the principal."""
 
 
 _P = Permission
@@ -84,6 +94,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {_P.PLANT_READ, _P.FUNDING_READ, _P.FUNDING_WRITE, _P.AUDIT_READ}
     ),
     Role.ADMIN: frozenset(Permission),
+    Role.HQ_MANAGER: frozenset({_P.PLANT_READ, _P.HQ_READ}),
+    Role.SITE_MANAGER: frozenset({_P.HQ_READ}),
 }
 """The permission table: what each role may do. docs/security.md carries the same table."""
 

@@ -387,4 +387,33 @@ vision_models = Table(
     Column("task", String(16), nullable=False),
     Column("card", JSON, nullable=False),
     Column("registered_at", UtcDateTime(), nullable=False),
+uplink_checkpoints = Table(
+    "uplink_checkpoints",
+    metadata,
+    Column("uplink", String(300), primary_key=True),  # site@host:port of the HQ broker
+    Column("seq", BigInteger, nullable=False),  # last event acknowledged with all before it
+    Column("event_ts", UtcDateTime()),  # its event time
+    Column("ingest_ts", UtcDateTime()),  # its ingest time at the site
+    Column("acknowledged", BigInteger, nullable=False),  # events acknowledged in all
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+site_access = Table(
+    "site_access",
+    metadata,
+    Column("actor", String(200), primary_key=True),  # user:NAME or token:NAME
+    Column("site", String(40), primary_key=True),
+    Column("granted_at", UtcDateTime(), nullable=False),
+    Column("granted_by", String(200), nullable=False),
+)
+
+uplink_status = Table(
+    "uplink_status",
+    metadata,
+    Column("site", String(40), primary_key=True),
+    Column("checkpoint", BigInteger, nullable=False),
+    Column("lag_events", BigInteger, nullable=False),
+    Column("lag_s", Float, nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=False),  # the uplink's clock
+    Column("received_at", UtcDateTime(), nullable=False),  # HQ's ingest clock
 )

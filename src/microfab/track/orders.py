@@ -415,10 +415,17 @@ def _machine_paths(factory: Factory) -> dict[str, str]:
 
 
 def _next_order_id(known: Iterable[str], at: dt.datetime, factory: Factory) -> str:
-    """``WO{yymmdd}-{nnn}``: the day's next number (site time of the first site)."""
-    day = at.astimezone(factory.sites[0].zone).strftime("%y%m%d")
-    numbers = [int(m.group(2)) for k in known if (m := _AUTO_ID.match(k)) and m.group(1) == day]
-    return f"WO{day}-{max(numbers, default=0) + 1:03d}"
+    """``WO{yymmdd}-{nnn}``: the day's next number (site time of the first site), after the
+    site's ``order_prefix`` if it has one (``GD1-WO…``: order ids stay unique at HQ)."""
+    site = factory.sites[0]
+    day = at.astimezone(site.zone).strftime("%y%m%d")
+    prefix = site.order_prefix or ""
+    numbers = [
+        int(m.group(2))
+        for k in known
+        if k.startswith(prefix) and (m := _AUTO_ID.match(k[len(prefix) :])) and m.group(1) == day
+    ]
+    return f"{prefix}WO{day}-{max(numbers, default=0) + 1:03d}"
 
 
 # --------------------------------------------------------------------------- writing

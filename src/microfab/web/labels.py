@@ -378,6 +378,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "ask_source": ("Source", "來源"),
     "ask_view": ("view", "查看"),
     "ask_failed": ("The assistant did not answer; try again.", "助手未能回答，請再試。"),
+    # HQ over several sites (issue 20): /hq and /hq/{site}
+    "hq_page": ("HQ", "總部"),
+    "hq_sites": ("Sites today", "各廠今日"),
+    "hq_today_note": ("each in its own time zone", "按各廠所在時區"),
+    "hq_no_sites": ("No site to show", "沒有可顯示的廠房"),
+    "hq_received": ("Last data received", "最後收到數據"),
+    "hq_lag": ("Lag", "延遲"),
+    "hq_late_orders": ("Late orders", "逾期工單"),
+    "hq_alerts": ("Open alerts", "未處理警報"),
+    "hq_co2_per_unit": ("kgCO2e per unit", "每件碳排放 (kgCO2e)"),
+    "hq_group": ("Group (sites)", "集團（廠房數）"),
+    "hq_grid_factor": ("Grid emission factor", "電網排放因子"),
+    "hq_backlog": ("Waiting at the site", "廠內待傳"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})
