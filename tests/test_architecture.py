@@ -141,7 +141,19 @@ def test_module_has_a_docstring(module: Module) -> None:
 
 # ---------------------------------------------------------------------------- the HTTP layer
 
-DOMAIN = ("model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect")
+DOMAIN = (
+    "model",
+    "store",
+    "track",
+    "plan",
+    "green",
+    "funding",
+    "quality",
+    "sim",
+    "connect",
+    "maint",
+    "safety",
+)
 """The domain folders: what the factory is and does, whatever reads or shows it."""
 
 FRONT_ENDS = ("microfab.api", "microfab.web", "microfab.http", "microfab.app")

@@ -34,6 +34,7 @@ from microfab.commands.factory import validate as validate_command
 from microfab.commands.funding import funding_app
 from microfab.commands.haccp import haccp_app
 from microfab.commands.ingest import ingest as ingest_command
+from microfab.commands.maintenance import maintenance_app
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
 from microfab.commands.orders import orders_app
@@ -44,6 +45,7 @@ from microfab.commands.quality import defects as defects_command
 from microfab.commands.quality import health as health_command
 from microfab.commands.quality import spc as spc_command
 from microfab.commands.report import report_app
+from microfab.commands.safety import safety_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
 from microfab.commands.users import tokens_app, users_app
@@ -101,6 +103,8 @@ app.command("bench")(bench_command)
 app.command("ingest")(ingest_command)
 app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(safety_app, name="safety")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ planner             viewer + create/release/cancel orders, make and commit plans
 engineer            viewer + operator entries, apply the factory model, append events
 funding_officer     viewer + read and change funding records, read the audit log
 admin               everything, including users, tokens and the audit log
+technician          viewer + operator entries, maintenance work orders, safety reports
 ==================  ==============================================================
 
 ``footprints.read`` (the PACT API for customers) belongs to no role but admin: it is given to a
@@ -39,6 +40,7 @@ class Role(StrEnum):
     ENGINEER = "engineer"
     FUNDING_OFFICER = "funding_officer"
     ADMIN = "admin"
+    TECHNICIAN = "technician"
 
 
 class Permission(StrEnum):
@@ -68,6 +70,10 @@ class Permission(StrEnum):
     FOOTPRINTS_READ = "footprints.read"
     """Read the PACT product footprints (``/3/footprints``) and nothing else: for a customer's
     system, through a token made with ``--scope footprints.read``."""
+    MAINT_WRITE = "maint.write"
+    """Create, schedule, start and finish maintenance work orders; issue spare parts."""
+    SAFETY_WRITE = "safety.write"
+    """Report safety incidents and near misses; move them on and close them."""
 
 
 _P = Permission
@@ -82,7 +88,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {_P.PLANT_READ, _P.FUNDING_READ, _P.FUNDING_WRITE, _P.AUDIT_READ}
     ),
     Role.ADMIN: frozenset(Permission),
+    Role.TECHNICIAN: frozenset(
+        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.MAINT_WRITE, _P.SAFETY_WRITE}
+    ),
 }
+# maintenance and safety (issue 21): engineers run maintenance too; anyone at a machine reports
+ROLE_PERMISSIONS[Role.ENGINEER] |= {_P.MAINT_WRITE, _P.SAFETY_WRITE}
+ROLE_PERMISSIONS[Role.OPERATOR] |= {_P.SAFETY_WRITE}
 """The permission table: what each role may do. docs/security.md carries the same table."""
 
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

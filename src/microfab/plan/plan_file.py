@@ -25,6 +25,7 @@ from microfab.plan.limits import MEMORY_LIMIT_MB
 from microfab.plan.live import down_windows, parse_duration
 from microfab.plan.problem import Objective
 from microfab.plan.worker import plan_in_worker
+from microfab.store.maintenance import maintenance_down
 from microfab.track.orders import list_orders
 from microfab.track.plant import Plant
 
@@ -93,6 +94,9 @@ class PlanFile:
                         "id or path (machines: " + ", ".join(ids) + ")"
                     )
             views = list_orders(plant.store, factory, now=start)
+            span = parse_duration(horizon, "horizon")
+            for machine, spans in maintenance_down(plant.store, start, start + span).items():
+                windows.setdefault(machine, []).extend(spans)
             planned = plan_in_worker(
                 wall_s=self.wall_s,
                 memory_mb=self.memory_mb,

@@ -38,7 +38,8 @@ def _plan_file(request: Request) -> PlanFile:
 
 
 def gantt_labels() -> dict[str, dict[str, str]]:
-    keys = ("plan", "actual", "late", "now", "running", "setup_s", "good", "scrap", "no_data")
+    keys: tuple[str, ...] = ("plan", "actual", "late", "now", "running", "setup_s", "good")
+    keys += ("scrap", "no_data", "maintenance")
     return {k: {"en": LABELS[k][0], "zh": LABELS[k][1]} for k in keys}
 
 
