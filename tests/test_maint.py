@@ -3,7 +3,6 @@ services and the command line, over the small test plant (tests/webapp.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -212,4 +211,6 @@ def test_the_window_proposed_costs_the_least_lateness(tmp_path: Path) -> None:
     assert found["machine"] == CNC1 and found["candidates"] >= 5
     # cnc-2 can take WO-3 meanwhile: no window costs lateness, so the earliest one wins
     assert found["extra_lateness_s"] == 0
-    assert found["start"] == "2026-11-24T00:00:00.000Z" and found["end"] == "2026-11-24T02:00:00.000Z"
+    assert (
+        found["start"] == "2026-11-24T00:00:00.000Z" and found["end"] == "2026-11-24T02:00:00.000Z"
+    )
