@@ -13,9 +13,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from microfab.errors import InputError, MicrofabError, NotFoundError
 from microfab.http.deps import PlantDep, PrincipalDep
@@ -186,11 +187,11 @@ async def order_action(
         raise NotFoundError(
             f"no work order action '{action}'; expected one of {', '.join(ACTIONS)}"
         )
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    upload = form.get("photo")
-    data = await upload.read() if isinstance(upload, UploadFile) else b""
-    content_type = upload.content_type or "" if isinstance(upload, UploadFile) else ""
+    async with request.form() as form:
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        upload = form.get("photo")
+        data = await upload.read() if isinstance(upload, UploadFile) else b""
+        content_type = (upload.content_type or "") if isinstance(upload, UploadFile) else ""
     next_url = fields.get("next", "")
     if not next_url.startswith(("/maintenance/", "/technician")):
         next_url = f"/maintenance/{order_id}"
@@ -276,7 +277,7 @@ def technician(
         "parts": parts_json(plant.store),
         "local": _local(plant),
         "short": _short,
-        "who": principal.name,
+        "tech_name": principal.name,
         "done": done if done in ACTIONS else "",
     }
     return templates.TemplateResponse(request, "technician.html", context)

@@ -21,7 +21,10 @@
           var data = new FormData(form);
           data.set("photo", blob, "photo.jpg");
           fetch(form.action, { method: "POST", body: data, credentials: "same-origin" })
-            .then(function (answer) { window.location.href = answer.url; });
+            .then(function (answer) {
+              if (answer.redirected) { window.location.href = answer.url; return; }
+              answer.text().then(function (html) { document.open(); document.write(html); document.close(); });
+            });
         }, "image/jpeg", 0.82);
       }).catch(function () { form.submit(); });
     });
