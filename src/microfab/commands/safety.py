@@ -3,9 +3,10 @@ register, days since the last lost-time incident (docs/safety.md)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -30,6 +31,10 @@ def _plant(db: str | None) -> Iterator[Plant]:
         yield Plant(store)
 
 
+def _local(text: str, zone: Any) -> str:
+    return dt.datetime.fromisoformat(text).astimezone(zone).strftime("%a %d/%m %H:%M:%S")
+
+
 @safety_app.command("events")
 def events(
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 50,
@@ -41,13 +46,18 @@ def events(
 
     with _plant(db) as plant:
         found = recent(plant, limit)
+        zone = plant.zone()
     if as_json:
         print_json(found)
         return
     table = Table("time", "machine", "kind", "severity", "zone")
     for e in found:
         table.add_row(
-            e["ts"], e["machine"].rsplit("/", 1)[-1], e["kind"], e["severity"], e.get("zone") or ""
+            _local(e["ts"], zone),
+            e["machine"].rsplit("/", 1)[-1],
+            e["kind"],
+            e["severity"],
+            e.get("zone") or "",
         )
     out.print(table)
 
@@ -137,17 +147,20 @@ def register(db: DbOption = None, as_json: JsonOption = False) -> None:
     with _plant(db) as plant:
         found = list_json(plant)
         days = days_since_lost_time(plant)
+        zone = plant.zone()
     if as_json:
         print_json({"incidents": found, "days_since_lost_time": days})
         return
     for d in days:
-        shown = "no lost-time incident recorded" if d["days"] is None else f"{d['days']} day(s)"
-        out.print(f"site {d['site']}: {shown} since the last lost-time incident")
+        if d["days"] is None:
+            out.print(f"site {d['site']}: no lost-time incident recorded")
+        else:
+            out.print(f"site {d['site']}: {d['days']} day(s) since the last lost-time incident")
     table = Table("id", "when", "kind", "what", "injury", "state")
     for i in found:
         table.add_row(
             str(i["id"]),
-            i["occurred_at"],
+            _local(i["occurred_at"], zone),
             i["kind"],
             i["what"][:50],
             "yes" if i["injury"] else "",
