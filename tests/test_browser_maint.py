@@ -1,6 +1,7 @@
 """Maintenance in a real browser (Debian's chromium through Playwright, as tests/test_browser.py):
 an alert becomes a work order on the maintenance board, the technician starts it on a phone,
-adds a photo, finishes it, and the work order page shows it done."""
+adds a photo, finishes it, and the work order page shows it done; an e-stop then shows on the
+safety page."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from microfab.model.alerts import AlertFinding
+from microfab.model.events import SafetyEvent
 from microfab.model.identity import Role
 from microfab.store import open_store
 from microfab.store.alerts import insert_alert
@@ -95,5 +97,27 @@ def test_an_alert_becomes_a_work_order_that_the_technician_finishes(
             page.locator("#lang-toggle").click()
             expect(order).to_contain_text("已完成")
             shot(page, "maintenance-order-done-zh")
+
+            # an e-stop on cnc-2 shows on the safety page (in 中文, as chosen above)
+            store.append(
+                [
+                    SafetyEvent(
+                        id="sf-1",
+                        ts=utc("15:59"),
+                        machine=CNC2,
+                        kind="estop_pressed",
+                        severity="critical",
+                        zone="cnc-2-door",
+                    )
+                ]
+            )
+            page.goto(f"{url}safety")
+            row = page.locator(
+                f'#safety-events tr[data-kind="estop_pressed"][data-machine="{CNC2}"]'
+            )
+            expect(row).to_contain_text("按下緊急停止掣")
+            expect(row).to_contain_text("嚴重")
+            expect(page.locator('.safety-day[data-site="kt"]')).to_contain_text("未有記錄")
+            shot(page, "safety-zh")
             page.close()
     assert not errors, errors

@@ -214,3 +214,121 @@ def test_the_window_proposed_costs_the_least_lateness(tmp_path: Path) -> None:
     assert (
         found["start"] == "2026-11-24T00:00:00.000Z" and found["end"] == "2026-11-24T02:00:00.000Z"
     )
+
+
+def test_plans_order_their_work_ahead_by_their_lead_once(tmp_path: Path) -> None:
+    from microfab.maint.plans import due_list, order_due_jobs
+    from microfab.model.events import TelemetrySample
+
+    with open_store(f"sqlite:///{tmp_path}/p.db") as store:
+        plant = Plant(fill(store))
+        monday = utc("08:00")
+        add_plans(
+            plant,
+            [
+                PlanSpec(
+                    machine="cnc-1", name="oil", basis="calendar", interval=2, lead=24, since=monday
+                ),
+                PlanSpec(
+                    machine="cnc-2",
+                    name="belt",
+                    basis="calendar",
+                    interval=30,
+                    lead=24,
+                    since=monday,
+                ),
+                PlanSpec(
+                    machine="cnc-1",
+                    name="spindle-temp",
+                    basis="condition",
+                    metric="spindle_c",
+                    limit=70,
+                ),
+            ],
+            "user:lee",
+        )
+        tuesday = utc("09:00", "2026-11-24")
+        due = {d.plan: d for d in due_list(store, tuesday)}
+        assert due["oil"].due_at == utc("08:00", "2026-11-25")
+        assert due["oil"].due_in_hours == 23.0 and due["oil"].within_lead
+        assert not due["oil"].overdue and not due["belt"].within_lead
+        assert due["spindle-temp"].due_at is None  # no reading yet
+        store.append(
+            [TelemetrySample(id="t-1", ts=utc("15:00"), machine=CNC1, metrics={"spindle_c": 72.5})]
+        )
+        made = order_due_jobs(plant, "user:lee", tuesday)
+        assert len(made) == 2
+        kinds = {wo.get(store, i)["kind"]: wo.get(store, i) for i in made}
+        assert kinds["preventive"]["plan_id"] is not None
+        assert kinds["predictive"]["evidence"]["reading"] == 72.5
+        assert order_due_jobs(plant, "user:lee", tuesday) == made  # one open job per plan
+        assert len(list_orders(store)) == 2
+
+
+def test_work_orders_from_a_breakdown_and_from_the_health_index(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/h.db") as store:
+        plant = Plant(fill(store))
+        assert wo.from_machine_down(plant, "cnc-1", "user:a") is None  # running
+        from webapp import event
+
+        store.append(
+            [
+                event(
+                    "s-down",
+                    "2026-11-23T15:59:40+08:00",
+                    CNC1,
+                    "state",
+                    state="unplanned_stop",
+                    reason="UB-MECH",
+                )
+            ]
+        )
+        down = wo.from_machine_down(plant, "cnc-1", "user:a")
+        assert down is not None and wo.from_machine_down(plant, "cnc-1", "user:a") == down
+        shown = wo.get(store, down)
+        assert (shown["kind"], shown["source"], shown["priority"]) == (
+            "corrective",
+            "machine_down",
+            2,
+        )
+        assert "UB-MECH" in shown["problem"]
+        report = {
+            "machines": [
+                {
+                    "machine": CNC2,
+                    "health": 0.31,
+                    "rul_h": 12.5,
+                    "recommendation": "check spindle",
+                    "evidence": [{"metric": "vib_rms", "shift_sd": 4.1}],
+                },
+                {"machine": CNC1, "health": 0.9, "rul_h": None, "recommendation": "ok"},
+            ]
+        }
+        made = wo.from_health(plant, "user:a", report=report)
+        assert len(made) == 1
+        predicted = wo.get(store, made[0])
+        assert predicted["kind"] == "predictive" and predicted["machine"] == CNC2
+        assert predicted["evidence"]["evidence"][0]["metric"] == "vib_rms"
+        assert predicted["problem"] == "predicted failure: health 0.31; check spindle"
+        assert predicted["priority"] == 2  # a short remaining life makes it urgent
+
+
+def test_the_gantt_chart_draws_maintenance_windows(tmp_path: Path) -> None:
+    from microfab.track.gantt import gantt
+
+    with open_store(f"sqlite:///{tmp_path}/g.db") as store:
+        plant = Plant(fill(store))
+        order_id = wo.create_order(
+            plant,
+            wo.NewOrder(CNC1, wo.Kind.PREVENTIVE, "service", window=(utc("14:00"), utc("15:00"))),
+            "user:lee",
+        )
+        chart = gantt(plant, None)
+        lane = next(m for m in chart["machines"] if m["machine"] == CNC1)
+        assert lane["maintenance"] == [
+            {
+                "order": order_id,
+                "start": "2026-11-23T06:00:00.000Z",
+                "end": "2026-11-23T07:00:00.000Z",
+            }
+        ]

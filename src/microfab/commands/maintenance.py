@@ -119,6 +119,26 @@ def from_alert_command(
     print_json(order) if as_json else _print_order(order)
 
 
+@maintenance_app.command("from-down")
+def from_down_command(
+    machine: Annotated[str, typer.Argument(help="Machine id or path")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A corrective work order for a machine that is down now (once per stop)."""
+    from microfab.maint.workorders import from_machine_down, get
+
+    with _plant(db) as plant:
+        made = from_machine_down(plant, machine, cli_actor())
+        order = None if made is None else get(plant.store, made)
+    if order is None:
+        out.print(f"{machine} is not in an unplanned stop: no work order")
+    elif as_json:
+        print_json(order)
+    else:
+        _print_order(order)
+
+
 @maintenance_app.command("from-health")
 def from_health_command(
     min_health: Annotated[
