@@ -3,6 +3,7 @@ services and the command line, over the small test plant (tests/webapp.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -332,3 +333,39 @@ def test_the_gantt_chart_draws_maintenance_windows(tmp_path: Path) -> None:
                 "end": "2026-11-23T07:00:00.000Z",
             }
         ]
+
+
+def test_the_proposed_window_keeps_a_tight_order_on_time(tmp_path: Path) -> None:
+    from microfab.maint.windows import propose_window
+    from microfab.model.orders import WorkOrderRequest
+    from microfab.track.orders import create_order
+
+    with open_store(f"sqlite:///{tmp_path}/t.db") as store:
+        plant = Plant(fill(store))
+        tuesday = "2026-11-24"
+        # cnc-2 is out all Tuesday, so WO-9 (due 10:00) can only run on cnc-1, 08:00–08:54
+        wo.create_order(
+            plant,
+            wo.NewOrder(
+                CNC2,
+                wo.Kind.PREVENTIVE,
+                "overhaul",
+                window=(utc("08:00", tuesday), utc("16:00", tuesday)),
+            ),
+            "user:lee",
+        )
+        request = WorkOrderRequest(
+            order="WO-9", product="BRKT-1", quantity=100, priority=1, due=utc("10:00", tuesday)
+        )
+        create_order(store, plant.factory(), request, release=True, now=utc("15:59"))
+        found = propose_window(
+            plant,
+            "cnc-1",
+            start=utc("08:00", tuesday),
+            end=utc("16:00", tuesday),
+            duration=dt.timedelta(hours=2),
+            step=dt.timedelta(hours=1),
+        )
+        # 08:00 would hold WO-9 past its due time; 09:00 is the first start that costs nothing
+        assert found.start == utc("09:00", tuesday) and found.end == utc("11:00", tuesday)
+        assert found.weighted_lateness_s == found.baseline_lateness_s
