@@ -19,6 +19,7 @@ from microfab.errors import InputError, MicrofabError
 from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.http.errors import status_of
 from microfab.plan.plan_file import PlanFile
+from microfab.store.maintenance import maintenance_down
 from microfab.track.audit_trail import record_plan
 from microfab.track.gantt import gantt
 from microfab.track.plant import Plant
@@ -102,7 +103,11 @@ def replan_form(
         down = [f"{down_machine}:{down_for.strip() or '1h'}"] if down_machine else []
         target = _plan_file(request)
         document, saved = target.replan(
-            plant, time_limit=seconds, repair=repair in ("1", "on", "true"), down=down
+            plant,
+            time_limit=seconds,
+            repair=repair in ("1", "on", "true"),
+            down=down,
+            maintenance=maintenance_down(plant.store),
         )
         record_plan(plant.store, principal, target.path, document, saved)
     except MicrofabError as exc:

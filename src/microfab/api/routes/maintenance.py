@@ -71,6 +71,104 @@ class PartsBody(_Body):
     parts: list[PartLine] = Field(min_length=1, max_length=100)
 
 
+# ---------------------------------------------------------------------------- answers
+
+
+class PartIssued(BaseModel):
+    part: str
+    qty: float
+    unit_cost: float = Field(description="HK$ per unit when issued")
+
+
+class WorkOrderAnswer(BaseModel):
+    """A maintenance work order (docs/maintenance.md)."""
+
+    id: int
+    machine: str
+    kind: str = Field(description="corrective, predictive or preventive")
+    source: str = Field(description="manual, alert, machine_down, health or plan")
+    source_ref: str | None
+    priority: int
+    problem: str
+    cause_code: str | None
+    actions: str
+    technician: str | None
+    state: str = Field(description="requested, scheduled, in_progress, done or cancelled")
+    requested_at: str | None
+    window_start: str | None
+    window_end: str | None
+    started_at: str | None
+    finished_at: str | None
+    result: str | None
+    labour_min: float
+    labour_cost: float = Field(description="HK$")
+    plan_id: int | None
+    evidence: dict[str, Any]
+    photos: list[int]
+    parts: list[PartIssued] | None = None
+    parts_cost: float | None = Field(default=None, description="HK$")
+
+
+class WorkOrders(BaseModel):
+    orders: list[WorkOrderAnswer]
+
+
+class DueRow(BaseModel):
+    machine: str
+    plan: str
+    basis: str = Field(description="calendar, run_hours, cycles or condition")
+    due_at: str | None
+    due_in_hours: float | None
+    due_in_cycles: float | None
+    overdue: bool
+    plan_id: int
+    since: str
+    used: float | None
+    left: float | None
+    interval: float
+    within_lead: bool
+    reading: float | None
+
+
+class DueAnswer(BaseModel):
+    due: list[DueRow]
+
+
+class PartRow(BaseModel):
+    part: str
+    name: str
+    unit: str
+    on_hand: float
+    min_stock: float
+    critical: bool
+    unit_cost: float
+    low: bool = Field(description="A critical part below its minimum")
+
+
+class PartsAnswer(BaseModel):
+    parts: list[PartRow]
+
+
+class ReliabilityRow(BaseModel):
+    machine: str
+    month: str
+    failures: int
+    run_h: float
+    unplanned_stop_h: float
+    mtbf_h: float | None
+    mttr_h: float | None
+    jobs: int
+    maintenance_cost: float
+    planned_h: float
+    unplanned_h: float
+    planned_share: float | None
+    unplanned_share: float | None
+
+
+class ReliabilityAnswer(BaseModel):
+    machines: list[ReliabilityRow]
+
+
 def _time(text: str, field: str) -> dt.datetime:
     try:
         return parse_ts(text)
@@ -78,7 +176,7 @@ def _time(text: str, field: str) -> dt.datetime:
         raise InputError(f"{field}: {exc}") from None
 
 
-@router.get("/orders", summary="Maintenance work orders, newest first")
+@router.get("/orders", response_model=WorkOrders, summary="Maintenance work orders, newest first")
 def orders(
     plant: PlantDep,
     state: Annotated[Literal["open", "all"], Query()] = "open",
@@ -88,7 +186,11 @@ def orders(
     return {"orders": wo.list_json(plant.store, machine=path, open_only=state == "open")}
 
 
-@router.post("/orders", summary="Request a work order (scheduled with a window)")
+@router.post(
+    "/orders",
+    response_model=WorkOrderAnswer,
+    summary="Request a work order (scheduled with a window)",
+)
 def create(body: NewOrderBody, plant: PlantDep, principal: PrincipalDep) -> dict[str, Any]:
     window = None
     if (body.window_start is None) != (body.window_end is None):
@@ -105,12 +207,16 @@ def create(body: NewOrderBody, plant: PlantDep, principal: PrincipalDep) -> dict
     return wo.get(plant.store, order_id)
 
 
-@router.get("/orders/{order_id}", summary="One work order with its parts")
+@router.get(
+    "/orders/{order_id}", response_model=WorkOrderAnswer, summary="One work order with its parts"
+)
 def order(order_id: OrderId, plant: PlantDep) -> dict[str, Any]:
     return wo.get(plant.store, order_id)
 
 
-@router.post("/orders/{order_id}/schedule", summary="Give a job its window")
+@router.post(
+    "/orders/{order_id}/schedule", response_model=WorkOrderAnswer, summary="Give a job its window"
+)
 def schedule(
     order_id: OrderId, body: ScheduleBody, plant: PlantDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -124,14 +230,20 @@ def schedule(
     )
 
 
-@router.post("/orders/{order_id}/start", summary="Start a job (maintenance downtime begins)")
+@router.post(
+    "/orders/{order_id}/start",
+    response_model=WorkOrderAnswer,
+    summary="Start a job (maintenance downtime begins)",
+)
 def start(
     order_id: OrderId, body: StartBody, plant: PlantDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return wo.start_order(plant, order_id, principal.actor, body.technician)
 
 
-@router.post("/orders/{order_id}/finish", summary="Finish a started job")
+@router.post(
+    "/orders/{order_id}/finish", response_model=WorkOrderAnswer, summary="Finish a started job"
+)
 def finish(
     order_id: OrderId, body: FinishBody, plant: PlantDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -147,14 +259,20 @@ def finish(
     )
 
 
-@router.post("/orders/{order_id}/cancel", summary="Cancel a job not started")
+@router.post(
+    "/orders/{order_id}/cancel", response_model=WorkOrderAnswer, summary="Cancel a job not started"
+)
 def cancel(
     order_id: OrderId, body: CancelBody, plant: PlantDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return wo.cancel_order(plant, order_id, principal.actor, body.reason)
 
 
-@router.post("/orders/{order_id}/parts", summary="Issue spare parts to a job (all or none)")
+@router.post(
+    "/orders/{order_id}/parts",
+    response_model=WorkOrderAnswer,
+    summary="Issue spare parts to a job (all or none)",
+)
 def parts_issue(
     order_id: OrderId, body: PartsBody, plant: PlantDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -162,24 +280,32 @@ def parts_issue(
     return wo.get(plant.store, order_id)
 
 
-@router.post("/from-alert/{alert_id}", summary="A work order for an alert (once per alert)")
+@router.post(
+    "/from-alert/{alert_id}",
+    response_model=WorkOrderAnswer,
+    summary="A work order for an alert (once per alert)",
+)
 def from_alert(
     alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], plant: PlantDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return wo.get(plant.store, wo.from_alert(plant, alert_id, principal.actor))
 
 
-@router.get("/due", summary="When each preventive plan falls due")
+@router.get("/due", response_model=DueAnswer, summary="When each preventive plan falls due")
 def due(plant: PlantDep) -> dict[str, Any]:
     return {"due": [d.to_json() for d in due_list(plant.store, plant.now())]}
 
 
-@router.get("/parts", summary="The spare parts list")
+@router.get("/parts", response_model=PartsAnswer, summary="The spare parts list")
 def parts(plant: PlantDep) -> dict[str, Any]:
     return {"parts": parts_json(plant.store)}
 
 
-@router.get("/reliability", summary="MTBF, MTTR, cost, planned vs unplanned per machine")
+@router.get(
+    "/reliability",
+    response_model=ReliabilityAnswer,
+    summary="MTBF, MTTR, cost, planned vs unplanned per machine",
+)
 def reliability_route(
     plant: PlantDep, month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="2026-11")]
 ) -> dict[str, Any]:

@@ -41,12 +41,61 @@ class IncidentBody(BaseModel):
     actions: str = Field(default="", max_length=2000)
 
 
+class IncidentAnswer(BaseModel):
+    """One entry of the incident and near-miss register (docs/safety.md)."""
+
+    id: int
+    site: str
+    machine: str | None
+    kind: str = Field(description="incident or near_miss")
+    what: str
+    location: str
+    reported_by: str
+    injury: bool
+    lost_time: bool
+    occurred_at: str
+    actions: str
+    state: str = Field(description="reported, investigating or closed")
+    closed_at: str | None
+    closed_by: str | None
+    event_id: str | None
+
+
+class SafetyEventRow(BaseModel):
+    id: str
+    ts: str
+    machine: str
+    kind: str
+    severity: str
+    zone: str | None = None
+    source: str | None = None
+    value: float | None = None
+    limit: float | None = None
+    words: str = Field(description="The kind in words")
+
+
+class DaysRow(BaseModel):
+    site: str
+    last_lost_time: str | None
+    days: int | None = Field(description="Whole days since the last lost-time incident")
+
+
+class SafetyAnswer(BaseModel):
+    events: list[SafetyEventRow]
+    incidents: list[IncidentAnswer]
+    days_since_lost_time: list[DaysRow]
+
+
 class CloseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     actions: str = Field(default="", max_length=2000)
 
 
-@router.get("", summary="Safety events, the register and days since a lost-time incident")
+@router.get(
+    "",
+    response_model=SafetyAnswer,
+    summary="Safety events, the register and days since a lost-time incident",
+)
 def safety(plant: PlantDep) -> dict[str, Any]:
     return {
         "events": recent(plant, 100),
@@ -55,7 +104,7 @@ def safety(plant: PlantDep) -> dict[str, Any]:
     }
 
 
-@router.post("/incidents", summary="Report an incident or near miss")
+@router.post("/incidents", response_model=IncidentAnswer, summary="Report an incident or near miss")
 def report_incident(body: IncidentBody, plant: PlantDep, principal: PrincipalDep) -> dict[str, Any]:
     when = None
     if body.occurred_at is not None:
@@ -82,7 +131,11 @@ def report_incident(body: IncidentBody, plant: PlantDep, principal: PrincipalDep
     return incident_json(row)
 
 
-@router.post("/incidents/{incident_id}/close", summary="Close an incident with the actions taken")
+@router.post(
+    "/incidents/{incident_id}/close",
+    response_model=IncidentAnswer,
+    summary="Close an incident with the actions taken",
+)
 def close_incident(
     incident_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: CloseBody,
