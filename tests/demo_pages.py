@@ -61,6 +61,7 @@ def page_urls(app: FastAPI, store: EventStore) -> list[str]:
         else:
             url = re.sub(r"\{machine(:path)?\}", machine, path).replace("{order}", order)
             urls.append(url.replace("{site}", machine.split("/", 1)[0]))  # HQ's site page
+            urls.append(url.replace("{order_id}", "1"))  # the maintenance work order made below
     return urls
 
 
@@ -88,4 +89,17 @@ def demo_site(folder: Path) -> Iterator[tuple[str, httpx.Client, list[str], tupl
         ):
             planned = client.post("/plan", data={"time_limit": "2"})
             assert planned.status_code == 303, planned.text
+            # a scheduled maintenance work order, for its page and the technician's (issue 21);
+            # not started, which would store a state change at today's wall-clock time
+            machine = scenario.factory.machines()[0].path
+            job = client.post(
+                "/api/v1/maintenance/orders",
+                json={"machine": machine, "kind": "preventive", "problem": "lubricate"},
+            )
+            assert job.status_code == 200, job.text
+            window = {"start": "2026-11-23T16:00:00+08:00", "end": "2026-11-23T17:00:00+08:00"}
+            scheduled = client.post(
+                f"/api/v1/maintenance/orders/{job.json()['id']}/schedule", json=window
+            )
+            assert scheduled.status_code == 200, scheduled.text
             yield server.url, client, page_urls(app, store), admin

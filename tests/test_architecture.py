@@ -145,6 +145,18 @@ DOMAIN = (
     "model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect", "assist",
 )  # fmt: skip
 DOMAIN = ("model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect", "hq")
+    "model",
+    "store",
+    "track",
+    "plan",
+    "green",
+    "funding",
+    "quality",
+    "sim",
+    "connect",
+    "maint",
+    "safety",
+)
 """The domain folders: what the factory is and does, whatever reads or shows it."""
 
 FRONT_ENDS = ("microfab.api", "microfab.web", "microfab.http", "microfab.app")

@@ -58,7 +58,7 @@ def ev(**fields: Any) -> dict[str, Any]:
         pytest.param(
             ev(stream="vibration"),
             "stream",
-            ["state, count, telemetry, energy, order, material, inspection"],
+            ["state, count, telemetry, energy, order, material, inspection, safety"],
             id="unknown-stream",
         ),
         pytest.param(ev(stream=None), "stream", ["missing"], id="missing-stream"),

@@ -35,6 +35,8 @@ from microfab.api.routes import (
 from microfab.api.routes import carbon as carbon_routes
 from microfab.api.routes import vision as vision_routes
 from microfab.api.routes import hq as hq_routes
+from microfab.api.routes import maintenance as maintenance_routes
+from microfab.api.routes import safety as safety_routes
 from microfab.errors import MicrofabError
 from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.pact_footprints import PactFootprints
@@ -50,6 +52,7 @@ from microfab.web.funding_pages import router as funding_pages_router
 from microfab.web.hq_pages import router as hq_pages_router
 from microfab.web.live import LiveFeed
 from microfab.web.login import router as login_router
+from microfab.web.maint_pages import router as maint_pages_router
 from microfab.web.order_pages import router as order_pages_router
 from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
 from microfab.web.pages import router as pages_router
@@ -194,6 +197,9 @@ def create_app(
     app.include_router(quality_pages_router)
     app.include_router(hq_routes.router)  # HQ over several sites (issue 20)
     app.include_router(hq_pages_router)
+    app.include_router(maintenance_routes.router)
+    app.include_router(safety_routes.router)
+    app.include_router(maint_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

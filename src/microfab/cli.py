@@ -36,6 +36,7 @@ from microfab.commands.funding import funding_app
 from microfab.commands.haccp import haccp_app
 from microfab.commands.hq import hq_app
 from microfab.commands.ingest import ingest as ingest_command
+from microfab.commands.maintenance import maintenance_app
 from microfab.commands.oee import downtime as downtime_command
 from microfab.commands.oee import oee as oee_command
 from microfab.commands.orders import orders_app
@@ -46,6 +47,7 @@ from microfab.commands.quality import defects as defects_command
 from microfab.commands.quality import health as health_command
 from microfab.commands.quality import spc as spc_command
 from microfab.commands.report import report_app
+from microfab.commands.safety import safety_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
 from microfab.commands.uplink import uplink as uplink_command
@@ -110,6 +112,8 @@ app.command("ask")(ask_command)
 # multi-site (issue 20): the uplink to HQ and HQ's registry of sites
 app.command("uplink")(uplink_command)
 app.add_typer(hq_app, name="hq")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(safety_app, name="safety")
 
 
 def main() -> None:

@@ -94,7 +94,9 @@ def alerts_run(
     from microfab.commands.quality import _range
     from microfab.quality.alert_delivery import deliver_pending
     from microfab.quality.alerts import load_alert_rules, run_alert_rules
+    from microfab.safety.feed import raise_alerts as raise_safety_alerts
     from microfab.store import open_store
+    from microfab.track.plant import Plant
 
     if not every > 0:
         raise InputError("--every must be a positive number of seconds")
@@ -107,6 +109,7 @@ def alerts_run(
             shown_notes: dict[str, str] = {}
             while True:
                 run = run_alert_rules(store, factory, rules, start=first, end=last)
+                raise_safety_alerts(Plant(store))  # e-stops, intrusions (docs/safety.md)
                 deliveries = deliver_pending(store, channels)
                 if as_json:
                     print_json(

@@ -128,14 +128,33 @@ def plan_solve(
 
 @plan_app.command("check")
 def plan_check(
-    instance: Annotated[Path, typer.Argument(help="Instance file")],
+    instance: Annotated[Path | None, typer.Argument(help="Instance file")] = None,
     schedule: Annotated[
-        Path, typer.Argument(help="Schedule: the JSON of 'plan solve --json', or its assignments")
-    ],
+        Path | None,
+        typer.Argument(help="Schedule: the JSON of 'plan solve --json', or its assignments"),
+    ] = None,
     fmt: FormatOption = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Check a plan file of 'plan schedule' against the stored maintenance windows "
+            "instead (exit 1 when an operation overlaps one)",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a schedule against its instance; exit 0 when feasible, 1 with the violations."""
+    """Check a schedule against its instance; exit 0 when feasible, 1 with the violations.
+
+    With --plan, check a factory plan file: no operation may overlap a scheduled maintenance
+    window of its machine."""
+    if plan is not None:
+        _check_plan_file(plan, db, as_json)
+        return
+    if instance is None or schedule is None:
+        raise InputError("plan check: give INSTANCE and SCHEDULE, or --plan PLAN.json")
     problem = read_instance(instance, fmt)
     assignments, stated = read_schedule(schedule)
     violations = check_schedule(problem, assignments, stated_makespan=stated)
@@ -160,6 +179,35 @@ def plan_check(
         summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
         out.print(f"infeasible: {len(violations)} violation(s) ({summary})")
     if violations:
+        raise typer.Exit(1)
+
+
+def _check_plan_file(path: Path, db: str | None, as_json: bool) -> None:
+    from microfab.maint.windows import check_plan
+    from microfab.plan.plan_file import read_plan_file
+    from microfab.store import open_store
+
+    document = read_plan_file(path)
+    if document is None:
+        raise InputError(f"--plan: {path} is not a plan file of 'microfab plan schedule'")
+    with open_store(db) as store:
+        found = check_plan(document, store)
+    operations = len(document.get("operations", []))
+    if as_json:
+        print_json(
+            {
+                "feasible": not found,
+                "operations": operations,
+                "violations": [{"kind": "maintenance", "message": v.message()} for v in found],
+            }
+        )
+    elif not found:
+        out.print(f"feasible: {operations} operations, none inside a maintenance window")
+    else:
+        for violation in found:
+            out.print(violation.message())
+        out.print(f"infeasible: {len(found)} violation(s) (maintenance {len(found)})")
+    if found:
         raise typer.Exit(1)
 
 
@@ -230,15 +278,19 @@ def plan_schedule(
 
     At most a 366-day horizon and 4,000,000 operation × machine × day cells; the solve runs in a
     worker process stopped after --time-limit × 1.5 + 30 s or 2 GB of memory."""
+    from microfab.maint.windows import merge_down
     from microfab.model.factory_file import load_factory
     from microfab.plan.plan_file import read_plan_file, write_plan_file
     from microfab.store import open_store
+    from microfab.store.maintenance import maintenance_down
     from microfab.track.orders import list_orders, plant_clock
 
     with open_store(db) as store:
         factory = load_factory(factory_file) if factory_file is not None else stored_factory(store)
         begin = _start(start, factory, plant_clock(store))
         views = list_orders(store, factory, now=begin)
+        span = parse_duration(horizon, "--horizon")
+        maintenance = maintenance_down(store, begin, begin + span)
     earlier = read_plan_file(plan_file)
     if repair and earlier is None:
         err.print(f"no usable plan in {plan_file}: planning afresh")
@@ -250,7 +302,7 @@ def plan_schedule(
         start=begin,
         horizon=parse_duration(horizon, "--horizon"),
         objective=DEFAULT_OBJECTIVE if objective is None else Objective.parse(objective),
-        down=down_windows(down or [], begin, "--down"),
+        down=merge_down(down_windows(down or [], begin, "--down"), maintenance),
         earlier=earlier,
         repair=repair,
         time_limit=time_limit,

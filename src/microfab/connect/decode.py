@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from microfab.connect.topics import is_alerts_topic, parse_topic
 from microfab.model.clock_policy import ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
-from microfab.model.events import Event, StateChange, event_from_dict, event_to_dict
+from microfab.model.events import Event, StateChange, event_from_dict, event_to_dict, safety_stop
 
 DEFAULT_MAX_PAYLOAD = 256 * 1024
 UNKNOWN_REASON_PREFIX = "unknown:"
@@ -198,6 +198,9 @@ def decode_message(
                 out.unknown_reasons.append(event.reason)
                 event = event.model_copy(update={"reason": flagged})
         out.events.append(event)
+        stop = safety_stop(event)
+        if stop is not None:
+            out.events.append(stop)
     return out
 
 

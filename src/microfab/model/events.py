@@ -43,7 +43,16 @@ from pydantic import (
 EVENT_SCHEMA_VERSION = 1
 """Version of the event schema below; stored with every event."""
 
-STREAMS = ("state", "count", "telemetry", "energy", "order", "material", "inspection")
+STREAMS = (
+    "state",
+    "count",
+    "telemetry",
+    "energy",
+    "order",
+    "material",
+    "inspection",
+    "safety",
+)
 
 
 def format_ts(value: dt.datetime) -> str:
@@ -378,6 +387,64 @@ class InspectionResult(_EventBase):
         return self
 
 
+class SafetyKind(enum.StrEnum):
+    """What a safety device or detector reported (the ``safety`` stream)."""
+
+    ESTOP_PRESSED = "estop_pressed"
+    ESTOP_RELEASED = "estop_released"
+    LIGHT_CURTAIN = "light_curtain"
+    """A light curtain was interrupted."""
+    AREA_SCANNER = "area_scanner"
+    """An area (laser) scanner saw someone in its protective field."""
+    GUARD_OPEN = "guard_open"
+    """A guard door was opened while the machine ran."""
+    PERSON_IN_ZONE = "person_in_zone"
+    """A person in a danger zone, from an external vision detector."""
+    GAS_LIMIT = "gas_limit"
+    TEMPERATURE_LIMIT = "temperature_limit"
+
+
+class SafetySeverity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+STOPPING_SAFETY_KINDS = frozenset({SafetyKind.ESTOP_PRESSED})
+"""Safety events that stop the machine: it enters ``unplanned_stop`` with reason
+:data:`SAFETY_REASON` (the safety relay cuts the drives)."""
+
+SAFETY_REASON = "SAFETY"
+"""The downtime reason code of a stop a safety device caused."""
+
+
+class SafetyEvent(_EventBase):
+    """A safety device or detector at this machine reported ``kind`` at ``ts``, with a severity.
+
+    ``zone`` names the guarded area; ``value`` and ``limit`` carry a gas or temperature reading
+    and the limit it crossed; ``source`` names the device (``estop-2``, ``cam-3``)."""
+
+    stream: Literal["safety"] = "safety"
+    kind: SafetyKind
+    severity: SafetySeverity
+    zone: Label | None = Field(default=None, description="Guarded zone, e.g. imm-2-rear")
+    source: Label | None = Field(default=None, description="Device or detector that reported it")
+    value: float | None = Field(
+        default=None,
+        ge=-MAX_MEASURE,
+        le=MAX_MEASURE,
+        allow_inf_nan=False,
+        description="The reading (gas ppm, °C) of a limit event",
+    )
+    limit: float | None = Field(
+        default=None,
+        ge=-MAX_MEASURE,
+        le=MAX_MEASURE,
+        allow_inf_nan=False,
+        description="The limit the reading crossed",
+    )
+
+
 Event = Annotated[
     StateChange
     | PartCount
@@ -385,7 +452,8 @@ Event = Annotated[
     | EnergyReading
     | OrderEvent
     | MaterialConsumption
-    | InspectionResult,
+    | InspectionResult
+    | SafetyEvent,
     Field(discriminator="stream"),
 ]
 """Any microfab event; the ``stream`` field says which."""
@@ -400,6 +468,7 @@ _KEPT_WHEN_NULL = {
     "order": ("operation",),
     "material": ("lot", "order"),
     "inspection": ("defect", "order", "product"),
+    "safety": ("zone",),
 }
 """Fields of the contract that are written even when empty, so every line of a stream has one shape."""
 
@@ -501,3 +570,17 @@ def events_json_schema() -> dict[str, Any]:
         "title": f"microfab event, schema version {EVENT_SCHEMA_VERSION}",
         **schema,
     }
+
+
+def safety_stop(event: Event) -> StateChange | None:
+    """The state change a stopping safety event implies (an e-stop: ``unplanned_stop``, reason
+    ``SAFETY``, same time, id = the safety event's id + ``~stop``), or None."""
+    if not isinstance(event, SafetyEvent) or event.kind not in STOPPING_SAFETY_KINDS:
+        return None
+    return StateChange(
+        id=event.id[:59] + "~stop",
+        ts=event.ts,
+        machine=event.machine,
+        state=MachineState.UNPLANNED_STOP,
+        reason=SAFETY_REASON,
+    )

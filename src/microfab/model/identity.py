@@ -15,6 +15,7 @@ funding_officer     viewer + read and change funding records, read the audit log
 admin               everything, including users, tokens and the audit log
 hq_manager          viewer + HQ's roll-up of every site
 site_manager        HQ's roll-up of the sites granted to them, nothing else
+technician          viewer + operator entries, maintenance work orders, safety reports
 ==================  ==============================================================
 
 ``footprints.read`` (the PACT API for customers) belongs to no role but admin: it is given to a
@@ -46,6 +47,7 @@ class Role(StrEnum):
     """Reads the plant and HQ's roll-up of every site."""
     SITE_MANAGER = "site_manager"
     """Reads HQ's roll-up of the sites granted to them only (``microfab hq grant``)."""
+    TECHNICIAN = "technician"
 
 
 class Permission(StrEnum):
@@ -80,6 +82,10 @@ class Permission(StrEnum):
     HQ_READ = "hq.read"
     """Read HQ's roll-up of the sites (``/hq``): every site's, or with no ``plant.read`` (a site
     manager) only the sites granted to the principal."""
+    MAINT_WRITE = "maint.write"
+    """Create, schedule, start and finish maintenance work orders; issue spare parts."""
+    SAFETY_WRITE = "safety.write"
+    """Report safety incidents and near misses; move them on and close them."""
 
 
 _P = Permission
@@ -96,7 +102,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.HQ_MANAGER: frozenset({_P.PLANT_READ, _P.HQ_READ}),
     Role.SITE_MANAGER: frozenset({_P.HQ_READ}),
+    Role.TECHNICIAN: frozenset(
+        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.MAINT_WRITE, _P.SAFETY_WRITE}
+    ),
 }
+# maintenance and safety (issue 21): engineers run maintenance too; anyone at a machine reports
+ROLE_PERMISSIONS[Role.ENGINEER] |= {_P.MAINT_WRITE, _P.SAFETY_WRITE}
+ROLE_PERMISSIONS[Role.OPERATOR] |= {_P.SAFETY_WRITE}
 """The permission table: what each role may do. docs/security.md carries the same table."""
 
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

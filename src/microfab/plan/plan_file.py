@@ -73,9 +73,13 @@ class PlanFile:
         horizon: str = "14d",
         objective: str | None = None,
         workers: int = 2,
+        maintenance: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Plan the open orders afresh (or repair the plan in the file); write the file when a
-        schedule was found. Returns the plan document and whether it was written."""
+        schedule was found. Returns the plan document and whether it was written.
+
+        ``maintenance``: machine path → scheduled maintenance windows, unavailable like ``down``
+        (the caller reads them: ``microfab.store.maintenance.maintenance_down``)."""
         if not self._running.acquire(blocking=False):
             raise ReplanRunningError(
                 "a re-plan is already running; wait for it (a few seconds) and look again",
@@ -93,6 +97,8 @@ class PlanFile:
                         "id or path (machines: " + ", ".join(ids) + ")"
                     )
             views = list_orders(plant.store, factory, now=start)
+            for machine, spans in (maintenance or {}).items():
+                windows.setdefault(machine, []).extend(spans)
             planned = plan_in_worker(
                 wall_s=self.wall_s,
                 memory_mb=self.memory_mb,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from microfab.errors import InputError, MicrofabError
 from microfab.logs import MqttWarnings, mqtt_warnings
+from microfab.store.maintenance import maintenance_down
 
 if TYPE_CHECKING:
     from microfab.connect.mqtt_client import BrokerSettings
@@ -395,7 +396,10 @@ class DemoReplanner:
         time limit)."""
         try:
             _, written = self.plan_file.replan(
-                self.plant, time_limit=DEMO_REPLAN_LIMIT_S, workers=1
+                self.plant,
+                time_limit=DEMO_REPLAN_LIMIT_S,
+                workers=1,
+                maintenance=maintenance_down(self.plant.store),
             )
         except MicrofabError as exc:
             self.error = exc.message

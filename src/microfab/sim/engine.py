@@ -42,8 +42,12 @@ from microfab.model.events import (
     OrderEvent,
     OrderEventKind,
     PartCount,
+    SafetyEvent,
+    SafetyKind,
+    SafetySeverity,
     StateChange,
     TelemetrySample,
+    safety_stop,
 )
 from microfab.model.factory import Calendar, Factory, MachineKind, MachineRef, Operation, Product
 from microfab.sim.demand import demand_model, inflate, processing_seconds, unit_time
@@ -52,6 +56,7 @@ from microfab.sim.scenario import (
     FaultKind,
     FaultSpec,
     MachineBehaviour,
+    SafetySpec,
     Scenario,
     fault_metric,
 )
@@ -267,6 +272,8 @@ class SimMachine:
     """Set while the machine holds a finished step for a full downstream buffer."""
     faults: list[ActiveFault] = field(default_factory=list)
     last_metrics: dict[str, float] = field(default_factory=dict)
+    safety: list[SafetySpec] = field(default_factory=list)
+    """Safety events still to inject, soonest first."""
 
     @property
     def id(self) -> str:
@@ -338,7 +345,13 @@ class FactorySimulation:
             m.faults.append(
                 ActiveFault(spec, metric, spec.onset_h * 3600, spec.life_h * 3600, mean, sd)
             )
+        for trip in sorted(self.behaviour.safety, key=lambda t: t.at_h):
+            self.machines[trip.machine].safety.append(trip)
+        self.safety_log: list[SafetyEvent] = []
+        """Safety events injected so far."""
         for m in self.machines.values():
+            if m.safety and not (m.ref.machine.produces and not m.behaviour.utility):
+                self.env.process(self._safety_at_once(m))
             if m.ref.machine.kind is MachineKind.ENERGY_METER:
                 self.env.process(self._panel_meter(m))
             elif m.ref.machine.produces and not m.behaviour.utility:
@@ -666,6 +679,36 @@ class FactorySimulation:
             )
         return value
 
+    def _safety_event(self, m: SimMachine, trip: SafetySpec, kind: SafetyKind) -> SafetyEvent:
+        event = SafetyEvent(
+            id=self._next_id(),
+            ts=self._ts(),
+            machine=m.ref.path,
+            kind=kind,
+            severity=trip.severity if kind == trip.kind else SafetySeverity.INFO,
+            zone=trip.zone,
+            source=f"{m.id}-safety",
+        )
+        self._emit(event)
+        self.safety_log.append(event)
+        return event
+
+    def _safety_trip(self, m: SimMachine, trip: SafetySpec) -> Iterator[simpy.Event]:
+        """Report a safety event; an e-stop stops the machine (reason SAFETY) until released."""
+        event = self._safety_event(m, trip, trip.kind)
+        stop = safety_stop(event)
+        if stop is None:
+            return
+        self._set_state(m, stop.state, stop.reason)
+        yield self.env.timeout(trip.stop_min * 60)
+        self._safety_event(m, trip, SafetyKind.ESTOP_RELEASED)
+
+    def _safety_at_once(self, m: SimMachine) -> SimProcess:
+        while m.safety:
+            trip = m.safety.pop(0)
+            yield self.env.timeout(max(0.0, trip.at_h * 3600 - self.env.now))
+            yield from self._safety_trip(m, trip)
+
     def _breakdown(self, m: SimMachine) -> Iterator[simpy.Event]:
         mb = m.behaviour
         self.breakdowns += 1
@@ -715,6 +758,9 @@ class FactorySimulation:
             left, good_out = job.quantity, 0
             while left > 0:
                 yield from self._wait_for_work_time(m)
+                if m.safety and m.safety[0].at_h * 3600 <= self.env.now:
+                    yield from self._safety_trip(m, m.safety.pop(0))
+                    continue
                 if mb.micro_stops_per_h > 0 and mb.micro_stop_s > 0:
                     p = 1 - math.exp(-mb.micro_stops_per_h * per_unit * mb.batch / 3600)
                     if m.rng.random() < p:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from microfab.errors import FactoryFileError, UnknownScenarioError
+from microfab.model.events import SafetyKind, SafetySeverity
 from microfab.model.factory import Factory
 from microfab.model.factory_file import load_factory
 from microfab.model.located_yaml import Loc, load_located_file
@@ -151,6 +152,20 @@ class FaultSpec(_Strict):
     repair_min: float = Field(default=120.0, gt=0, description="Mean minutes to repair")
 
 
+class SafetySpec(_Strict):
+    """A safety event to inject: at ``at_h`` hours after the start (at the machine's next cycle
+    in working time, or at once for a machine that does not produce), ``kind`` with
+    ``severity``; an e-stop holds the machine in ``unplanned_stop`` (reason ``SAFETY``) for
+    ``stop_min`` minutes, then is released."""
+
+    machine: str
+    kind: SafetyKind
+    at_h: float = Field(ge=0, description="Hours after the start of the run")
+    severity: SafetySeverity = SafetySeverity.CRITICAL
+    zone: str | None = Field(default=None, min_length=1, max_length=64)
+    stop_min: float = Field(default=10.0, gt=0, le=24 * 60, description="E-stop: minutes held")
+
+
 class Behaviour(_Strict):
     description: str = ""
     meter_every_s: float = Field(default=60.0, gt=0)
@@ -159,6 +174,7 @@ class Behaviour(_Strict):
     facility: dict[str, FacilityMeter] = Field(default_factory=dict)
     machines: dict[str, MachineBehaviour] = Field(default_factory=dict)
     faults: list[FaultSpec] = Field(default_factory=list)
+    safety: list[SafetySpec] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -240,6 +256,9 @@ def _reference_faults(factory: Factory, behaviour: Behaviour) -> list[tuple[Loc,
             )
         if fault.reason is not None and codes and fault.reason not in codes:
             faults.append((("faults", i, "reason"), f"'{fault.reason}' is not a reason code"))
+    for i, trip in enumerate(behaviour.safety):
+        if trip.machine not in ids:
+            faults.append((("safety", i, "machine"), f"'{trip.machine}' is not a machine"))
     return faults
 
 

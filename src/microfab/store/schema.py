@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -416,4 +417,110 @@ uplink_status = Table(
     Column("lag_s", Float, nullable=False),
     Column("reported_at", UtcDateTime(), nullable=False),  # the uplink's clock
     Column("received_at", UtcDateTime(), nullable=False),  # HQ's ingest clock
+# ---------------------------------------------------------------- maintenance and safety
+# (revision 0010; see store/maintenance.py, store/safety.py, maint/, safety/)
+
+maint_orders = Table(
+    "maint_orders",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("machine", String(210), nullable=False),
+    Column("kind", String(16), nullable=False),  # corrective, predictive, preventive
+    Column("source", String(16), nullable=False),  # manual, alert, machine_down, health, plan
+    Column("source_ref", String(200), nullable=False),  # alert id, event id, plan id or ''
+    Column("priority", Integer, nullable=False),  # 1 (most urgent) … 9
+    Column("problem", Text, nullable=False),
+    Column("cause_code", String(64)),
+    Column("actions", Text, nullable=False),
+    Column("technician", String(200)),
+    Column("state", String(16), nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("window_start", UtcDateTime()),  # the scheduled window
+    Column("window_end", UtcDateTime()),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("result", Text),
+    Column("labour_min", Float, nullable=False),
+    Column("labour_cost", Float, nullable=False),  # HK$
+    Column("plan_id", Integer),
+    Column("evidence", JSON, nullable=False),
+    Column("photos", JSON, nullable=False),
+    Index("ix_maint_orders_machine", "machine"),
+    Index("ix_maint_orders_state", "state"),
+)
+
+maint_plans = Table(
+    "maint_plans",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("machine", String(210), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("basis", String(16), nullable=False),  # calendar, run_hours, cycles, condition
+    Column("interval", Float, nullable=False),  # days, running hours or cycles
+    Column("lead", Float, nullable=False),  # in the basis' unit: order this much ahead
+    Column("metric", String(64)),  # condition plans: telemetry metric …
+    Column("limit", Float),  # … and the limit that makes the job due
+    Column("duration_min", Float, nullable=False),
+    Column("since", UtcDateTime(), nullable=False),  # counting starts here (or the last job)
+    Column("active", Integer, nullable=False),
+    UniqueConstraint("machine", "name", name="uq_maint_plans_name"),
+)
+
+spare_parts = Table(
+    "spare_parts",
+    metadata,
+    Column("part", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("on_hand", Float, nullable=False),
+    Column("min_stock", Float, nullable=False),
+    Column("critical", Integer, nullable=False),
+    Column("unit_cost", Float, nullable=False),  # HK$
+)
+
+part_issues = Table(
+    "part_issues",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, nullable=False),
+    Column("part", String(64), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("unit_cost", Float, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("by", String(200), nullable=False),
+    Index("ix_part_issues_order", "order_id"),
+)
+
+maint_photos = Table(
+    "maint_photos",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("by", String(200), nullable=False),
+    Index("ix_maint_photos_order", "order_id"),
+)
+
+safety_incidents = Table(
+    "safety_incidents",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("site", String(40), nullable=False),
+    Column("machine", String(210)),
+    Column("kind", String(16), nullable=False),  # incident, near_miss
+    Column("what", Text, nullable=False),
+    Column("location", String(200), nullable=False),
+    Column("reported_by", String(200), nullable=False),
+    Column("injury", Integer, nullable=False),
+    Column("lost_time", Integer, nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # reported, investigating, closed
+    Column("closed_at", UtcDateTime()),
+    Column("closed_by", String(200)),
+    Column("event_id", String(64)),
+    Index("ix_safety_incidents_site", "site"),
 )

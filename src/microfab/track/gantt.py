@@ -27,6 +27,7 @@ from typing import Any
 
 from microfab.model.events import OrderEvent, OrderEventKind, format_ts
 from microfab.model.factory import Factory
+from microfab.store.maintenance import gantt_windows
 from microfab.store.production import part_counts, state_transitions
 from microfab.track.orders import list_orders
 from microfab.track.plant import Plant
@@ -68,6 +69,7 @@ class Lane:
     plan: list[dict[str, Any]] = field(default_factory=list)
     actual: list[ActualBar] = field(default_factory=list)
     stops: list[dict[str, Any]] = field(default_factory=list)
+    maintenance: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class Lane:
             "plan": self.plan,
             "actual": [bar.to_json() for bar in self.actual],
             "stops": self.stops,
+            "maintenance": self.maintenance,
         }
 
 
@@ -294,6 +297,8 @@ def gantt(
             lanes.setdefault(machine, Lane(machine, names.get(machine, machine))).actual = bars
     for machine, spans in _stops(plant, list(lanes), first, actual_to).items():
         lanes[machine].stops = spans
+    for machine, windows in gantt_windows(plant.store, first, last).items():
+        lanes.setdefault(machine, Lane(machine, names.get(machine, machine))).maintenance = windows
     tracked_late = {
         v.order
         for v in list_orders(plant.store, factory, now=now, plan=document)

@@ -19,6 +19,7 @@ from microfab.errors import InputError, MicrofabError
 from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.http.errors import status_of
 from microfab.plan.plan_file import PlanFile
+from microfab.store.maintenance import maintenance_down
 from microfab.track.audit_trail import record_plan
 from microfab.track.gantt import gantt
 from microfab.track.orders import list_orders
@@ -39,7 +40,8 @@ def _plan_file(request: Request) -> PlanFile:
 
 
 def gantt_labels() -> dict[str, dict[str, str]]:
-    keys = ("plan", "actual", "late", "now", "running", "setup_s", "good", "scrap", "no_data")
+    keys: tuple[str, ...] = ("plan", "actual", "late", "now", "running", "setup_s", "good")
+    keys += ("scrap", "no_data", "maintenance")
     return {k: {"en": LABELS[k][0], "zh": LABELS[k][1]} for k in keys}
 
 
@@ -105,7 +107,11 @@ def replan_form(
         down = [f"{down_machine}:{down_for.strip() or '1h'}"] if down_machine else []
         target = _plan_file(request)
         document, saved = target.replan(
-            plant, time_limit=seconds, repair=repair in ("1", "on", "true"), down=down
+            plant,
+            time_limit=seconds,
+            repair=repair in ("1", "on", "true"),
+            down=down,
+            maintenance=maintenance_down(plant.store),
         )
         record_plan(plant.store, principal, target.path, document, saved)
     except MicrofabError as exc:

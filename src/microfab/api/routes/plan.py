@@ -15,6 +15,7 @@ from microfab.api.answers import Gantt, PlanDocument, Replanned
 from microfab.http.deps import PlantDep, PrincipalDep
 from microfab.http.errors import ERROR_RESPONSES, ErrorBody
 from microfab.plan.plan_file import REPLAN_TIME_LIMIT_S, PlanFile, parse_window
+from microfab.store.maintenance import maintenance_down
 from microfab.track.audit_trail import record_plan
 from microfab.track.gantt import gantt
 
@@ -91,6 +92,7 @@ def replan(
         down=wanted.down,
         horizon=wanted.horizon,
         objective=wanted.objective,
+        maintenance=maintenance_down(plant.store),
     )
     record_plan(plant.store, principal, target.path, document, saved)
     response.status_code = 201 if saved else 200

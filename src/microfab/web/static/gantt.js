@@ -36,6 +36,9 @@
       m.stops.forEach(function (s) {
         out.push({ value: [2 * i + 1, ms(s.start), ms(s.end), "stop", s.state, s.reason || "", 0, 0, 0, 0] });
       });
+      (m.maintenance || []).forEach(function (w) {
+        out.push({ value: [2 * i, ms(w.start), ms(w.end), "maint", "WO " + w.order, "", 0, 0, 0, 0] });
+      });
     });
     return out;
   }
@@ -52,6 +55,7 @@
     if (!rect) { return null; }
     var fill, stroke = null;
     if (kind === "stop") { fill = stateColours[api.value(4)] || "#9ca3af"; }
+    else if (kind === "maint") { fill = "#fde68a"; stroke = "#d97706"; }
     else if (kind === "plan") { fill = isLate ? "#fecaca" : "#bfdbfe"; stroke = isLate ? "#dc2626" : "#2563eb"; }
     else { fill = isLate ? "#dc2626" : "#16a34a"; }
     var children = [{ type: "rect", shape: rect, style: { fill: fill, stroke: stroke, lineWidth: stroke ? 1 : 0 } }];
@@ -66,6 +70,7 @@
     var v = p.value;
     var when = clock(v[1]) + " – " + clock(v[2]);
     if (v[3] === "stop") { return v[4] + (v[5] ? " · " + v[5] : "") + "<br>" + when; }
+    if (v[3] === "maint") { return L("maintenance") + ": " + v[4] + "<br>" + when; }
     var head = "<b>" + v[4] + "</b> · " + v[5] + (v[6] ? " · <span style='color:#dc2626'>" + L("late") + "</span>" : "");
     if (v[3] === "plan") {
       return L("plan") + ": " + head + "<br>" + when + "<br>" + v[8] + (v[9] ? " · " + L("setup_s") + " " + Math.round(v[9] / 60) + " min" : "");
