@@ -46,6 +46,7 @@ from microfab.commands.quality import spc as spc_command
 from microfab.commands.report import report_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
+from microfab.commands.stock import stock_app
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.version import version as version_command
 from microfab.commands.views import db_rebuild_views, db_status, orders_orphans
@@ -101,6 +102,7 @@ app.command("bench")(bench_command)
 app.command("ingest")(ingest_command)
 app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
+app.add_typer(stock_app, name="stock")
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from microfab.model.events import (
 )
 from microfab.store.read_models import update_machine_status, update_order_status
 from microfab.store.schema import sqlite_time
+from microfab.store.stock import update_stock
 
 _Pending = tuple[Event, str, dict[str, Any]]
 """An event to store, its digest and its export dict."""
@@ -136,6 +137,7 @@ class EventWriter:
         result.inserted_ids = [ev.id for ev in new]
         update_machine_status(conn, new)
         update_order_status(conn, new)
+        update_stock(conn, new)
         return result
 
     def rolled_back(self) -> None:
