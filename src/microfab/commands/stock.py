@@ -67,10 +67,11 @@ def _enter(db: str | None, values: dict[str, str | None], as_json: bool) -> None
         out.print(f"{values['id']} is already stored; nothing stored", highlight=False)
         return
     where = " → ".join(p for p in (event.from_location, event.to_location) if p)
+    amount = "" if event.kind.value in ("quarantine", "release") else f" {event.qty:g} {event.unit}"
     out.print(
         f"{event.kind.value} {event.id}: {event.item}"
         + (f" lot {event.lot}" if event.lot else "")
-        + f" {event.qty:g} {event.unit} {where}",
+        + f"{amount} {where}".rstrip(),
         highlight=False,
     )
 
@@ -87,6 +88,9 @@ def receive(
     ] = None,
     supplier: Annotated[str | None, typer.Option("--supplier")] = None,
     cost: Annotated[float | None, typer.Option("--cost", help="HK$ per stock unit")] = None,
+    order: Annotated[
+        str | None, typer.Option("--order", help="Work order it was made by (production)")
+    ] = None,
     ref: RefOpt = None,
     event_id: IdOpt = None,
     ts: TsOpt = None,
@@ -110,6 +114,7 @@ def receive(
             "supplier": supplier,
             "expiry": expiry,
             "cost_hkd": None if cost is None else str(cost),
+            "order": order,
             "by": by,
         },
         as_json,

@@ -6,7 +6,8 @@ lot missing on a lot-tracked item, an on-hand that would fall below zero (unless
 it), an issue from an expired or quarantined lot, or from a quarantine location. A faulty row is
 reported with where it is (``moves.csv:4:6 item: …`` — file, row, column) and nothing of it is
 stored; the good rows are. An id already stored (or repeated in the file) is ignored, like every
-event. Quantities are converted to the item's stock unit before they are stored.
+event. Quantities are converted to the item's stock unit before they are stored. An issue's
+``ref`` names the work order it went to when no ``order`` column says it.
 """
 
 from __future__ import annotations
@@ -267,7 +268,8 @@ def _check_row(
         "from_location": from_loc,
         "to_location": to_loc,
         "ref": _text(values, "ref"),
-        "order": _text(values, "order"),
+        "order": _text(values, "order")
+        or (_text(values, "ref") if kind in (StockKind.ISSUE, StockKind.BACKFLUSH) else None),
         "supplier": _text(values, "supplier"),
         "expiry": expiry if kind is StockKind.RECEIPT else None,
         "cost_hkd": cost,

@@ -18,7 +18,9 @@ from microfab.track import event_query
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
-Stream = Literal["state", "count", "telemetry", "energy", "order", "material", "inspection"]
+Stream = Literal[
+    "state", "count", "telemetry", "energy", "order", "material", "inspection", "stock"
+]
 assert set(Stream.__args__) == set(STREAMS)  # type: ignore[attr-defined]
 
 
