@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 
 from microfab.model.events import Event, StockMove
@@ -436,11 +436,14 @@ def on_hand(
             *filters, b.c.last_ts > at, b.c.first_ts <= at
         )
         queries = [settled, moving]
-    rows: list[Any] = []
+    ordered: Any
+    if len(queries) == 1:
+        ordered = queries[0].order_by(b.c.item, b.c.lot, b.c.location)
+    else:
+        both = union_all(*queries).subquery()
+        ordered = select(both).order_by(both.c.item, both.c.lot, both.c.location)
     with store.engine.connect() as conn:
-        for query in queries:
-            rows += conn.execute(query).all()
-    rows.sort(key=lambda r: (r.item, r.lot, r.location))
+        rows = conn.execute(ordered).all()
     return [
         OnHand(r.item, r.lot or None, r.location, from_micro(int(r.qty)), r.unit)
         for r in rows
