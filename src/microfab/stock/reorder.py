@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microfab.errors import InputError
-from microfab.model.events import parse_ts
+from microfab.model.timerange import parse_time
 from microfab.model.factory import Factory
 from microfab.model.materials import Item, UnitError
 from microfab.stock.inventory import PLANNED_STATUSES, item_stock, requirements
@@ -102,9 +102,9 @@ def read_purchase_orders(path: Path, factory: Factory) -> list[PurchaseOrder]:
             column = "unit" if isinstance(exc, UnitError) else "qty"
             raise fault(column, str(exc)) from None
         try:
-            due = parse_ts(row["due"] if "T" in row["due"] else row["due"] + "T00:00:00+08:00")
-        except ValueError as exc:
-            raise fault("due", str(exc)) from None
+            due = parse_time((row["due"] or "").strip(), factory.sites[0].zone, field="due")
+        except InputError as exc:
+            raise fault("due", exc.message.removeprefix("due: ")) from None
         found.append(
             PurchaseOrder(row["po"].strip(), item.sku, qty, due, (row.get("supplier") or None))
         )
