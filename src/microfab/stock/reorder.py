@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microfab.errors import InputError
-from microfab.model.timerange import parse_time
 from microfab.model.factory import Factory
 from microfab.model.materials import Item, UnitError
+from microfab.model.timerange import parse_time
 from microfab.stock.inventory import PLANNED_STATUSES, item_stock, requirements
 from microfab.store.event_store import EventStore
 from microfab.store.stock import ledger
