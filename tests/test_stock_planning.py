@@ -73,3 +73,55 @@ def test_a_late_delivery_moves_the_operation_and_names_the_shortage(
                                 "qty": "12.5", "to": "bin-a1"})  # fmt: skip
     none, start_now = _plan(store, tmp_path, "2026-12-09T14:00")
     assert none == [] and start_now == START
+
+
+def test_plan_check_materials_finds_steps_that_start_before_their_materials(
+    db_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from microfab.cli import app
+
+    runner = CliRunner()
+    env = {"MICROFAB_DB": db_url}
+    plan = str(tmp_path / "plan.json")
+    on_time = tmp_path / "po.csv"
+    on_time.write_text(
+        "po,item,qty,unit,due\nPO-9,RICE-JASMINE,1,bag,2026-12-08T09:00\n", encoding="utf-8"
+    )
+    late = tmp_path / "po-late.csv"
+    late.write_text(
+        "po,item,qty,unit,due\nPO-9,RICE-JASMINE,1,bag,2026-12-09T14:00\n", encoding="utf-8"
+    )
+    for args in (
+        ["factory", "apply", str(DATA / "factory-stock.yaml")],
+        ["stock", "receive", "RICE-JASMINE", "7.5", "--lot", "R1", "--to", "bin-a1",
+         "--ts", "2026-12-07T07:00"],
+        ["stock", "receive", "TRAY-1C", "200", "--to", "bin-a1", "--ts", "2026-12-07T07:00"],
+        ["orders", "create", "BRKT-1", "-q", "100", "--id", "WO-9", "--release"],
+        ["plan", "schedule", "--start", "2026-12-07T08:00", "--purchase-orders", str(on_time),
+         "--time-limit", "2", "--workers", "1", "--out", plan],
+    ):  # fmt: skip
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+    assert "shortage: WO-9: RICE-JASMINE short 12.5 kg until Tue 09:00" in result.stderr
+    good = runner.invoke(
+        app, ["plan", "check-materials", "--plan", plan, "--purchase-orders", str(on_time),
+              "--json"], env=env,
+    )  # fmt: skip
+    assert good.exit_code == 0 and json.loads(good.stdout)["feasible"] is True
+    # the delivery slips a day: the plan made for Tuesday no longer holds
+    bad = runner.invoke(
+        app, ["plan", "check-materials", "--plan", plan, "--purchase-orders", str(late),
+              "--json"], env=env,
+    )  # fmt: skip
+    assert bad.exit_code == 1
+    found = json.loads(bad.stdout)
+    assert found["shortages"][0]["message"] == "RICE-JASMINE short 12.5 kg until Wed 14:00"
+    assert len(found["violations"]) == 2
+    assert (
+        found["violations"][0]
+        == "WO-9 Machine: starts 2026-12-08T09:15:00+08:00 before its materials are at the line (2026-12-09T14:15:00+08:00)"
+    )

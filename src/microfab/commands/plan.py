@@ -287,6 +287,54 @@ def plan_schedule(
         err.print(f"plan written to {plan_file}")
 
 
+@plan_app.command("check-materials")
+def plan_check_materials(
+    plan_file: Annotated[Path, typer.Option("--plan", help="Plan file to check")] = Path(
+        "plan.json"
+    ),
+    po_file: Annotated[
+        Path | None,
+        typer.Option("--purchase-orders", help="Open purchase orders CSV (po,item,qty,unit,due)"),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a plan's material feasibility against the stock now: no step starts before its
+    order's materials are at the line; exit 0 when feasible, 1 with the violations."""
+    from microfab.plan.plan_file import read_plan_file
+    from microfab.stock.material_plan import material_violations
+    from microfab.store import open_store
+    from microfab.track.orders import list_orders, plant_clock
+
+    document = read_plan_file(plan_file)
+    if document is None:
+        raise InputError(f"no plan in {plan_file}; make one with 'microfab plan schedule'")
+    with open_store(db) as store:
+        factory = stored_factory(store)
+        begin = dt.datetime.fromisoformat(document["plan"]["start"])
+        views = list_orders(store, factory, now=max(begin, plant_clock(store)))
+        materials = _materials(store, factory, views, begin, po_file)
+    zone = factory.sites[0].zone
+    ready = {} if materials is None else materials.ready
+    violations = material_violations(document, ready)
+    shortages = [] if materials is None else [s.to_json(zone) for s in materials.shortages]
+    if as_json:
+        print_json({"feasible": not violations, "violations": violations, "shortages": shortages})
+    else:
+        for shortage in shortages:
+            out.print(f"shortage: {shortage['order']}: {shortage['message']}", highlight=False)
+        for violation in violations:
+            out.print(f"materials: {violation}", highlight=False)
+        out.print(
+            "feasible: every step starts after its materials are at the line"
+            if not violations
+            else f"infeasible: {len(violations)} step(s) start before their materials",
+            highlight=False,
+        )
+    if violations:
+        raise typer.Exit(1)
+
+
 def _materials(
     store: Any, factory: Factory, views: Any, begin: dt.datetime, po_file: Path | None
 ) -> Any:

@@ -174,3 +174,30 @@ def plan_materials(
     return check_materials(
         factory, orders, now=now, available=available, arrivals=arrivals, issued=issued
     )
+
+
+def material_violations(
+    document: Mapping[str, object], ready: Mapping[str, dt.datetime | None]
+) -> list[str]:
+    """Operations of a plan document that start before their order's materials are at the line
+    (``ready`` as :func:`plan_materials` gives it now): each as one sentence."""
+    found: list[str] = []
+    operations = document.get("operations")
+    if not isinstance(operations, list):
+        return found
+    for op in operations:
+        if not isinstance(op, dict) or op.get("fixed") or op.get("order") not in ready:
+            continue
+        start = dt.datetime.fromisoformat(str(op["start"]))
+        when = ready[str(op["order"])]
+        if when is None:
+            found.append(
+                f"{op['order']} {op.get('name', '')}: starts {start.isoformat()} but its "
+                "materials are short with no delivery in sight"
+            )
+        elif start < when:
+            found.append(
+                f"{op['order']} {op.get('name', '')}: starts {start.isoformat()} before its "
+                f"materials are at the line ({when.astimezone(start.tzinfo).isoformat()})"
+            )
+    return found
