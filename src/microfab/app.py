@@ -30,6 +30,7 @@ from microfab.api.routes import (
     plan,
     plant,
     quality,
+    stock,
     tracking,
 )
 from microfab.api.routes import carbon as carbon_routes
@@ -58,6 +59,7 @@ from microfab.web.pages import STATIC, html_error, render_carbon, render_panels
 from microfab.web.pages import router as pages_router
 from microfab.web.plan_page import router as plan_page_router
 from microfab.web.quality_pages import router as quality_pages_router
+from microfab.web.stock_pages import router as stock_pages_router
 
 DESCRIPTION = """\
 The shop floor as microfab stores it: the factory tree, machines and their live state, events,
@@ -200,6 +202,8 @@ def create_app(
     app.include_router(maintenance_routes.router)
     app.include_router(safety_routes.router)
     app.include_router(maint_pages_router)
+    app.include_router(stock.router)
+    app.include_router(stock_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

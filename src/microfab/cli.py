@@ -51,6 +51,7 @@ from microfab.commands.safety import safety_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
 from microfab.commands.uplink import uplink as uplink_command
+from microfab.commands.stock import stock_app
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.version import version as version_command
 from microfab.commands.views import db_rebuild_views, db_status, orders_orphans
@@ -114,6 +115,7 @@ app.command("uplink")(uplink_command)
 app.add_typer(hq_app, name="hq")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(safety_app, name="safety")
+app.add_typer(stock_app, name="stock")
 
 
 def main() -> None:

@@ -302,16 +302,36 @@ def orders_wip(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def trace(
-    order: OrderArgument,
+    order: Annotated[
+        str | None, typer.Argument(help="Work-order id, e.g. WO261123-001", metavar="ORDER")
+    ] = None,
     steps: Annotated[
         bool, typer.Option("--steps", help="One row per step and machine instead of per batch")
     ] = False,
+    lot: Annotated[
+        str | None,
+        typer.Option("--lot", help="Recall: the orders a lot went into and what they made"),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Genealogy 追溯 of an order: per count batch along its route, machine, times, scrap, lots."""
+    """Genealogy 追溯 of an order: per count batch along its route, machine, times, scrap, lots;
+    or with --lot, the orders that used a lot (recall)."""
     from microfab.store import open_store
 
+    if (order is None) == (lot is None):
+        raise InputError("give an ORDER or --lot LOT")
+    if lot is not None:
+        from microfab.stock.genealogy import trace_lot
+
+        with open_store(db) as store:
+            recall = trace_lot(store, lot)
+        if as_json:
+            print_json(recall.to_json())
+            return
+        _lot_tables(recall.to_json())
+        return
+    assert order is not None
     with open_store(db) as store:
         factory = stored_factory(store)
         found = trace_order(store, factory, order)
@@ -319,6 +339,29 @@ def trace(
         print_json(found.to_json())
         return
     _trace_tables(found, _zone(factory), steps)
+
+
+def _lot_tables(recall: dict[str, object]) -> None:
+    items = ", ".join(recall["items"]) or "unknown item"  # type: ignore[arg-type]
+    out.print(f"Lot 批次 {recall['lot']}: {items}, supplier {recall['supplier'] or '—'}")
+    for title, key, columns in (
+        (
+            "Orders that used it 使用此批次的工單",
+            "orders",
+            ("order", "item", "qty", "first", "last"),
+        ),
+        ("Lots made from those orders 製成批次", "made", ("item", "lot", "order", "qty")),
+        ("Made from 來源批次", "made_from", ("item", "lot", "order", "qty")),
+    ):
+        rows: list[dict[str, object]] = recall[key]  # type: ignore[assignment]
+        if not rows:
+            continue
+        table = Table(title=title, box=box.SIMPLE)
+        for name in columns:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*("—" if row[c] is None else str(row[c]) for c in columns))
+        out.print(table)
 
 
 # ---------------------------------------------------------------------------- printing

@@ -271,10 +271,20 @@ def plan_schedule(
     workers: WorkersOption = 2,
     objective: ObjectiveOption = None,
     plan_file: PlanFileOption = Path("plan.json"),
+    po_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--purchase-orders",
+            help="Open purchase orders CSV (po,item,qty,unit,due): deliveries the plan may wait for",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Plan the open orders of the factory onto its machines and write the plan file.
+
+    With an item master, an order's steps wait until its materials are at the line (on hand,
+    or an open purchase order arriving, plus the transfer time) and each shortage is named.
 
     At most a 366-day horizon and 4,000,000 operation × machine × day cells; the solve runs in a
     worker process stopped after --time-limit × 1.5 + 30 s or 2 GB of memory."""
@@ -291,6 +301,7 @@ def plan_schedule(
         views = list_orders(store, factory, now=begin)
         span = parse_duration(horizon, "--horizon")
         maintenance = maintenance_down(store, begin, begin + span)
+        materials = _materials(store, factory, views, begin, po_file)
     earlier = read_plan_file(plan_file)
     if repair and earlier is None:
         err.print(f"no usable plan in {plan_file}: planning afresh")
@@ -307,8 +318,17 @@ def plan_schedule(
         repair=repair,
         time_limit=time_limit,
         workers=workers,
+        materials=None if materials is None else materials.ready,
     )
     fp, result, document = planned.problem, planned.result, planned.document
+    if materials is not None:
+        document["materials"] = {
+            order: None if ready is None else ready.isoformat()
+            for order, ready in materials.ready.items()
+        }
+        document["shortages"] = [s.to_json(fp.zone) for s in materials.shortages]
+        for shortage in materials.shortages:
+            err.print(f"shortage: {shortage.order}: {shortage.text(fp.zone)}", highlight=False)
     if result.schedule is not None:
         write_plan_file(plan_file, document)
     if as_json:
@@ -317,6 +337,73 @@ def plan_schedule(
     _print_plan(fp, document)
     if result.schedule is not None:
         err.print(f"plan written to {plan_file}")
+
+
+@plan_app.command("check-materials")
+def plan_check_materials(
+    plan_file: Annotated[Path, typer.Option("--plan", help="Plan file to check")] = Path(
+        "plan.json"
+    ),
+    po_file: Annotated[
+        Path | None,
+        typer.Option("--purchase-orders", help="Open purchase orders CSV (po,item,qty,unit,due)"),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a plan's material feasibility against the stock now: no step starts before its
+    order's materials are at the line; exit 0 when feasible, 1 with the violations."""
+    from microfab.plan.plan_file import read_plan_file
+    from microfab.stock.material_plan import material_violations
+    from microfab.store import open_store
+    from microfab.track.orders import list_orders, plant_clock
+
+    document = read_plan_file(plan_file)
+    if document is None:
+        raise InputError(f"no plan in {plan_file}; make one with 'microfab plan schedule'")
+    with open_store(db) as store:
+        factory = stored_factory(store)
+        begin = dt.datetime.fromisoformat(document["plan"]["start"])
+        views = list_orders(store, factory, now=max(begin, plant_clock(store)))
+        materials = _materials(store, factory, views, begin, po_file)
+    zone = factory.sites[0].zone
+    ready = {} if materials is None else materials.ready
+    violations = material_violations(document, ready)
+    shortages = [] if materials is None else [s.to_json(zone) for s in materials.shortages]
+    if as_json:
+        print_json({"feasible": not violations, "violations": violations, "shortages": shortages})
+    else:
+        for shortage in shortages:
+            out.print(f"shortage: {shortage['order']}: {shortage['message']}", highlight=False)
+        for violation in violations:
+            out.print(f"materials: {violation}", highlight=False)
+        out.print(
+            "feasible: every step starts after its materials are at the line"
+            if not violations
+            else f"infeasible: {len(violations)} step(s) start before their materials",
+            highlight=False,
+        )
+    if violations:
+        raise typer.Exit(1)
+
+
+def _materials(
+    store: Any, factory: Factory, views: Any, begin: dt.datetime, po_file: Path | None
+) -> Any:
+    """When each open order's materials are at its line (None without an item master)."""
+    if not factory.items:
+        return None
+    from microfab.plan.live import open_orders
+    from microfab.stock.material_plan import OrderNeed, plan_materials
+    from microfab.stock.reorder import read_purchase_orders
+
+    orders = [
+        OrderNeed(o.order, o.product, o.quantity, o.priority, o.due)
+        for o in open_orders(views)
+        if not any(s.status in ("running", "done") for s in o.steps)
+    ]
+    pos = read_purchase_orders(po_file, factory) if po_file is not None else []
+    return plan_materials(store, factory, orders, now=begin, purchase_orders=pos)
 
 
 def _print_plan(fp: FactoryProblem, document: dict[str, Any]) -> None:

@@ -174,6 +174,16 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/safety"): _P.PLANT_READ,
     ("POST", "/safety/report"): _P.SAFETY_WRITE,
     ("POST", "/safety/{incident_id}/close"): _P.SAFETY_WRITE,
+    # stock (materials and inventory)
+    ("GET", "/api/v1/stock/on-hand"): _P.PLANT_READ,
+    ("GET", "/api/v1/stock/items"): _P.PLANT_READ,
+    ("GET", "/api/v1/stock/ledger"): _P.PLANT_READ,
+    ("GET", "/api/v1/stock/expiring"): _P.PLANT_READ,
+    ("GET", "/api/v1/stock/reorder"): _P.PLANT_READ,
+    ("GET", "/api/v1/stock/suggestions"): _P.PLANT_READ,
+    ("GET", "/api/v1/stock/tasks"): _P.PLANT_READ,
+    ("POST", "/api/v1/stock/moves"): _P.STOCK_WRITE,
+    ("GET", "/stock"): _P.PLANT_READ,
 }
 """Every route of the app by (method, path) → the permission it needs, or ``PUBLIC``.
 

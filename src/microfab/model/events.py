@@ -53,6 +53,7 @@ STREAMS = (
     "inspection",
     "safety",
 )
+STREAMS = ("state", "count", "telemetry", "energy", "order", "material", "inspection", "stock")
 
 
 def format_ts(value: dt.datetime) -> str:
@@ -443,6 +444,106 @@ class SafetyEvent(_EventBase):
         allow_inf_nan=False,
         description="The limit the reading crossed",
     )
+class StockKind(enum.StrEnum):
+    """What a stock movement is (docs/inventory.md)."""
+
+    RECEIPT = "receipt"
+    ISSUE = "issue"
+    BACKFLUSH = "backflush"
+    TRANSFER = "transfer"
+    ADJUST = "adjust"
+    COUNT = "count"
+    SCRAP = "scrap"
+    QUARANTINE = "quarantine"
+    RELEASE = "release"
+
+
+MAX_STOCK = 1e9
+"""Largest quantity of one stock movement, in the item's stock unit."""
+
+_STOCK_PLACES: dict[str, tuple[bool, bool]] = {
+    "receipt": (False, True),
+    "issue": (True, False),
+    "backflush": (True, False),
+    "transfer": (True, True),
+    "adjust": (False, True),
+    "count": (False, True),
+    "scrap": (True, False),
+    "quarantine": (False, False),
+    "release": (False, False),
+}
+"""Stock kind -> (needs from_location, needs to_location)."""
+
+
+class StockMove(_EventBase):
+    """A stock movement of one item (and lot) between locations, in the item's stock unit.
+
+    ``machine`` names what recorded it (a stores terminal, a scale, an AGV); ``qty`` is in the
+    item's stock unit (the CLI, import and REST convert what is typed). ``receipt`` puts stock at
+    ``to_location``; ``issue``, ``backflush`` and ``scrap`` take it from ``from_location``;
+    ``transfer`` moves it; ``adjust`` adds a signed quantity at ``to_location``; ``count`` sets
+    the counted quantity at ``to_location``; ``quarantine`` and ``release`` hold and free a lot
+    (no quantity moves)."""
+
+    stream: Literal["stock"] = "stock"
+    kind: StockKind
+    item: Label
+    lot: Label | None = Field(default=None, description="Lot (batch) number; none = untracked")
+    qty: float = Field(
+        default=0.0,
+        ge=-MAX_STOCK,
+        le=MAX_STOCK,
+        allow_inf_nan=False,
+        description="Stock units; > 0 but for adjust (signed), count (≥ 0), quarantine/release",
+    )
+    unit: Label
+    from_location: Label | None = Field(default=None, description="Location taken from")
+    to_location: Label | None = Field(default=None, description="Location put to (or counted)")
+    order: Label | None = Field(default=None, description="Work order it was issued to")
+    operation: int | None = Field(default=None, ge=1, le=MAX_INT, description="Routing step")
+    ref: Label | None = Field(default=None, description="Purchase order, delivery note, task …")
+    supplier: Label | None = Field(default=None, description="Supplier (receipt)")
+    expiry: Timestamp | None = Field(default=None, description="Lot expiry (receipt)")
+    cost_hkd: float | None = Field(
+        default=None, ge=0, le=MAX_MEASURE, allow_inf_nan=False, description="HK$ per stock unit"
+    )
+    reason: Label | None = Field(default=None, description="Why (adjust, count, scrap, hold)")
+    by: Label | None = Field(default=None, description="Who: an operator, an AGV, a robot")
+
+    @field_validator("expiry", mode="before")
+    @classmethod
+    def _expiry(cls, value: object) -> dt.datetime | None:
+        return None if value is None else parse_ts(value)
+
+    @model_validator(mode="after")
+    def _shape(self) -> StockMove:
+        kind = self.kind.value
+        a = "an" if kind[0] in "aeiou" else "a"
+        needs_from, needs_to = _STOCK_PLACES[kind]
+        if needs_from and self.from_location is None:
+            raise ValueError(f"{a} {kind} needs 'from_location'")
+        if needs_to and self.to_location is None:
+            raise ValueError(f"{a} {kind} needs 'to_location'")
+        if not needs_from and self.from_location is not None:
+            raise ValueError(f"{a} {kind} has no 'from_location'")
+        if not needs_to and self.to_location is not None:
+            raise ValueError(f"{a} {kind} has no 'to_location'")
+        if kind == "transfer" and self.from_location == self.to_location:
+            raise ValueError("a transfer needs two different locations")
+        if kind in ("quarantine", "release"):
+            if self.lot is None:
+                raise ValueError(f"a {kind} names the 'lot' it holds or frees")
+            if self.qty != 0:
+                raise ValueError(f"a {kind} moves no stock: leave 'qty' out")
+        elif kind == "adjust":
+            if self.qty == 0:
+                raise ValueError("an adjust needs a non-zero 'qty' (signed)")
+        elif kind == "count":
+            if self.qty < 0:
+                raise ValueError("a count's 'qty' is the quantity counted, ≥ 0")
+        elif self.qty <= 0:
+            raise ValueError(f"{a} {kind}'s 'qty' must be > 0")
+        return self
 
 
 Event = Annotated[
@@ -454,6 +555,7 @@ Event = Annotated[
     | MaterialConsumption
     | InspectionResult
     | SafetyEvent,
+    | StockMove,
     Field(discriminator="stream"),
 ]
 """Any microfab event; the ``stream`` field says which."""
@@ -469,6 +571,7 @@ _KEPT_WHEN_NULL = {
     "material": ("lot", "order"),
     "inspection": ("defect", "order", "product"),
     "safety": ("zone",),
+    "stock": ("lot", "from_location", "to_location"),
 }
 """Fields of the contract that are written even when empty, so every line of a stream has one shape."""
 

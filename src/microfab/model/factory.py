@@ -29,6 +29,7 @@ from microfab.model.plc_address import (
     parse_mc,
     parse_s7,
 )
+from microfab.model.materials import Item, Location, location_tree, material_faults
 
 Slug = Annotated[
     str,
@@ -698,6 +699,12 @@ class Factory(_Frozen):
         description="Matrix name -> from family -> to family -> setup seconds (missing = 0)",
     )
     products: list[Product] = Field(default_factory=list)
+    items: list[Item] = Field(
+        default_factory=list, description="The item master: materials, packaging, WIP, goods"
+    )
+    locations: list[Location] = Field(
+        default_factory=list, description="Stock locations, a tree (docs/inventory.md)"
+    )
 
     # ------------------------------------------------------------------ look-ups
 
@@ -729,6 +736,16 @@ class Factory(_Frozen):
             if product.sku == sku:
                 return product
         raise KeyError(sku)
+
+    def item(self, sku: str) -> Item:
+        for item in self.items:
+            if item.sku == sku:
+                return item
+        raise KeyError(sku)
+
+    def stock_locations(self) -> dict[str, Location]:
+        """Every stock location of the tree by id, in file order."""
+        return {location.id: location for location, _, _ in location_tree(self.locations)}
 
     def setup_seconds(
         self, machine: Machine, from_family: str | None, to_family: str | None
@@ -797,6 +814,9 @@ class Factory(_Frozen):
                             f"machine '{machine_id}' ({eligible.kind.value}) has no ideal_cycle_s, "
                             "so it cannot run a routing step",
                         )
+        line_ids = {ln.id for s in self.sites for a in s.areas for ln in a.lines}
+        for loc, message in material_faults(self.items, self.locations, line_ids)[:1]:
+            raise _LocatedError(loc, message)
         return self
 
 

@@ -8,9 +8,10 @@ asks one question per route — does this principal hold permission P? — throu
 role                may
 ==================  ==============================================================
 viewer              read the plant, orders, plans, OEE, reports
-operator            viewer + record operator entries (state, reason, counts, scrap), alerts
-planner             viewer + create/release/cancel orders, make and commit plans
-engineer            viewer + operator entries, apply the factory model, append events
+operator            viewer + record operator entries (state, reason, counts, scrap), alerts,
+                    stock movements
+planner             viewer + create/release/cancel orders, make and commit plans, stock
+engineer            viewer + operator entries, apply the factory model, append events, stock
 funding_officer     viewer + read and change funding records, read the audit log
 admin               everything, including users, tokens and the audit log
 hq_manager          viewer + HQ's roll-up of every site
@@ -86,15 +87,19 @@ class Permission(StrEnum):
     """Create, schedule, start and finish maintenance work orders; issue spare parts."""
     SAFETY_WRITE = "safety.write"
     """Report safety incidents and near misses; move them on and close them."""
+    STOCK_WRITE = "stock.write"
+    """Record stock movements: receipts, issues, transfers, counts, adjustments, holds (reading
+    stock is ``plant.read``)."""
 
 
 _P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({_P.PLANT_READ}),
-    Role.OPERATOR: frozenset({_P.PLANT_READ, _P.OPERATOR_RECORD}),
-    Role.PLANNER: frozenset({_P.PLANT_READ, _P.ORDERS_WRITE, _P.PLAN_WRITE}),
+    Role.OPERATOR: frozenset({_P.PLANT_READ, _P.OPERATOR_RECORD, _P.STOCK_WRITE}),
+    Role.PLANNER: frozenset({_P.PLANT_READ, _P.ORDERS_WRITE, _P.PLAN_WRITE, _P.STOCK_WRITE}),
     Role.ENGINEER: frozenset(
         {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.FACTORY_WRITE, _P.EVENTS_WRITE, _P.INSPECTION_WRITE}
+        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.FACTORY_WRITE, _P.EVENTS_WRITE, _P.STOCK_WRITE}
     ),
     Role.FUNDING_OFFICER: frozenset(
         {_P.PLANT_READ, _P.FUNDING_READ, _P.FUNDING_WRITE, _P.AUDIT_READ}

@@ -92,6 +92,8 @@ class OpenOrder:
     priority: int = 5
     status: str = "created"
     steps: tuple[StepState, ...] = ()
+    materials_at: dt.datetime | None = None
+    """When the order's materials are at its line (materials-aware planning); none = now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,9 @@ def build_problem(
     for order in kept:
         product = products[order.product]
         factor = time_factor(product, dict(order.options))
+        ready = now
+        if order.materials_at is not None:
+            ready = max(now, math.ceil((order.materials_at - origin).total_seconds()))
         states = {s.seq: s for s in order.steps}
         operations: list[Operation] = []
         for op in product.routing:
@@ -264,7 +269,7 @@ def build_problem(
                 Operation(
                     modes=modes,
                     setup_class=family_index.get(op.setup_family or ""),
-                    earliest=0 if fixed is not None else now,
+                    earliest=0 if fixed is not None else ready,
                     fixed=fixed,
                     name=f"{op.seq} {op.name}",
                 )

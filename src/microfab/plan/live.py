@@ -157,6 +157,7 @@ def plan_open_orders(
     repair: bool = False,
     time_limit: float = 10.0,
     workers: int = 2,
+    materials: Mapping[str, dt.datetime | None] | None = None,
 ) -> LivePlan:
     """Plan the open orders among ``views`` (the orders as of ``start``) from ``start``.
 
@@ -164,12 +165,26 @@ def plan_open_orders(
     is repaired (what it had started by now stays), otherwise it is the solver's hint. A plan
     that cannot be made (a step longer than every working window) is an InputError, one larger
     than :mod:`microfab.plan.limits` allows a LimitError, both before any work; an infeasible
-    problem is a result with status ``infeasible`` and its reasons."""
+    problem is a result with status ``infeasible`` and its reasons. ``materials`` (order → when
+    its materials are at the line, None: not within sight) holds each order's steps back until
+    then (:mod:`microfab.stock.material_plan`); an order with no date waits to the horizon."""
     from microfab.plan.reschedule import freeze, reschedule
     from microfab.plan.solvers import cpsat
 
     begin = start
     orders = open_orders(views)
+    if materials:
+        orders = [
+            dataclasses.replace(
+                order,
+                materials_at=materials[order.order]
+                if materials[order.order] is not None
+                else start + horizon,
+            )
+            if order.order in materials
+            else order
+            for order in orders
+        ]
     steps = {p.sku: len(p.routing) for p in factory.products}
     check_plan_size(
         sum(steps.get(order.product, 0) for order in orders), len(factory.machines()), horizon

@@ -523,4 +523,57 @@ safety_incidents = Table(
     Column("closed_by", String(200)),
     Column("event_id", String(64)),
     Index("ix_safety_incidents_site", "site"),
+# (revision 0008) stock: every movement's leg per item × lot × location with the balance after
+# it (quantities in whole micro-units of the item's stock unit), the balance now, and each lot
+
+stock_moves = Table(
+    "stock_moves",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("event_id", EventIdType, nullable=False),
+    Column("ts", UtcDateTime(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("lot", String(64), nullable=False),  # '' when the item is not lot-tracked
+    Column("location", String(64), nullable=False),
+    Column("delta", BigInteger, nullable=False),  # micro-units added (negative: taken)
+    Column("balance", BigInteger, nullable=False),  # on hand after this leg, micro-units
+    Column("counted", SmallInteger, nullable=False),  # 1: a count, which sets the balance
+    Column("order_id", String(64), nullable=False),  # '' when none
+    Column("ref", String(64), nullable=False),  # '' when none
+    Index("ix_stock_moves_key", "item", "lot", "location", "ts", "event_id"),
+    Index("ix_stock_moves_ts", "ts"),
+    Index("ix_stock_moves_lot", "lot"),
+    Index("ix_stock_moves_order", "order_id"),
+)
+
+stock_balances = Table(
+    "stock_balances",
+    metadata,
+    Column("item", String(64), primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("location", String(64), primary_key=True),
+    Column("unit", String(64), nullable=False),
+    Column("qty", BigInteger, nullable=False),  # on hand now, micro-units
+    Column("first_ts", UtcDateTime(), nullable=False),  # the first leg's time
+    Column("last_ts", UtcDateTime(), nullable=False),  # the last leg's time
+    Column("last_event", EventIdType, nullable=False),
+    Index("ix_stock_balances_location", "location"),
+    Index("ix_stock_balances_last_ts", "last_ts"),
+)
+
+stock_lots = Table(
+    "stock_lots",
+    metadata,
+    Column("item", String(64), primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("supplier", String(64)),
+    Column("expiry", UtcDateTime()),
+    Column("received_ts", UtcDateTime()),
+    Column("cost_hkd", Float),
+    Column("held", SmallInteger, nullable=False),  # 1: quarantined
+    Column("hold_ts", UtcDateTime()),
+    Column("hold_event", EventIdType),
+    Column("hold_reason", String(64)),
+    Index("ix_stock_lots_expiry", "expiry"),
 )

@@ -29,6 +29,7 @@ from microfab.model.events import (
 from microfab.store.change_signal import notify_in_transaction
 from microfab.store.read_models import update_machine_status, update_order_status
 from microfab.store.schema import sqlite_time
+from microfab.store.stock import update_stock
 
 _Pending = tuple[Event, str, dict[str, Any]]
 """An event to store, its digest and its export dict."""
@@ -139,6 +140,7 @@ class EventWriter:
         update_order_status(conn, new)
         if new:
             notify_in_transaction(conn)  # PostgreSQL: live views hear of it at commit
+        update_stock(conn, new)
         return result
 
     def rolled_back(self) -> None:

@@ -20,6 +20,7 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 Stream = Literal[
     "state", "count", "telemetry", "energy", "order", "material", "inspection", "safety"
+    "state", "count", "telemetry", "energy", "order", "material", "inspection", "stock"
 ]
 assert set(Stream.__args__) == set(STREAMS)  # type: ignore[attr-defined]
 

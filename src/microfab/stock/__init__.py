@@ -1,0 +1,1 @@
+"""Materials and inventory: stock movements, on hand, FEFO, replenishment, kanban tasks."""
