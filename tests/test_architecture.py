@@ -142,9 +142,6 @@ def test_module_has_a_docstring(module: Module) -> None:
 # ---------------------------------------------------------------------------- the HTTP layer
 
 DOMAIN = (
-    "model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect", "assist",
-)  # fmt: skip
-DOMAIN = ("model", "store", "track", "plan", "green", "funding", "quality", "sim", "connect", "hq")
     "model",
     "store",
     "track",
@@ -154,6 +151,10 @@ DOMAIN = ("model", "store", "track", "plan", "green", "funding", "quality", "sim
     "quality",
     "sim",
     "connect",
+    "stock",
+    "vision",
+    "assist",
+    "hq",
     "maint",
     "safety",
 )

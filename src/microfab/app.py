@@ -34,10 +34,10 @@ from microfab.api.routes import (
     tracking,
 )
 from microfab.api.routes import carbon as carbon_routes
-from microfab.api.routes import vision as vision_routes
 from microfab.api.routes import hq as hq_routes
 from microfab.api.routes import maintenance as maintenance_routes
 from microfab.api.routes import safety as safety_routes
+from microfab.api.routes import vision as vision_routes
 from microfab.errors import MicrofabError
 from microfab.green.carbon_panel import CarbonPanel
 from microfab.green.pact_footprints import PactFootprints

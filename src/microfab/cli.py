@@ -50,8 +50,8 @@ from microfab.commands.report import report_app
 from microfab.commands.safety import safety_app
 from microfab.commands.serve import serve as serve_command
 from microfab.commands.sim import sim as sim_command
-from microfab.commands.uplink import uplink as uplink_command
 from microfab.commands.stock import stock_app
+from microfab.commands.uplink import uplink as uplink_command
 from microfab.commands.users import tokens_app, users_app
 from microfab.commands.version import version as version_command
 from microfab.commands.views import db_rebuild_views, db_status, orders_orphans

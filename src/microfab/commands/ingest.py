@@ -66,8 +66,8 @@ def ingest(
     from microfab.connect.mqtt_ingest import IngestWorker
     from microfab.model.clock_policy import ClockPolicy
     from microfab.store import open_store
-    from microfab.store.view_follower import ViewFollower
     from microfab.store.hq import HqIngestTarget
+    from microfab.store.view_follower import ViewFollower
 
     settings = broker_settings(broker, username, password, tls_ca, mqtt_version)
     with open_store(db) as store, ViewFollower(store):

@@ -444,6 +444,8 @@ class SafetyEvent(_EventBase):
         allow_inf_nan=False,
         description="The limit the reading crossed",
     )
+
+
 class StockKind(enum.StrEnum):
     """What a stock movement is (docs/inventory.md)."""
 
@@ -554,7 +556,7 @@ Event = Annotated[
     | OrderEvent
     | MaterialConsumption
     | InspectionResult
-    | SafetyEvent,
+    | SafetyEvent
     | StockMove,
     Field(discriminator="stream"),
 ]

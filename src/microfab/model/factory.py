@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from microfab.model.materials import Item, Location, location_tree, material_faults
 from microfab.model.plc_address import (
     S7_DEFAULT_TYPE,
     check_logix_tag,
@@ -29,7 +30,6 @@ from microfab.model.plc_address import (
     parse_mc,
     parse_s7,
 )
-from microfab.model.materials import Item, Location, location_tree, material_faults
 
 Slug = Annotated[
     str,

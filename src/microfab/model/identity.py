@@ -98,8 +98,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({_P.PLANT_READ, _P.OPERATOR_RECORD, _P.STOCK_WRITE}),
     Role.PLANNER: frozenset({_P.PLANT_READ, _P.ORDERS_WRITE, _P.PLAN_WRITE, _P.STOCK_WRITE}),
     Role.ENGINEER: frozenset(
-        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.FACTORY_WRITE, _P.EVENTS_WRITE, _P.INSPECTION_WRITE}
-        {_P.PLANT_READ, _P.OPERATOR_RECORD, _P.FACTORY_WRITE, _P.EVENTS_WRITE, _P.STOCK_WRITE}
+        {
+            _P.PLANT_READ,
+            _P.OPERATOR_RECORD,
+            _P.FACTORY_WRITE,
+            _P.EVENTS_WRITE,
+            _P.INSPECTION_WRITE,
+            _P.STOCK_WRITE,
+        }
     ),
     Role.FUNDING_OFFICER: frozenset(
         {_P.PLANT_READ, _P.FUNDING_READ, _P.FUNDING_WRITE, _P.AUDIT_READ}

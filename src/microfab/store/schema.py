@@ -388,6 +388,8 @@ vision_models = Table(
     Column("task", String(16), nullable=False),
     Column("card", JSON, nullable=False),
     Column("registered_at", UtcDateTime(), nullable=False),
+)
+
 uplink_checkpoints = Table(
     "uplink_checkpoints",
     metadata,
@@ -417,6 +419,8 @@ uplink_status = Table(
     Column("lag_s", Float, nullable=False),
     Column("reported_at", UtcDateTime(), nullable=False),  # the uplink's clock
     Column("received_at", UtcDateTime(), nullable=False),  # HQ's ingest clock
+)
+
 # ---------------------------------------------------------------- maintenance and safety
 # (revision 0010; see store/maintenance.py, store/safety.py, maint/, safety/)
 
@@ -523,6 +527,8 @@ safety_incidents = Table(
     Column("closed_by", String(200)),
     Column("event_id", String(64)),
     Index("ix_safety_incidents_site", "site"),
+)
+
 # (revision 0008) stock: every movement's leg per item × lot × location with the balance after
 # it (quantities in whole micro-units of the item's stock unit), the balance now, and each lot
 
