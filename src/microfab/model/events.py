@@ -52,8 +52,8 @@ STREAMS = (
     "material",
     "inspection",
     "safety",
+    "stock",
 )
-STREAMS = ("state", "count", "telemetry", "energy", "order", "material", "inspection", "stock")
 
 
 def format_ts(value: dt.datetime) -> str:

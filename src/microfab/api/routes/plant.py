@@ -26,13 +26,7 @@ Stream = Literal[
     "order",
     "material",
     "inspection",
-    "safetystate",
-    "count",
-    "telemetry",
-    "energy",
-    "order",
-    "material",
-    "inspection",
+    "safety",
     "stock",
 ]
 assert set(Stream.__args__) == set(STREAMS)  # type: ignore[attr-defined]
