@@ -369,3 +369,28 @@ def test_the_proposed_window_keeps_a_tight_order_on_time(tmp_path: Path) -> None
         # 08:00 would hold WO-9 past its due time; 09:00 is the first start that costs nothing
         assert found.start == utc("09:00", tuesday) and found.end == utc("11:00", tuesday)
         assert found.weighted_lateness_s == found.baseline_lateness_s
+
+
+def test_a_photo_is_kept_and_goes_into_backups(tmp_path: Path) -> None:
+    import base64
+
+    from microfab.store.backup import restore_backup, write_backup
+    from microfab.store.maintenance import photo
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEUlEQVR4nGP4z8AARAwMDAwAQHYF+1Xs5HEAAAAASUVORK5CYII="
+    )
+    first, second = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    with open_store(first) as store:
+        plant = Plant(fill(store))
+        order_id = wo.create_order(plant, wo.NewOrder(CNC1, wo.Kind.CORRECTIVE, "leak"), "user:a")
+        with pytest.raises(InputError, match="not a JPEG, PNG or WebP"):
+            wo.add_photo(plant, order_id, b"GIF89a", "image/gif", "user:a")
+        with pytest.raises(InputError, match="content is not image/png"):
+            wo.add_photo(plant, order_id, b"<svg/>", "image/png", "user:a")
+        shown = wo.add_photo(plant, order_id, png, "image/png", "user:a")
+        assert len(shown["photos"]) == 1
+    write_backup(first, tmp_path / "backup.zip")
+    restore_backup(tmp_path / "backup.zip", second)
+    with open_store(second) as store:
+        assert photo(store, order_id, shown["photos"][0]) == ("image/png", png)

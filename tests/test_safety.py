@@ -21,7 +21,7 @@ from microfab.safety.register import (
     days_since_lost_time,
     report,
 )
-from microfab.sim.engine import FactorySimulation
+from microfab.sim.engine import DEFAULT_START, FactorySimulation
 from microfab.sim.scenario import load_scenario
 from microfab.store import open_store
 from microfab.store.alerts import list_alerts
@@ -88,7 +88,7 @@ def test_safety_events_stop_the_machine_in_the_wear_scenario_and_show_on_the_pag
 ) -> None:
     scenario = load_scenario("moulding-cell-wear")
     keep = Keep()
-    FactorySimulation(scenario, keep, seed=1).run_until(50 * 3600)
+    FactorySimulation(scenario, keep, seed=1).run_until(74 * 3600)
     safety = [e for e in keep.events if isinstance(e, SafetyEvent)]
     assert [(e.machine, e.kind.value) for e in safety] == [
         (IMM2, "estop_pressed"),
@@ -96,6 +96,7 @@ def test_safety_events_stop_the_machine_in_the_wear_scenario_and_show_on_the_pag
         (ROBOT1, "area_scanner"),
     ]
     pressed, released = safety[0], safety[1]
+    assert pressed.ts == DEFAULT_START + dt.timedelta(hours=72.5)  # Thursday 08:30, as configured
     imm2 = [e for e in keep.events if isinstance(e, StateChange) and e.machine == IMM2]
     stop = next(e for e in imm2 if e.ts == pressed.ts)
     assert (stop.state.value, stop.reason) == ("unplanned_stop", "SAFETY")

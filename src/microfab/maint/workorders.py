@@ -371,7 +371,7 @@ def add_photo(
         raise InputError(f"photo: {len(data):,} bytes, at most {PHOTO_MAX_BYTES:,}")
     signatures = {"image/jpeg": b"\xff\xd8", "image/png": b"\x89PNG", "image/webp": b"RIFF"}
     if not data.startswith(signatures[kind]):
-        raise InputError(f"photo: the file is not a {kind} image")
+        raise InputError(f"photo: the file's content is not {kind}")
     now = dt.datetime.now(dt.UTC)
     with plant.store.transaction() as conn:
         row = rows.order_row(conn, order_id)

@@ -35,6 +35,7 @@ import simpy
 from microfab.connect.publisher import Publisher
 from microfab.model.calendar import Window, working_windows
 from microfab.model.events import (
+    SAFETY_REASON,
     EnergyReading,
     Event,
     MachineState,
@@ -274,6 +275,8 @@ class SimMachine:
     last_metrics: dict[str, float] = field(default_factory=dict)
     safety: list[SafetySpec] = field(default_factory=list)
     """Safety events still to inject, soonest first."""
+    hold_until: float = 0.0
+    """An e-stop holds the machine stopped until then (simulation seconds)."""
 
     @property
     def id(self) -> str:
@@ -350,7 +353,7 @@ class FactorySimulation:
         self.safety_log: list[SafetyEvent] = []
         """Safety events injected so far."""
         for m in self.machines.values():
-            if m.safety and not (m.ref.machine.produces and not m.behaviour.utility):
+            if m.safety:
                 self.env.process(self._safety_at_once(m))
             if m.ref.machine.kind is MachineKind.ENERGY_METER:
                 self.env.process(self._panel_meter(m))
@@ -694,16 +697,29 @@ class FactorySimulation:
         return event
 
     def _safety_trip(self, m: SimMachine, trip: SafetySpec) -> Iterator[simpy.Event]:
-        """Report a safety event; an e-stop stops the machine (reason SAFETY) until released."""
+        """Report a safety event at once; an e-stop stops the machine (reason SAFETY) until it
+        is released ``stop_min`` later: the machine's own process finishes the cycle under way
+        (its drives are cut; the parts are counted when the cycle's time is up) and then waits
+        in the stop until the release (:meth:`_held`)."""
         event = self._safety_event(m, trip, trip.kind)
         stop = safety_stop(event)
         if stop is None:
             return
+        m.hold_until = self.env.now + trip.stop_min * 60
         self._set_state(m, stop.state, stop.reason)
         yield self.env.timeout(trip.stop_min * 60)
         self._safety_event(m, trip, SafetyKind.ESTOP_RELEASED)
+        if m.wakeup is not None and not m.wakeup.triggered:  # a machine waiting for work
+            m.wakeup.succeed()
+
+    def _held(self, m: SimMachine) -> Iterator[simpy.Event]:
+        """Stay in the e-stop's unplanned stop until it is released."""
+        while m.hold_until > self.env.now:
+            self._set_state(m, MachineState.UNPLANNED_STOP, SAFETY_REASON)
+            yield self.env.timeout(m.hold_until - self.env.now)
 
     def _safety_at_once(self, m: SimMachine) -> SimProcess:
+        """Inject the machine's safety events at their times, whatever it is doing."""
         while m.safety:
             trip = m.safety.pop(0)
             yield self.env.timeout(max(0.0, trip.at_h * 3600 - self.env.now))
@@ -722,6 +738,7 @@ class FactorySimulation:
     def _producer(self, m: SimMachine) -> SimProcess:
         mb = m.behaviour
         while True:
+            yield from self._held(m)
             yield from self._wait_for_work_time(m)
             if not m.queue:
                 reason = self._idle_reason(m)
@@ -758,8 +775,8 @@ class FactorySimulation:
             left, good_out = job.quantity, 0
             while left > 0:
                 yield from self._wait_for_work_time(m)
-                if m.safety and m.safety[0].at_h * 3600 <= self.env.now:
-                    yield from self._safety_trip(m, m.safety.pop(0))
+                if m.hold_until > self.env.now:
+                    yield from self._held(m)
                     continue
                 if mb.micro_stops_per_h > 0 and mb.micro_stop_s > 0:
                     p = 1 - math.exp(-mb.micro_stops_per_h * per_unit * mb.batch / 3600)

@@ -8,6 +8,7 @@ revision 0010.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any
 
@@ -212,7 +213,9 @@ def gantt_windows(
 
 
 def insert_photo(conn: Connection, values: dict[str, Any]) -> int:
-    key = conn.execute(insert(schema.maint_photos).values(**values)).inserted_primary_key
+    """Store a photo (``data``: its bytes, kept as base64 text so that backups carry it)."""
+    row = {**values, "data": base64.b64encode(values["data"]).decode("ascii")}
+    key = conn.execute(insert(schema.maint_photos).values(**row)).inserted_primary_key
     assert key is not None
     return int(key[0])
 
@@ -226,7 +229,7 @@ def photo(store: EventStore, order_id: int, photo_id: int) -> tuple[str, bytes] 
                 table.c.id == photo_id, table.c.order_id == order_id
             )
         ).first()
-    return None if row is None else (str(row[0]), bytes(row[1]))
+    return None if row is None else (str(row[0]), base64.b64decode(row[1]))
 
 
 def get_part(store: EventStore, part: str) -> dict[str, Any] | None:

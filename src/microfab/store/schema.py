@@ -17,7 +17,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -502,7 +501,7 @@ maint_photos = Table(
     Column("order_id", Integer, nullable=False),
     Column("name", String(200), nullable=False),
     Column("content_type", String(64), nullable=False),
-    Column("data", LargeBinary, nullable=False),
+    Column("data", Text, nullable=False),  # base64: backups are JSON lines
     Column("at", UtcDateTime(), nullable=False),
     Column("by", String(200), nullable=False),
     Index("ix_maint_photos_order", "order_id"),

@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Integer, nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("content_type", sa.String(64), nullable=False),
-        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("data", sa.Text, nullable=False),  # base64
         sa.Column("at", When, nullable=False),
         sa.Column("by", sa.String(200), nullable=False),
     )
