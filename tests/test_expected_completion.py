@@ -147,3 +147,16 @@ def test_a_plan_overtaken_by_the_clock_gives_way_to_the_estimate() -> None:
     assert order_completion(
         status="cancelled", completed=None, progress=None, began=None, now=now, planned_end=ahead
     ) == (None, None)
+
+
+def test_a_plan_made_after_the_plant_clock_is_not_used() -> None:
+    from microfab.track.orders import planned_ends
+
+    plan = {
+        "plan": {"start": "2026-11-24T08:00:00+08:00"},
+        "orders": [{"order": "WO-1", "planned_end": "2026-11-24T12:00:00+08:00"}],
+    }
+    before = parse_ts("2026-11-23T09:00:00Z")  # a fresh run of the same simulated week
+    after = parse_ts("2026-11-24T01:00:00Z")
+    assert planned_ends(plan, before) == {}
+    assert planned_ends(plan, after) == {"WO-1": parse_ts("2026-11-24T04:00:00Z")}

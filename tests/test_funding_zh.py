@@ -64,6 +64,8 @@ def test_funding_pages_and_report_drafts_show_every_sentence_in_chinese(tmp_path
         assert "草稿，由 microfab 編製" in shown[path], path
     assert "核准預算" in shown[PAGES[3]] and "里程碑及限期" in shown[PAGES[3]]
     assert "營業額" in shown[PAGES[5]] and "責任" in shown[PAGES[5]]
+    # the company's own words (budget items, suppliers) stay as written
+    assert "Line design consultant" in shown[PAGES[3]] and "生產線 design" not in shown[PAGES[3]]
 
 
 @pytest.mark.parametrize("word", ["evidenced", "partial", "no_evidence", "not_measured"])

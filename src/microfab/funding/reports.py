@@ -224,6 +224,7 @@ def _ledger_sections(review: dict[str, Any]) -> list[Section]:
             for i in review["items"]
         ],
         numeric=(3, 4, 5, 6),
+        said=(4,),
     )
     totals = Paragraph(
         f"Approved budget HK${money(review['approved_budget_hkd'])}; spent "

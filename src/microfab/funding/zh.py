@@ -226,7 +226,7 @@ SENTENCES: tuple[tuple[str, str], ...] = (
         r"^DRAFT prepared by microfab — check every figure before submission$",
         "草稿，由 microfab 編製 — 提交前請核對每個數字",
     ),
-    (r"^Line (?P<l>\S+) (?P<n>.+)$", "生產線 {l} {n}"),
+    (r"^Line (?P<l>[\w.-]+/[\w./-]+) (?P<n>.+)$", "生產線 {l} {n}"),
     (
         r"^Smart-line evidence: (?P<l>\S+) \(share (?P<s>\S+)\)$",
         "智能生產線證明：{l}（比例 {s}）",

@@ -603,7 +603,7 @@ def list_orders(
     histories = order_histories(store)
     counts = order_counts(store)
     paths = _machine_paths(factory)
-    ends = planned_ends(plan)
+    ends = planned_ends(plan, as_of)
     views = [
         _view(
             row,
@@ -639,15 +639,25 @@ def get_order(
     as_of = plant_clock(store) if now is None else now.astimezone(dt.UTC)
     histories = order_histories(store)
     counts = order_counts(store).get(order, {})
-    end = planned_ends(plan).get(order)
+    end = planned_ends(plan, as_of).get(order)
     return _view(row, histories.get(order), counts, factory, _machine_paths(factory), as_of, end)
 
 
-def planned_ends(plan: Mapping[str, Any] | None) -> dict[str, dt.datetime]:
-    """Order id -> planned end (UTC) of every order a plan document schedules."""
+def planned_ends(
+    plan: Mapping[str, Any] | None, now: dt.datetime | None = None
+) -> dict[str, dt.datetime]:
+    """Order id -> planned end (UTC) of every order a plan document schedules; nothing from a
+    plan made after ``now`` (a plan file left by an earlier run of a replayed or simulated day)."""
     ends: dict[str, dt.datetime] = {}
     if not plan:
         return ends
+    made = (plan.get("plan") or {}).get("start")
+    if now is not None and made:
+        try:
+            if dt.datetime.fromisoformat(str(made)) > now:
+                return ends
+        except (TypeError, ValueError):
+            return ends
     for row in plan.get("orders") or ():
         text = row.get("planned_end") if isinstance(row, Mapping) else None
         if not text:
