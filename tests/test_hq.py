@@ -190,6 +190,16 @@ def test_hq_ingest_refuses_unknown_sites_and_sites_writing_as_others(
     reasons = sorted(letter.reason.split(":")[0] for letter in hq_store.dead_letters())
     assert reasons == ["site_mismatch", "unknown_site"]
     assert worker.stats.site_refused == 2
+    # a replay never takes the site mismatch; the unknown site's event once the site is registered
+    replayed = runner.invoke(app, ["deadletters", "replay", "--db", hq_store.url])
+    assert replayed.exit_code == 0 and "replayed 0 of 2" in replayed.stdout, replayed.output
+    zz = parse_factory(site_factory("gd1").replace("gd1", "zz"), "zz.yaml")
+    hq_store.apply_factory(merge_site(hq_store.factory()[1], zz), "test")  # type: ignore[index]
+    replayed = runner.invoke(app, ["deadletters", "replay", "--db", hq_store.url])
+    assert "replayed 1 of 2" in replayed.stdout, replayed.output
+    assert "site_mismatch: sent by another site's uplink; never replayed" in replayed.stdout
+    assert stranger.id in {s.event.id for s in hq_store.events()}
+    assert posing.id not in {s.event.id for s in hq_store.events()}
 
 
 # ---------------------------------------------------------------------------- the uplink at the broker
