@@ -419,3 +419,25 @@ def test_a_sites_order_prefix_keeps_its_automatic_order_ids_apart_at_hq() -> Non
     assert _next_order_id(known, at, site_model("hk1")) == "WO261207-008"
     with pytest.raises(Exception, match="order_prefix"):
         parse_factory(text.replace("order_prefix: GD1-", "order_prefix: gd1"), "gd1.yaml")
+
+
+def test_the_checkpoint_only_moves_forward_and_pending_reads_settled_events(
+    store: EventStore,
+) -> None:
+    from microfab.store.uplink import advance, backlog, pending
+
+    sent = fill(store, "hk1", 3)
+    fill(store, "gd1", 2)
+    hk = pending(store, after_seq=0, limit=10, site="hk1", settle=dt.timedelta(0))
+    assert [s.event.id for s in hk] == sent
+    fresh = pending(store, after_seq=0, limit=10, site="hk1", settle=dt.timedelta(hours=1))
+    # several writers on PostgreSQL: only events stored `settle` ago are read (sequence gaps)
+    assert len(fresh) == (0 if store.dialect == "postgresql" else 3)
+    last = hk[-1]
+    advance(store, "hk1@hq", last.seq, last.event.ts, last.ingest_ts, 3)
+    advance(store, "hk1@hq", hk[0].seq, hk[0].event.ts, hk[0].ingest_ts, 1)  # late, older: kept
+    mark = checkpoint(store, "hk1@hq")
+    assert (mark.seq, mark.acknowledged) == (last.seq, 3)
+    waiting = backlog(store, after_seq=mark.seq, site="hk1")
+    assert (waiting.events, waiting.oldest_ingest_ts) == (0, None)
+    assert backlog(store, after_seq=0, site="gd1").events == 2
