@@ -424,7 +424,7 @@ def test_a_sites_order_prefix_keeps_its_automatic_order_ids_apart_at_hq() -> Non
 def test_the_checkpoint_only_moves_forward_and_pending_reads_settled_events(
     store: EventStore,
 ) -> None:
-    from microfab.store.uplink import advance, backlog, pending
+    from microfab.store.uplink import advance, backlog, pending, rewind
 
     sent = fill(store, "hk1", 3)
     fill(store, "gd1", 2)
@@ -441,3 +441,8 @@ def test_the_checkpoint_only_moves_forward_and_pending_reads_settled_events(
     waiting = backlog(store, after_seq=mark.seq, site="hk1")
     assert (waiting.events, waiting.oldest_ingest_ts) == (0, None)
     assert backlog(store, after_seq=0, site="gd1").events == 2
+    # HQ lost what it had acknowledged: the events stored since a time go again
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert rewind(store, "hk1@hq", now, "hk1") == last.seq  # nothing stored since: unchanged
+    assert rewind(store, "hk1@hq", hk[1].ingest_ts, "hk1") in (0, hk[0].seq)
+    assert backlog(store, after_seq=checkpoint(store, "hk1@hq").seq, site="hk1").events >= 2

@@ -349,9 +349,11 @@ class Uplink:
             self._sent_upto = self._done_seq
             self._resend = False
             self.status.resends += 1
+        if self.status.resends % 60 != 1:  # once a minute is enough while nobody listens
+            return
         log.warning(
             "the HQ broker at %s has no subscriber for site %s's events (is HQ's ingest "
-            "running?); sending again from seq %d",
+            "running?); sending again from seq %d (every second, said once a minute)",
             self.settings.display,
             self.site,
             self._done_seq,
