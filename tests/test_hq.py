@@ -190,6 +190,16 @@ def test_hq_ingest_refuses_unknown_sites_and_sites_writing_as_others(
     reasons = sorted(letter.reason.split(":")[0] for letter in hq_store.dead_letters())
     assert reasons == ["site_mismatch", "unknown_site"]
     assert worker.stats.site_refused == 2
+    # a replay never takes the site mismatch; the unknown site's event once the site is registered
+    replayed = runner.invoke(app, ["deadletters", "replay", "--db", hq_store.url])
+    assert replayed.exit_code == 0 and "replayed 0 of 2" in replayed.stdout, replayed.output
+    zz = parse_factory(site_factory("gd1").replace("gd1", "zz"), "zz.yaml")
+    hq_store.apply_factory(merge_site(hq_store.factory()[1], zz), "test")  # type: ignore[index]
+    replayed = runner.invoke(app, ["deadletters", "replay", "--db", hq_store.url])
+    assert "replayed 1 of 2" in replayed.stdout, replayed.output
+    assert "site_mismatch: sent by another site's uplink; never replayed" in replayed.stdout
+    assert stranger.id in {s.event.id for s in hq_store.events()}
+    assert posing.id not in {s.event.id for s in hq_store.events()}
 
 
 # ---------------------------------------------------------------------------- the uplink at the broker
@@ -409,3 +419,30 @@ def test_a_sites_order_prefix_keeps_its_automatic_order_ids_apart_at_hq() -> Non
     assert _next_order_id(known, at, site_model("hk1")) == "WO261207-008"
     with pytest.raises(Exception, match="order_prefix"):
         parse_factory(text.replace("order_prefix: GD1-", "order_prefix: gd1"), "gd1.yaml")
+
+
+def test_the_checkpoint_only_moves_forward_and_pending_reads_settled_events(
+    store: EventStore,
+) -> None:
+    from microfab.store.uplink import advance, backlog, pending, rewind
+
+    sent = fill(store, "hk1", 3)
+    fill(store, "gd1", 2)
+    hk = pending(store, after_seq=0, limit=10, site="hk1", settle=dt.timedelta(0))
+    assert [s.event.id for s in hk] == sent
+    fresh = pending(store, after_seq=0, limit=10, site="hk1", settle=dt.timedelta(hours=1))
+    # several writers on PostgreSQL: only events stored `settle` ago are read (sequence gaps)
+    assert len(fresh) == (0 if store.dialect == "postgresql" else 3)
+    last = hk[-1]
+    advance(store, "hk1@hq", last.seq, last.event.ts, last.ingest_ts, 3)
+    advance(store, "hk1@hq", hk[0].seq, hk[0].event.ts, hk[0].ingest_ts, 1)  # late, older: kept
+    mark = checkpoint(store, "hk1@hq")
+    assert (mark.seq, mark.acknowledged) == (last.seq, 3)
+    waiting = backlog(store, after_seq=mark.seq, site="hk1")
+    assert (waiting.events, waiting.oldest_ingest_ts) == (0, None)
+    assert backlog(store, after_seq=0, site="gd1").events == 2
+    # HQ lost what it had acknowledged: the events stored since a time go again
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert rewind(store, "hk1@hq", now, "hk1") == last.seq  # nothing stored since: unchanged
+    assert rewind(store, "hk1@hq", hk[1].ingest_ts, "hk1") in (0, hk[0].seq)
+    assert backlog(store, after_seq=checkpoint(store, "hk1@hq").seq, site="hk1").events >= 2

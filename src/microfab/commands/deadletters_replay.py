@@ -49,6 +49,7 @@ def replay(reason: ReasonOption = None, shift_ts: ShiftOption = 0.0, db: DbOptio
             received_at=now,
             shift_s=shift_ts,
             known_machines=frozenset(ref.path for ref in found[1].machines()) if found else None,
+            known_sites=frozenset(site.id for site in found[1].sites) if found else None,
         )
     which = f" with reason {reason}" if reason else ""
     out.print(

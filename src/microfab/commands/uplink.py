@@ -50,6 +50,15 @@ def uplink(
         str | None,
         typer.Option("--client-id", help="MQTT client id \\[default: microfab-uplink-SITE]"),
     ] = None,
+    resend_since: Annotated[
+        str | None,
+        typer.Option(
+            "--resend-since",
+            help="Send again the events stored since this time (ISO with offset), e.g. after HQ's "
+            "broker lost messages it had acknowledged",
+            show_default=False,
+        ),
+    ] = None,
     status_every: Annotated[
         float, typer.Option("--status-every", min=0.1, help="Seconds between status lines")
     ] = 10.0,
@@ -81,6 +90,18 @@ def uplink(
                 f"--site: '{site}' is not a site id (lower-case letters, digits, '-', '_')"
             )
         key = f"{site}@{settings.host}:{settings.port}"
+        if resend_since is not None:
+            from microfab.model.events import parse_ts
+            from microfab.store.uplink import rewind
+
+            try:
+                since = parse_ts(resend_since)
+            except ValueError as exc:
+                raise InputError(f"--resend-since: {exc}") from None
+            seq = rewind(store, key, since, site)
+            err.print(
+                f"uplink: sending again from seq {seq:,} (events stored since {resend_since})"
+            )
         runner = Uplink(
             UplinkLog(store, key, site),
             settings,

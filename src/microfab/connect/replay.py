@@ -1,11 +1,15 @@
 """Replay dead letters: judge each kept MQTT message again, as ingest would, once a device is fixed.
 
 A message dead-lettered ``bad_time`` (a PLC whose clock had reset), ``unknown_machine`` (before
-the factory model knew the machine) or ``invalid_event`` (before a mapping was fixed) keeps its
+the factory model knew the machine), ``unknown_site`` (at HQ, before the site was registered) or
+``invalid_event`` (before a mapping was fixed) keeps its
 topic and payload. :func:`replay` decodes each again with :func:`~microfab.connect.decode.decode_message`
 and the clock policy, optionally moving every event time by ``shift_s`` seconds first (a device
 clock known to be off by that much), appends the events it yields and has the letter marked as
 replayed. A letter that is still rejected stays as it is, waiting, with the new reason reported.
+
+A ``site_mismatch`` letter (HQ refused another site's uplink writing as this one) is never
+replayed.
 
 Idempotent: event ids make a second append of the same events a duplicate, and a marked letter is
 not offered again. Replays take old data on purpose: by default the policy has no age limit (the
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from microfab.connect.decode import decode_message
+from microfab.connect.site_check import site_refusal
 from microfab.model.clock_policy import UNLIMITED_AGE, ClockPolicy
 from microfab.model.dead_letter import DeadLetter
 from microfab.model.events import Event, format_ts, parse_ts
@@ -90,6 +95,7 @@ def replay(
     clock_policy: ClockPolicy = UNLIMITED_AGE,
     known_machines: frozenset[str] | None = None,
     strict: bool = False,
+    known_sites: frozenset[str] | None = None,
 ) -> ReplayOutcome:
     """Decode each letter again (times moved by ``shift_s``), append the events, and ``mark``
     the letters that went in; see the module docstring."""
@@ -99,6 +105,16 @@ def replay(
         if not letter.topic:
             outcome.still_rejected.append((letter, "no topic was kept: nothing to replay"))
             continue
+        if letter.reason.startswith("site_mismatch"):  # HQ refused it on purpose (docs/hq.md)
+            outcome.still_rejected.append(
+                (letter, "site_mismatch: sent by another site's uplink; never replayed")
+            )
+            continue
+        if letter.reason.startswith("unknown_site") and known_sites is not None:
+            refusal = site_refusal(letter.topic, None, known_sites)
+            if refusal is not None:  # still not registered
+                outcome.still_rejected.append((letter, refusal))
+                continue
         if _CUT.search(letter.payload):
             outcome.still_rejected.append(
                 (letter, "the payload was cut short when it was kept: it cannot be replayed")

@@ -143,7 +143,11 @@ class Uplink:
         self.site = site
         self.window = window
         self.max_rate = max_rate
-        self.read_batch = read_batch
+        # at a bounded rate, read what goes out in about half a second at a time, so that the
+        # checkpoint is saved and the status reported on time
+        self.read_batch = (
+            read_batch if max_rate is None else max(1, min(read_batch, int(max_rate / 2)))
+        )
         self.save_every_s = save_every_s
         self.status = UplinkStatus()
         self._lock = threading.Lock()
@@ -255,6 +259,8 @@ class Uplink:
                     raise BrokerError(self._fatal)
                 now = time.monotonic()
                 if now - last_report >= report_every_s:
+                    self._save()  # the line shows the durable checkpoint, up to date
+                    last_save = now
                     status = self.refresh_status()
                     self._publish_status(status)
                     if report is not None:
@@ -343,9 +349,11 @@ class Uplink:
             self._sent_upto = self._done_seq
             self._resend = False
             self.status.resends += 1
+        if self.status.resends % 60 != 1:  # once a minute is enough while nobody listens
+            return
         log.warning(
             "the HQ broker at %s has no subscriber for site %s's events (is HQ's ingest "
-            "running?); sending again from seq %d",
+            "running?); sending again from seq %d (every second, said once a minute)",
             self.settings.display,
             self.site,
             self._done_seq,

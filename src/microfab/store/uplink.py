@@ -163,3 +163,26 @@ class UplinkLog:
 
     def backlog(self, after_seq: int) -> Backlog:
         return backlog(self.store, after_seq=after_seq, site=self.site)
+
+
+def rewind(store: EventStore, uplink: str, since: dt.datetime, site: str | None = None) -> int:
+    """Move ``uplink``'s checkpoint back so that the events stored since ``since`` go again (the
+    one way it moves backwards: after HQ lost what it had acknowledged, say a broker that crashed
+    before saving its queue). Returns the new checkpoint; duplicates at HQ are harmless."""
+    table = schema.events
+    where = [table.c.ingest_ts < since]
+    if site:
+        where.append(table.c.machine.startswith(f"{site}/", autoescape=True))
+    with store.engine.connect() as conn:
+        before = int(conn.scalar(select(func.max(table.c.seq)).where(*where)) or 0)
+    current = checkpoint(store, uplink)
+    if current.seq <= before:
+        return current.seq
+    marks = schema.uplink_checkpoints
+    with store.transaction() as conn:
+        conn.execute(
+            update(marks)
+            .where(marks.c.uplink == uplink)
+            .values(seq=before, updated_at=dt.datetime.now(dt.UTC))
+        )
+    return before

@@ -7,7 +7,9 @@ A site manager sees only the sites granted to them; another site is "not found" 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,6 +19,7 @@ from microfab.hq.access import visible_sites
 from microfab.hq.registry import only_sites
 from microfab.hq.rollup import group_figures
 from microfab.http.deps import PlantDep, PrincipalDep
+from microfab.model.factory import Factory
 from microfab.model.identity import Permission
 from microfab.store.alerts import list_alerts
 from microfab.track.oee import oee_rows
@@ -46,8 +49,6 @@ def hq_site_page(request: Request, site: str, plant: PlantDep, principal: Princi
     narrowed = only_sites(factory, [site])
     rows = []
     if tile.day_start is not None and tile.newest_event is not None:
-        import datetime as dt
-
         end = tile.newest_event + dt.timedelta(milliseconds=1)
         rows = [r.to_json() for r in oee_rows(plant.store, narrowed, start=tile.day_start, end=end)]
     alerts = [a for a in list_alerts(plant.store, open_only=True, limit=500) if a.site == site]
@@ -63,5 +64,5 @@ def hq_site_page(request: Request, site: str, plant: PlantDep, principal: Princi
     return templates.TemplateResponse(request, "hq_site.html", context)
 
 
-def _zones(factory: Any) -> dict[str, Any]:
+def _zones(factory: Factory) -> dict[str, ZoneInfo]:
     return {s.id: s.zone for s in factory.sites}
