@@ -19,7 +19,7 @@ from microfab.track import event_query
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 Stream = Literal[
-    "state", "count", "telemetry", "energy", "order", "material", "inspection", "stock"
+    "state", "count", "telemetry", "energy", "order", "material", "inspection", "stock", "task"
 ]
 assert set(Stream.__args__) == set(STREAMS)  # type: ignore[attr-defined]
 
