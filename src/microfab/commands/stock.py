@@ -548,6 +548,23 @@ def _publish(broker: str, events: list[Any]) -> None:
         publisher.close()
 
 
+@stock_app.command("backflush")
+def backflush_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Issue backflushed items (``backflush: true``) from the stored counts × BOM, FEFO from the
+    line-side location; running it again stores nothing new."""
+    from microfab.stock.backflush import backflush
+    from microfab.store import open_store
+
+    with open_store(db) as store:
+        done = backflush(store, stored_factory(store))
+    if as_json:
+        print_json(done.to_json())
+        return
+    out.print(f"{done.stored} backflushed, {done.ignored} already stored", highlight=False)
+    for problem in done.problems:
+        out.print(f"skipped: {problem}", highlight=False)
+
+
 @stock_app.command("import")
 def import_command(
     path: Annotated[Path, typer.Argument(help="CSV: id,ts,kind,item,lot,qty,unit,from,to,ref")],
