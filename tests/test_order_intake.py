@@ -15,7 +15,8 @@ from microfab.errors import LocatedFileError
 DATA = Path(__file__).parent / "data"
 
 
-def test_orders_from_csv_and_excel(db_url: str, tmp_path: Path) -> None:
+def test_orders_from_csv_and_excel(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path}/store.db"  # a CLI test: the store is not its subject
     runner = CliRunner()
     env = {"MICROFAB_DB": db_url}
     assert (

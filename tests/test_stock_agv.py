@@ -23,8 +23,9 @@ DATA = Path(__file__).parent / "data"
 
 
 def test_tasks_are_assigned_published_and_answered(
-    db_url: str, tmp_path: Path, mosquitto: MosquittoServer
+    tmp_path: Path, mosquitto: MosquittoServer
 ) -> None:
+    db_url = f"sqlite:///{tmp_path}/store.db"  # a CLI test: the store is not its subject
     site = f"s{uuid.uuid4().hex[:8]}"
     agv = f"{site}/plant/line1/transfer/agv-1"
     runner = CliRunner()
