@@ -20,7 +20,8 @@ def _block(text: str, name: str) -> str:
     return found.group(1)
 
 
-def test_the_worked_example_of_docs_inventory_md(db_url: str, tmp_path: Path) -> None:
+def test_the_worked_example_of_docs_inventory_md(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path}/store.db"  # a CLI test: the store is not its subject
     text = DOC.read_text(encoding="utf-8")
     (tmp_path / "moves.csv").write_text(_block(text, "moves.csv"), encoding="utf-8")
     (tmp_path / "po.csv").write_text(_block(text, "purchase-orders.csv"), encoding="utf-8")

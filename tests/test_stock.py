@@ -500,3 +500,55 @@ def test_stock_import_stores_good_rows_and_locates_bad_ones(db_url: str, tmp_pat
     )
     assert isinstance(issued.exception, InputError) and issued.exception.exit_code == 2
     assert "qty: only 30 kg of RICE-JASMINE lot R1 at bin-a1" in issued.exception.message
+
+
+def test_backflush_issues_counts_times_bom_once(store: EventStore) -> None:
+    from microfab.model.events import OrderEvent, PartCount
+    from microfab.stock.backflush import backflush
+
+    factory = _apply(store)
+    enter_move(
+        store,
+        factory,
+        _row(id="t1", kind="receipt", item="TRAY-1C", qty="2", unit="carton", to="ls-1"),
+    )
+    cnc = "kt/plant/line1/machining/cnc-1"
+    store.append(
+        [
+            OrderEvent(
+                id="o-1",
+                ts=T0,
+                machine=cnc,
+                order="WO-9",
+                event="released",
+                product="BRKT-1",
+                quantity=100,
+            ),
+            PartCount(
+                id="c-1",
+                ts=T0 + dt.timedelta(hours=1),
+                machine=cnc,
+                good=30,
+                scrap=2,
+                order="WO-9",
+                operation=10,
+            ),
+            PartCount(
+                id="c-2",
+                ts=T0 + dt.timedelta(hours=2),
+                machine="kt/plant/line1/machining/robot-1",
+                good=30,
+                order="WO-9",
+                operation=20,
+            ),
+        ]
+    )
+    first = backflush(store, factory)
+    assert (first.stored, first.problems) == (1, [])
+    assert backflush(store, factory).to_json() == {"stored": 0, "ignored": 1, "problems": []}
+    legs = ledger(store, item="TRAY-1C", kinds=["backflush"])
+    assert [(leg.event_id, leg.delta, leg.order, leg.location) for leg in legs] == [
+        ("bf-c-1-TRAY-1C", -32.0, "WO-9", "ls-1")
+    ]
+    tray = next(s for s in item_stock(store, factory) if s.item == "TRAY-1C")
+    assert (tray.on_hand, tray.reserved) == (16.0, 68.0)  # 100 trays needed, 32 issued

@@ -75,9 +75,8 @@ def test_a_late_delivery_moves_the_operation_and_names_the_shortage(
     assert none == [] and start_now == START
 
 
-def test_plan_check_materials_finds_steps_that_start_before_their_materials(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_plan_check_materials_finds_steps_that_start_before_their_materials(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path}/store.db"  # a CLI test: the store is not its subject
     import json
 
     from typer.testing import CliRunner

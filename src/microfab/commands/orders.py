@@ -160,6 +160,36 @@ def orders_create(
         )
 
 
+@orders_app.command("import")
+def orders_import(
+    path: Annotated[
+        Path,
+        typer.Argument(help="CSV or Excel (.xlsx): order,product,quantity[,due,priority,options]"),
+    ],
+    release: Annotated[bool, typer.Option("--release", help="Release every order at once")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import work orders from a CSV or Excel file 匯入工單; a re-import stores nothing new."""
+    from microfab.errors import LocatedFileError
+    from microfab.store import open_store
+    from microfab.track.order_intake import import_orders
+
+    with open_store(db) as store:
+        factory = stored_factory(store)
+        intake = import_orders(store, factory, path, release=release)
+    if as_json:
+        print_json(intake.to_json())
+    else:
+        out.print(
+            f"{len(intake.created)} created, {len(intake.unchanged)} unchanged (already stored), "
+            f"{len(intake.problems)} rejected",
+            highlight=False,
+        )
+    if intake.problems:
+        raise LocatedFileError(intake.problems)
+
+
 @orders_app.command("release")
 def orders_release(order: OrderArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Release a created order to the shop floor 下達工單."""

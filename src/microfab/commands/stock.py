@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -481,27 +481,88 @@ def suggest_command(
 
 @stock_app.command("tasks")
 def tasks_command(
+    assign: Annotated[
+        str | None,
+        typer.Option(
+            "--assign",
+            help="Assign the tasks to this AGV (its machine path, e.g. tp/kitchen/meal-1/"
+            "transfer/agv-1): stored, and published on microfab/v1/PATH/task with --broker",
+        ),
+    ] = None,
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="MQTT broker URL to publish assignments to")
+    ] = None,
+    board: Annotated[bool, typer.Option("--board", help="The task board: assigned tasks")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Transfer tasks the line-side kanban rules call for (refill min → max, FEFO picks)."""
+    """Transfer tasks the line-side kanban rules call for (refill min → max, FEFO picks);
+    --assign hands them to an AGV, --board shows where assigned tasks stand."""
+    from microfab.stock.agv import assignments, task_board
     from microfab.stock.kanban import transfer_tasks
     from microfab.store import open_store
 
     with open_store(db) as store:
-        factory = stored_factory(store)
-        tasks = [t.to_json() for t in transfer_tasks(store, factory, at=dt.datetime.now(dt.UTC))]
+        if board:
+            rows = [r.to_json() for r in task_board(store)]
+        else:
+            factory = stored_factory(store)
+            now = dt.datetime.now(dt.UTC)
+            found = transfer_tasks(store, factory, at=now)
+            rows = [t.to_json() for t in found]
+            if assign is not None:
+                events = assignments(found, assign, now=now)
+                store.append(events)
+                if broker is not None:
+                    _publish(broker, events)
     if as_json:
-        print_json(tasks)
+        print_json(rows)
         return
-    table = Table(title="Transfer tasks 搬運任務")
-    for name in ("id", "item", "from", "to", "qty", "unit", "on_hand", "short"):
+    if board:
+        table = Table(title="Task board 搬運任務狀態")
+        names: tuple[str, ...] = (
+            "task", "agv", "status", "since", "item", "qty", "unit", "from", "to", "reason"
+        )  # fmt: skip
+    else:
+        table = Table(title="Transfer tasks 搬運任務")
+        names = ("id", "item", "from", "to", "qty", "unit", "on_hand", "short")
+    for name in names:
         table.add_column(name)
-    for t in tasks:
-        table.add_row(
-            *(str(t[k]) for k in ("id", "item", "from", "to", "qty", "unit", "on_hand", "short"))
-        )
+    for row in rows:
+        table.add_row(*("—" if row[k] is None else str(row[k]) for k in names))
     out.print(table)
+    if assign is not None:
+        out.print(f"{len(rows)} task(s) assigned to {assign}", highlight=False)
+
+
+def _publish(broker: str, events: list[Any]) -> None:
+    from microfab.commands.mqtt_options import broker_settings
+    from microfab.connect.mqtt_publish import MqttPublisher
+
+    publisher = MqttPublisher(broker_settings(broker, None, None, None, "5"))
+    try:
+        for event in events:
+            publisher.publish(event)
+        publisher.flush()
+    finally:
+        publisher.close()
+
+
+@stock_app.command("backflush")
+def backflush_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Issue backflushed items (``backflush: true``) from the stored counts × BOM, FEFO from the
+    line-side location; running it again stores nothing new."""
+    from microfab.stock.backflush import backflush
+    from microfab.store import open_store
+
+    with open_store(db) as store:
+        done = backflush(store, stored_factory(store))
+    if as_json:
+        print_json(done.to_json())
+        return
+    out.print(f"{done.stored} backflushed, {done.ignored} already stored", highlight=False)
+    for problem in done.problems:
+        out.print(f"skipped: {problem}", highlight=False)
 
 
 @stock_app.command("import")

@@ -53,6 +53,7 @@ STREAMS = (
     "inspection",
     "safety",
     "stock",
+    "task",
 )
 
 
@@ -548,6 +549,50 @@ class StockMove(_EventBase):
         return self
 
 
+class TaskStatus(enum.StrEnum):
+    """Where a transfer task stands: microfab assigns it; the AGV (or person) reports the rest."""
+
+    ASSIGNED = "assigned"
+    ACKNOWLEDGED = "acknowledged"
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TransferTaskUpdate(_EventBase):
+    """A transfer task assigned to an AGV, robot or person (``machine``), or its progress.
+
+    microfab stores and publishes ``assigned`` (with what to move, from where, to where) on
+    ``microfab/v1/{machine}/task``; the AGV answers on the same topic with ``acknowledged``,
+    ``started``, ``done`` or ``failed`` (with a ``reason``), each a new event id. The stock
+    itself moves by a ``stock`` transfer whose ``ref`` is the task id (docs/inventory.md)."""
+
+    stream: Literal["task"] = "task"
+    task: Label
+    status: TaskStatus
+    item: Label | None = None
+    lot: Label | None = None
+    qty: float | None = Field(
+        default=None, gt=0, le=MAX_STOCK, allow_inf_nan=False, description="Stock units"
+    )
+    unit: Label | None = None
+    from_location: Label | None = None
+    to_location: Label | None = None
+    reason: Label | None = Field(default=None, description="Why it failed")
+
+    @model_validator(mode="after")
+    def _assigned_says_what(self) -> TransferTaskUpdate:
+        if self.status is TaskStatus.ASSIGNED:
+            missing = [
+                name
+                for name in ("item", "qty", "unit", "from_location", "to_location")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"an assigned task needs {', '.join(missing)}")
+        return self
+
+
 Event = Annotated[
     StateChange
     | PartCount
@@ -557,7 +602,8 @@ Event = Annotated[
     | MaterialConsumption
     | InspectionResult
     | SafetyEvent
-    | StockMove,
+    | StockMove
+    | TransferTaskUpdate,
     Field(discriminator="stream"),
 ]
 """Any microfab event; the ``stream`` field says which."""

@@ -2,9 +2,9 @@
 transfer task to refill it up to ``max`` from the rule's source, picked FEFO.
 
 Tasks are computed from the stock as stored (no state of their own): once the transfer is
-stored, the task is gone. Each task has a stable id (location, item and the time the stock fell
-to the minimum is not known, so: location × item × the newest stock movement's time), so the same
-shortage gives the same task id until something moves.
+stored, the task is gone. A task's id is derived from its location, its item and the time of the
+newest stock movement, so the same shortage keeps the same id until something moves (and
+assigning it to an AGV twice stores nothing new).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Every movement is checked against the factory's item master and locations and against the stock
 as stored: an unknown item or location, a unit that does not convert to the item's stock unit, a
 lot missing on a lot-tracked item, an on-hand that would fall below zero (unless the item allows
-it), an issue from an expired or quarantined lot, or from a quarantine location. A faulty row is
+it; judged against the stock now, with the batch's earlier rows applied), an issue from an
+expired or quarantined lot, or from a quarantine location. A faulty row is
 reported with where it is (``moves.csv:4:6 item: …`` — file, row, column) and nothing of it is
 stored; the good rows are. An id already stored (or repeated in the file) is ignored, like every
 event. Quantities are converted to the item's stock unit before they are stored. An issue's

@@ -534,6 +534,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "stock_from": ("From", "由"),
     "stock_to": ("To", "至"),
     "stock_none": ("nothing here", "沒有資料"),
+    "stock_task_board": ("Task board", "任務看板"),
+    "stock_status": ("Status", "狀態"),
+    "stock_agv": ("AGV or person", "AGV／人員"),
+    "task_assigned": ("assigned", "已指派"),
+    "task_acknowledged": ("acknowledged", "已確認"),
+    "task_started": ("started", "已開始"),
+    "task_done": ("done", "已完成"),
+    "task_failed": ("failed", "失敗"),
 }
 
 UNTRANSLATED = frozenset({"api", "pdf", "language"})

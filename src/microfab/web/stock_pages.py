@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from microfab.http.deps import PlantDep
+from microfab.stock.agv import task_board
 from microfab.stock.inventory import expiring, item_stock
 from microfab.stock.kanban import transfer_tasks
 from microfab.stock.reorder import purchase_suggestions, reorder_report
@@ -44,6 +45,7 @@ def stock_page(request: Request, plant: PlantDep) -> Response:
         "expiring": [e.to_json() for e in expiring(plant.store, at=now, days=14)],
         "suggestions": purchase_suggestions(plant.store, factory, at=now),
         "tasks": [t.to_json() for t in transfer_tasks(plant.store, factory, at=now)],
+        "board": [r.to_json() for r in task_board(plant.store)[:50]],
         "local": lambda text: (
             dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             .astimezone(zone)

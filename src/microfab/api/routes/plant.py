@@ -28,6 +28,7 @@ Stream = Literal[
     "inspection",
     "safety",
     "stock",
+    "task",
 ]
 assert set(Stream.__args__) == set(STREAMS)  # type: ignore[attr-defined]
 
