@@ -20,7 +20,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from microfab.assist.entities import FactoryNames, Found
-from microfab.assist.periods import Window, default_today, find_period, resolve
+from microfab.assist.periods import Window, default_today, find_period, period_kinds, resolve
 from microfab.assist.tools import TOOLS, Tool
 
 Groups = tuple[tuple[str, ...], ...]
@@ -201,6 +201,8 @@ def _pick(found: dict[str, int], names: Found, q: str) -> list[str]:
         found.pop("open_orders", None)
     elif "order_status" in found:
         found.pop("order_status")  # status of which order?
+    if names.order is not None and "late_orders" in found:
+        found["order_status"] = found.pop("late_orders") + 2  # "is WO… late?": its status
     if "plan" in found and ("behind schedule" in q or "ahead of schedule" in q):
         found.pop("plan")  # lateness, not the plan
     if "plan" in found:  # "when is WO… planned to finish": the plan's time, not the estimate
@@ -254,6 +256,13 @@ def understand(
             "I only have the plant's recorded figures — not costs, prices, staff or forecasts, "
             "and nothing after the plant clock.",
             "我只有廠房已記錄的數字——沒有成本、價錢、人手或預測，亦沒有未來的數字。",
+            suggestions(question, zh),
+        )
+    if len(period_kinds(question)) > 1:
+        return Decline(
+            "ambiguous",
+            "That names more than one period; I answer one period at a time — ask for each.",
+            "這個問題提到多於一段時間；我每次只答一段時間，請分開問。",
             suggestions(question, zh),
         )
     found_scores = scores(q)
