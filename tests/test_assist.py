@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from microfab.assist.assistant import MAX_QUESTION_CHARS, ask
 from microfab.assist.entities import FactoryNames
-from microfab.assist.periods import PeriodWord, find_period, resolve
+from microfab.assist.periods import PeriodWord, find_period, period_kinds, resolve
 from microfab.benchmarks import find_benchmark
 from microfab.cli import app as cli_app
 from microfab.model.factory_file import parse_factory
@@ -204,11 +204,17 @@ def test_relative_periods_resolve_in_site_time_with_the_shifts() -> None:
         ("今個月", dt.datetime(2026, 11, 1, tzinfo=HK)),
         ("last month", dt.datetime(2026, 10, 1, tzinfo=HK)),
         ("過去7日", dt.datetime(2026, 11, 19, tzinfo=HK)),
+        ("OEE for Nov 21", dt.datetime(2026, 11, 21, tzinfo=HK)),
+        ("on 3rd of November", dt.datetime(2026, 11, 3, tzinfo=HK)),
+        ("11月", dt.datetime(2026, 11, 1, tzinfo=HK)),
+        ("December", dt.datetime(2025, 12, 1, tzinfo=HK)),  # still to come: last year's
     ]:
         word = find_period(words)
         assert word is not None, words
         window = resolve(word, now, HK, calendar)
         assert window is not None and window.start == first, words
+    assert period_kinds("琴日OEE係咪好過前日？") == {"yesterday", "day_before"}
+    assert period_kinds("上個禮拜嘅OEE") == {"last_week"}
 
 
 def test_names_match_ids_kinds_chinese_words_and_misspellings() -> None:
