@@ -61,6 +61,7 @@ def _run_cached(name: str, ctx: Context, args: dict[str, Any]) -> Result:
         return run_tool(name, ctx, args)
     key = (
         id(ctx.plant.store),
+        ctx.plant.store.url,
         ctx.plant.store.last_seq(),
         ctx.plant.factory_version(),
         ctx.now,

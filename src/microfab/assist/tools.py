@@ -331,9 +331,9 @@ def run_downtime(ctx: Context, args: dict[str, Any]) -> Result:
 def run_worst_machine(ctx: Context, args: dict[str, Any]) -> Result:
     line = args.get("line")
     lost: list[tuple[float, str]] = []
+    first, last = _window(ctx, None, args)  # as GET /api/v1/downtime?machine=… takes it
     for refs in select_lines(ctx.factory, line):
         for ref in refs:
-            first, last = _window(ctx, None, args)
             rows = downtime_pareto(
                 ctx.plant.store, ctx.factory, machine=ref.path, start=first, end=last
             )
