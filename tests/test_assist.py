@@ -28,7 +28,8 @@ from microfab.model.factory_file import parse_factory
 from microfab.model.identity import Role, user_principal
 from microfab.sim.scenario import load_scenario
 from microfab.store import EventStore, open_store
-from microfab.track.orders import list_orders
+from microfab.track.oee import oee_rows
+from microfab.track.orders import list_orders, wip
 from microfab.track.plant import Plant
 from webapp import serving
 
@@ -283,16 +284,26 @@ def test_the_dashboard_has_the_chat_box_in_both_languages(
     assert "x-csrf-token" in script.text and "innerHTML" not in script.text
 
 
-def test_late_orders_on_the_small_plant_are_the_order_boards(tmp_path: Path) -> None:
+def test_on_both_back_ends_the_small_plants_figures_are_its_services(store: EventStore) -> None:
+    """The test plant of tests/webapp.py (WO-1 late, the OEE worked example on cnc-1) on SQLite
+    and PostgreSQL: late orders, WIP and a machine's OEE are the services' own figures."""
     from webapp import fill
 
-    with open_store(f"sqlite:///{tmp_path}/small.db") as store:
-        fill(store)
-        plant = Plant(store)
-        answer = ask(plant, "有邊啲單遲咗？", principal=VIEWER)
-        late = [v.order for v in list_orders(store, plant.factory(), now=plant.now(), late=True)]
-    assert late == ["WO-1"]
-    assert answer.tool == "late_orders" and answer.values[0].value == 1 and "WO-1" in answer.answer
+    fill(store)
+    plant = Plant(store)
+    factory = plant.factory()
+    late = ask(plant, "有邊啲單遲咗？", principal=VIEWER)
+    views = list_orders(store, factory, now=plant.now(), late=True)
+    assert [v.order for v in views] == ["WO-1"]
+    assert late.tool == "late_orders" and late.values[0].value == 1 and "WO-1" in late.answer
+    work = ask(plant, "How much work in progress is there?", principal=VIEWER)
+    assert work.values[0].value == wip(store, factory, now=plant.now()).to_json()["units"]
+    oee = ask(plant, "OEE of cnc-1 today", principal=VIEWER)
+    assert oee.arguments["machine"] == "kt/plant/line1/machining/cnc-1"
+    start = dt.datetime(2026, 11, 23, tzinfo=HK)
+    rows = oee_rows(store, factory, machine="kt/plant/line1/machining/cnc-1", start=start,
+                    end=plant.now() + dt.timedelta(milliseconds=1))  # fmt: skip
+    assert {v.name: v.value for v in oee.values}["oee"] == rows[0].to_json()["oee"]
 
 
 def test_the_funding_assessment_is_the_funding_commands(eval_db: str) -> None:
