@@ -301,6 +301,12 @@ CASES: list[Case] = [
     ("上個禮拜邊部機停機最耐", "relative", "worst_machine", {"p": "last_week"}),
     ("上一更邊部機停得最多", "relative", "worst_machine", {"p": "last_shift"}),
     ("今個星期機械臂停機原因", "direct", "downtime", {"machine": M["robot-1"], "p": "this_week"}),
+    ("Is anything down right now?", "direct", "machine_state", {}),
+    ("Which machines are stopped at the moment?", "paraphrase", "machine_state", {}),
+    ("Is filler-1 running now?", "direct", "machine_state", {"machine": M["filler-1"]}),
+    ("邊部機而家停咗？", "direct", "machine_state", {}),
+    ("急凍機而家行緊未？", "direct", "machine_state", {"machine": M["chiller-1"]}),
+    ("包裝機依家狀態係點", "paraphrase", "machine_state", {"machine": M["packer-1"]}),
     # ---------------------------------------------------------------- orders
     ("Which orders are late?", "direct", "late_orders", {}),
     ("Are any orders overdue?", "paraphrase", "late_orders", {}),
@@ -503,6 +509,13 @@ def expected(case: Case, client: Any, headers: dict[str, str], store: Any) -> di
             lost.append((round(sum(r["seconds"] for r in doc["pareto"]), 3), path))
         seconds, path = max(lost, key=lambda x: (x[0], [-ord(c) for c in x[1]]))
         return {f"seconds:{_short(path)}": seconds} if seconds > 0 else {}
+    if tool == "machine_state":
+        if "machine" in spec:
+            row = _get(client, headers, f"/api/v1/machines/{spec['machine']}")
+            return {f"state:{row['id']}": row["state"]}
+        rows = _get(client, headers, "/api/v1/machines")
+        down = [r for r in rows if r["produces"] and r["state"] != "running"]
+        return {"not_running": len(down), **{f"state:{r['id']}": r["state"] for r in down}}
     if tool == "late_orders":
         return {"late_orders": len(_get(client, headers, "/api/v1/orders", late="true"))}
     if tool == "order_status":

@@ -84,6 +84,8 @@ LINKED = [
     "Which orders are late?",
     "WO26112019-032 幾時做完？",
     "Are there any open alerts?",
+    "邊部機而家停咗？",
+    "Is filler-1 running now?",
 ]
 
 
@@ -110,6 +112,11 @@ def _view_value(view: Any, name: str, tool: str) -> Any:
         return view[key]
     if tool == "alerts":
         return len(view["alerts"])
+    if tool == "machine_state":
+        rows = view if isinstance(view, list) else [view]
+        if key == "not_running":
+            return sum(1 for r in rows if r["produces"] and r["state"] != "running")
+        return next(r for r in rows if r["id"] == target)["state"]
     raise AssertionError(tool)
 
 

@@ -65,6 +65,12 @@ INTENTS: dict[str, Groups] = {
          "乜嘢事", "為什麼", "how long", "幾耐", "多久", "top", "biggest", "largest", "main"),
     ),
     "worst_machine": (WHICH_MACHINE, DOWN_WORDS),
+    "machine_state": (
+        ("right now", "now", "currently", "at the moment", "而家", "依家", "宜家", "現在", "目前",
+         "is running", "running?"),
+        ("running", "down", "stopped", "state", "status", "idle", "停咗", "行緊", "開緊", "狀態",
+         "壞咗", "停機", "停緊", "運行"),
+    ),
     "late_orders": (
         ("late", "overdue", "behind schedule", "delayed", "past due", "delay", "遲", "延誤",
          "逾期", "趕唔切", "脫期", "延遲"),
@@ -209,6 +215,9 @@ def _pick(found: dict[str, int], names: Found, q: str) -> list[str]:
         found.pop("order_status", None)
         found.pop("open_orders", None)
         found.pop("late_orders", None)
+    if "machine_state" in found:  # "now": the live state, not time lost over a period
+        for other in ("worst_machine", "downtime", "order_status", "open_orders"):
+            found.pop(other, None)
     if "worst_machine" in found:
         found.pop("downtime", None)
         if names.machine is not None:
