@@ -77,6 +77,7 @@ CASES: list[Case] = [
     ("OEE over the last 3 days", "relative", "oee", {"line": LINE, "p": "last_3_days"}),
     ("What was the OEE on 21/11?", "relative", "oee", {"line": LINE, "p": "nov_21"}),
     ("OEE on 2026-11-20", "relative", "oee", {"line": LINE, "p": "nov_20"}),
+    ("Give me the OEE for Nov 21", "relative", "oee", {"line": LINE, "p": "nov_21"}),
     (
         "What was the OEE the day before yesterday?",
         "nodata",
@@ -300,6 +301,12 @@ CASES: list[Case] = [
     ("上個禮拜邊部機停機最耐", "relative", "worst_machine", {"p": "last_week"}),
     ("上一更邊部機停得最多", "relative", "worst_machine", {"p": "last_shift"}),
     ("今個星期機械臂停機原因", "direct", "downtime", {"machine": M["robot-1"], "p": "this_week"}),
+    ("Is anything down right now?", "direct", "machine_state", {}),
+    ("Which machines are stopped at the moment?", "paraphrase", "machine_state", {}),
+    ("Is filler-1 running now?", "direct", "machine_state", {"machine": M["filler-1"]}),
+    ("邊部機而家停咗？", "direct", "machine_state", {}),
+    ("急凍機而家行緊未？", "direct", "machine_state", {"machine": M["chiller-1"]}),
+    ("包裝機依家狀態係點", "paraphrase", "machine_state", {"machine": M["packer-1"]}),
     # ---------------------------------------------------------------- orders
     ("Which orders are late?", "direct", "late_orders", {}),
     ("Are any orders overdue?", "paraphrase", "late_orders", {}),
@@ -318,6 +325,8 @@ CASES: list[Case] = [
     (f"{ORDER} 進度點樣？", "paraphrase", "order_status", {"order": ORDER}),
     (f"{DONE} 完成咗未？", "direct", "order_status", {"order": DONE}),
     (f"訂單 {ORDER} 狀態", "paraphrase", "order_status", {"order": ORDER}),
+    (f"{ORDER} 遲唔遲？", "paraphrase", "order_status", {"order": ORDER}),
+    (f"Is {ORDER} late?", "paraphrase", "order_status", {"order": ORDER}),
     ("When will the open orders be finished?", "direct", "open_orders", {}),
     ("When will all orders be complete?", "paraphrase", "open_orders", {}),
     ("所有單幾時做得完？", "direct", "open_orders", {}),
@@ -412,6 +421,8 @@ CASES: list[Case] = [
     ("聽日OEE會係幾多？", "unsupported", None, {}),
     ("琴日電費幾錢？", "unsupported", None, {}),
     ("昨日OEE同停機原因", "unsupported", None, {}),
+    ("琴日OEE係咪好過前日？", "unsupported", None, {}),
+    ("OEE this week vs last week", "unsupported", None, {}),
     ("Which lots are expiring this week?", "unsupported", None, {}),
     ("今日天氣點呀？", "unsupported", None, {}),
     ("講個笑話嚟聽下", "unsupported", None, {}),
@@ -498,6 +509,13 @@ def expected(case: Case, client: Any, headers: dict[str, str], store: Any) -> di
             lost.append((round(sum(r["seconds"] for r in doc["pareto"]), 3), path))
         seconds, path = max(lost, key=lambda x: (x[0], [-ord(c) for c in x[1]]))
         return {f"seconds:{_short(path)}": seconds} if seconds > 0 else {}
+    if tool == "machine_state":
+        if "machine" in spec:
+            row = _get(client, headers, f"/api/v1/machines/{spec['machine']}")
+            return {f"state:{row['id']}": row["state"]}
+        rows = _get(client, headers, "/api/v1/machines")
+        down = [r for r in rows if r["produces"] and r["state"] != "running"]
+        return {"not_running": len(down), **{f"state:{r['id']}": r["state"] for r in down}}
     if tool == "late_orders":
         return {"late_orders": len(_get(client, headers, "/api/v1/orders", late="true"))}
     if tool == "order_status":

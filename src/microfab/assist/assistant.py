@@ -61,6 +61,7 @@ def _run_cached(name: str, ctx: Context, args: dict[str, Any]) -> Result:
         return run_tool(name, ctx, args)
     key = (
         id(ctx.plant.store),
+        ctx.plant.store.url,
         ctx.plant.store.last_seq(),
         ctx.plant.factory_version(),
         ctx.now,
@@ -205,7 +206,9 @@ def _answer(
     try:
         result = _run_cached(intent.tool, ctx, args)
     except MicrofabError as exc:
-        return _declined(question, Decline("failed", exc.message, exc.message), zh)
+        return _declined(
+            question, Decline("failed", exc.message, f"未能取得這個數字：{exc.message}"), zh
+        )
     except Exception:  # a fault in a tool is logged and declined, never an error page
         log.exception("assistant tool %s failed for %r", intent.tool, question)
         return _declined(

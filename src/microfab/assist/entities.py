@@ -322,8 +322,7 @@ class FactoryNames:
         elif len(lines) > 1:
             found.ambiguous.append(("line", [ln.id for ln in lines]))
         machines = self._machine_exact(q)
-        # a machine named inside a line or product name is not a machine of the question
-        if not machines:
+        if not machines:  # "filler", "充填機": the machine of a kind, when the kind is unique
             machines, _word = self._machine_by_kind(q)
         if not machines:
             fuzzy = (

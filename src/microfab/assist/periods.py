@@ -73,6 +73,11 @@ _EN_MONTH = re.compile(
     r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b(?:\s+(\d{4}))?"
 )
 
+_MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
+_EN_DAY = re.compile(
+    rf"\b(?:({_MONTH_NAMES})\s+(\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_NAMES}))\b"
+)
+
 Q = dt.timedelta(milliseconds=1)
 
 
@@ -123,6 +128,11 @@ def find_period(question: str) -> PeriodWord | None:
         day, month = int(m.group(1)), int(m.group(2))
         if 1 <= month <= 12 and 1 <= day <= 31:
             return PeriodWord("day", f"{month:02d}-{day:02d}", m.group(0))
+    if m := _EN_DAY.search(lower):
+        month = MONTHS[m.group(1) or m.group(4)]
+        day = int(m.group(2) or m.group(3))
+        if 1 <= day <= 31:
+            return PeriodWord("day", f"{month:02d}-{day:02d}", m.group(0))
     if m := _EN_MONTH.search(lower):
         month = MONTHS[m.group(1)]
         if m.group(1) == "may" and not re.search(r"\bin may\b|\bmay\s+\d{4}", lower):
@@ -134,6 +144,20 @@ def find_period(question: str) -> PeriodWord | None:
         if 1 <= month <= 12:
             return PeriodWord("month", f"{month:02d}", m.group(0))
     return None
+
+
+def period_kinds(question: str) -> set[str]:
+    """Every period kind a question names by word ("琴日 … 前日" names two): a question naming
+    two periods compares them, which one answer cannot."""
+    lower = question.lower()
+    kinds: set[str] = set()
+    taken: list[str] = []
+    for kind, words in PERIOD_WORDS:
+        for word in sorted(words, key=len, reverse=True):
+            if word in lower and not any(word in t for t in taken):
+                kinds.add(kind)
+                taken.append(word)
+    return kinds
 
 
 def _midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:

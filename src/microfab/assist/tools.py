@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 
 from microfab.assist.answer import Period, Value
 from microfab.errors import InputError
+from microfab.model.events import format_ts
 from microfab.model.factory import Factory
 from microfab.model.identity import Permission
 from microfab.model.timerange import parse_time
@@ -331,9 +332,9 @@ def run_downtime(ctx: Context, args: dict[str, Any]) -> Result:
 def run_worst_machine(ctx: Context, args: dict[str, Any]) -> Result:
     line = args.get("line")
     lost: list[tuple[float, str]] = []
+    first, last = _window(ctx, None, args)  # as GET /api/v1/downtime?machine=… takes it
     for refs in select_lines(ctx.factory, line):
         for ref in refs:
-            first, last = _window(ctx, None, args)
             rows = downtime_pareto(
                 ctx.plant.store, ctx.factory, machine=ref.path, start=first, end=last
             )
@@ -365,6 +366,67 @@ def run_worst_machine(ctx: Context, args: dict[str, Any]) -> Result:
         + (f"（其次 {others_zh}）。" if others_zh else "。"),
         link,
         _times(ctx, args),
+    )
+
+
+# ---------------------------------------------------------------------------- live state
+
+
+def run_machine_state(ctx: Context, args: dict[str, Any]) -> Result:
+    """The machines' state now, from the ``machine_status`` read model (``GET
+    /api/v1/machines``, the dashboard's tiles): one machine's, or those not running."""
+    from microfab.console import STATE_ZH
+    from microfab.track.dashboard import STATE_EN
+
+    status = {s.machine: s for s in ctx.plant.store.machine_status()}
+    names = reason_names(ctx.factory)
+    machine = args.get("machine")
+    refs = [r for r in ctx.factory.machines() if r.machine.produces]
+    if machine:
+        refs = [r for r in ctx.factory.machines() if r.path == machine]
+
+    def words(path: str, zh: bool) -> str:
+        s = status.get(path)
+        state = s.state if s and s.state else "nodata"
+        said = STATE_ZH.get(state, state) if zh else STATE_EN.get(state, state)
+        said_reason = _reason_text(names, s.reason, zh) if s and s.reason else ""
+        reason = (f"（{said_reason}）" if zh else f" ({said_reason})") if said_reason else ""
+        since = f" since {_site(ctx, format_ts(s.state_ts))}" if s and s.state_ts else ""
+        since_zh = f"，自 {_site(ctx, format_ts(s.state_ts))}" if s and s.state_ts else ""
+        return f"{_short(path)} {said}{reason}{since_zh if zh else since}"
+
+    if machine:
+        s = status.get(machine)
+        values = [Value(f"state:{_short(machine)}", s.state if s else None, "state")]
+        return Result(
+            values,
+            words(machine, False) + ".",
+            words(machine, True) + "。",
+            _link(f"/api/v1/machines/{quote(machine, safe='/')}"),
+            _as_of(ctx),
+        )
+    stopped = [r.path for r in refs if (status.get(r.path) and status[r.path].state) != "running"]
+    values = [Value("not_running", len(stopped), "machines")]
+    values += [
+        Value(f"state:{_short(p)}", status[p].state if p in status else None, "state")
+        for p in stopped
+    ]
+    if not stopped:
+        return Result(
+            values,
+            "Every producing machine is running.",
+            "所有生產機器都在運行。",
+            "/api/v1/machines",
+            _as_of(ctx),
+        )
+    return Result(
+        values,
+        f"{len(stopped)} machine(s) not running now: "
+        + "; ".join(words(p, False) for p in stopped)
+        + ".",
+        f"而家有 {len(stopped)} 部機沒有運行：" + "；".join(words(p, True) for p in stopped) + "。",
+        "/api/v1/machines",
+        _as_of(ctx),
     )
 
 
@@ -899,6 +961,16 @@ TOOLS: dict[str, Tool] = {
             ("Which machine lost the most time this week?",),
             ("尋日邊部機停得最耐？",),
             takes=("line", "period"),
+        ),
+        Tool(
+            "machine_state",
+            P,
+            run_machine_state,
+            "Which machines are not running now, or one machine's state",
+            "而家邊部機無運行，或某部機的狀態",
+            ("Is anything down right now?", "Is filler-1 running now?"),
+            ("邊部機而家停咗？",),
+            takes=("machine",),
         ),
         Tool(
             "late_orders",

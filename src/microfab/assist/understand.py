@@ -20,7 +20,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from microfab.assist.entities import FactoryNames, Found
-from microfab.assist.periods import Window, default_today, find_period, resolve
+from microfab.assist.periods import Window, default_today, find_period, period_kinds, resolve
 from microfab.assist.tools import TOOLS, Tool
 
 Groups = tuple[tuple[str, ...], ...]
@@ -65,6 +65,12 @@ INTENTS: dict[str, Groups] = {
          "乜嘢事", "為什麼", "how long", "幾耐", "多久", "top", "biggest", "largest", "main"),
     ),
     "worst_machine": (WHICH_MACHINE, DOWN_WORDS),
+    "machine_state": (
+        ("right now", "now", "currently", "at the moment", "而家", "依家", "宜家", "現在", "目前",
+         "is running", "running?"),
+        ("running", "down", "stopped", "state", "status", "idle", "停咗", "行緊", "開緊", "狀態",
+         "壞咗", "停機", "停緊", "運行"),
+    ),
     "late_orders": (
         ("late", "overdue", "behind schedule", "delayed", "past due", "delay", "遲", "延誤",
          "逾期", "趕唔切", "脫期", "延遲"),
@@ -201,12 +207,17 @@ def _pick(found: dict[str, int], names: Found, q: str) -> list[str]:
         found.pop("open_orders", None)
     elif "order_status" in found:
         found.pop("order_status")  # status of which order?
+    if names.order is not None and "late_orders" in found:
+        found["order_status"] = found.pop("late_orders") + 2  # "is WO… late?": its status
     if "plan" in found and ("behind schedule" in q or "ahead of schedule" in q):
         found.pop("plan")  # lateness, not the plan
     if "plan" in found:  # "when is WO… planned to finish": the plan's time, not the estimate
         found.pop("order_status", None)
         found.pop("open_orders", None)
         found.pop("late_orders", None)
+    if "machine_state" in found:  # "now": the live state, not time lost over a period
+        for other in ("worst_machine", "downtime", "order_status", "open_orders"):
+            found.pop(other, None)
     if "worst_machine" in found:
         found.pop("downtime", None)
         if names.machine is not None:
@@ -254,6 +265,13 @@ def understand(
             "I only have the plant's recorded figures — not costs, prices, staff or forecasts, "
             "and nothing after the plant clock.",
             "我只有廠房已記錄的數字——沒有成本、價錢、人手或預測，亦沒有未來的數字。",
+            suggestions(question, zh),
+        )
+    if len(period_kinds(question)) > 1:
+        return Decline(
+            "ambiguous",
+            "That names more than one period; I answer one period at a time — ask for each.",
+            "這個問題提到多於一段時間；我每次只答一段時間，請分開問。",
             suggestions(question, zh),
         )
     found_scores = scores(q)

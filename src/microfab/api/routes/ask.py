@@ -26,9 +26,9 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["assistant
 
 class Question(BaseModel):
     question: str = Field(
-        max_length=20_000,
         description="The question in English, Traditional Chinese or Cantonese (the assistant "
-        "answers at most 500 characters and refuses longer ones in its answer)",
+        "answers at most 500 characters and refuses longer ones in its answer, up to the "
+        "request body limit of 1 MiB)",
     )
 
 
