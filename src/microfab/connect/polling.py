@@ -352,6 +352,8 @@ class PollingConnector(ABC, Generic[D, S]):
                 self._link_down(device, f"internal error: {exc!r}")
             finally:
                 await asyncio.shield(self._close_quietly(device, session))
+            if self._stopped:
+                break
             await asyncio.sleep(backoff_s(device.failures, self.reconnect_s, self.max_reconnect_s))
 
     async def _close_quietly(self, device: D, session: S | None) -> None:
@@ -370,7 +372,9 @@ class PollingConnector(ABC, Generic[D, S]):
     async def _poll(self, device: D, session: S) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
-        while True:
+        # stopped is checked as well as cancellation: on Python 3.11, asyncio.wait_for (used
+        # around reads) may swallow a cancel that arrives just as its answer does
+        while not self._stopped:
             ts = now_ms()
             readings = await self._read(device, session)
             device.polls += 1
