@@ -195,14 +195,17 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['protocol']} | {servers[r['protocol']]} | {r['points']} | "
             f"{r['reads_per_s']:,} | {r['points_per_s']:,} | {r['min_reads_per_s']:,} |"
         )
+    enip = next((r for r in result["rows"] if r["protocol"] == "EtherNet/IP"), None)
+    per_tag = f", about {1000 / enip['points_per_s']:.0f} ms per tag here" if enip else ""
     lines += [
         "",
         "The figures are those of the simulators as much as of the clients, on a machine shared "
-        "with other work: snap7's S7 server and cpppo's EtherNet/IP server are pure Python. S7, "
-        "MC and Modbus read the machine's neighbouring points in one request; EtherNet/IP sends "
-        "one Read Tag request per tag (5 per poll), and cpppo answers each in 15-20 ms here. A "
-        "real PLC answers in its own communication time slice (a few ms on an S7-1200 or a "
-        "CompactLogix), so at the default `poll_s` of 1 s every protocol has a wide margin.",
+        "with other work (they vary by a factor of two between sessions): snap7's S7 server and "
+        "cpppo's EtherNet/IP server are pure Python. S7, MC and Modbus read the machine's "
+        "neighbouring points in one request; EtherNet/IP sends one Read Tag request per tag "
+        f"(5 per poll{per_tag}). A real PLC answers in its own communication time slice, which "
+        "depends on its load; no PLC hardware was measured. At the default `poll_s` of 1 s each "
+        "simulator leaves a wide margin.",
     ]
     return "\n".join(lines)
 
