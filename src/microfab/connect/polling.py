@@ -11,8 +11,9 @@ with a device, read it and close it; this module does the rest, the same way for
   it; repeated failures add none. Once the device answers again the status is ``connected`` and
   :attr:`Health.reconnects <microfab.connect.connector.Health>` counts the return.
 - **Retry with back-off**: after a failure the connector waits ``reconnect_s``, doubling after
-  every further failure up to ``max_reconnect_s`` (equal to ``reconnect_s``: a fixed interval),
-  and never stops trying while it runs. No exception leaves a device's task.
+  every further failure up to ``max_reconnect_s`` (S7, MC, EtherNet/IP, MTConnect: 1 s up to
+  10 s; Modbus keeps its fixed 2 s: its ``max_reconnect_s`` is ``reconnect_s``), and never stops
+  trying while it runs. No exception leaves a device's task.
 - **Back to the last state on return**: the mappers forget their last state when the link returns,
   so the state the device reports then is stored at once and ends the ``offline``.
 - **Cumulative counts**: a running total becomes increments in the mapper; a drop is a counter
