@@ -35,7 +35,7 @@ def test_the_connect_commands_and_the_registry_name_the_same_kinds() -> None:
         ("mc", "connect.mc"),
         ("enip", "connect.enip"),
         ("mtconnect", "connect.mtconnect"),
-    ],  # fmt: skip
+    ],
 )
 def test_each_kind_is_built_by_its_own_connector(kind: str, mapping: str) -> None:
     """The small factory maps no machine to any protocol: each connector says so in its words,

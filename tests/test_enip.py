@@ -49,7 +49,8 @@ def test_enip_cycle_gives_exactly_the_expected_events() -> None:
     check_cycle(events, "enip")
 
 
-def test_a_refused_tag_is_skipped_and_list_tags_explains_a_simulator() -> None:
+@pytest.mark.parametrize("multiple", [True, False], ids=["multiple-service", "tag-by-tag"])
+def test_a_refused_tag_is_skipped_and_list_tags_explains_a_simulator(multiple: bool) -> None:
     port = free_port()
     points = [*enip_machine_points(), {"point": "Line1.Speed", "stream": "telemetry"}]
     factory = factory_with(enip_block(port, points))
@@ -60,6 +61,7 @@ def test_a_refused_tag_is_skipped_and_list_tags_explains_a_simulator() -> None:
         plc.set_door(True)
         publisher = ListPublisher()
         connector = EnipConnector(factory, publisher, reconnect_s=0.1, timeout_s=1.0)
+        connector.devices[0].multiple = multiple  # False: as for a PLC without them
         async with plc:
             await connector.start()
             try:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from connector_cycle import (
     check_cycle,
     counted,
     factory_with,
     standard_cycle,
     states,
+    temperatures,
     until,
 )
 from microfab.connect.connector import LINK_DOWN, LinkStatus
@@ -122,3 +125,43 @@ def test_probe_lists_the_data_items() -> None:
     assert rows["exec"] == ["exec", "EVENT", "EXECUTION", "controller"]
     assert rows["pc_good"] == ["pc_good", "EVENT", "PART_COUNT", "GOOD", "controller"]
     assert rows["avail"] == ["avail", "EVENT", "AVAILABILITY", "cnc-1"]
+
+
+def test_a_buffer_overrun_between_polls_reads_current_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """More observations than the agent's buffer holds between two polls: sample?from= is
+    OUT_OF_RANGE; the connector says so, reads current again and re-baselines its counters."""
+    port = free_port()
+    slow = block(port)
+    slow["mtconnect"]["poll_s"] = 0.5  # type: ignore[index]
+
+    async def scenario() -> list[Event]:
+        publisher = ListPublisher()
+        events = publisher.events
+        agent = SimulatedMTConnectAgent(port, buffer_size=8)
+        agent.set_state(1)
+        agent.set_temperature(21.0)
+        connector = MTConnectConnector(factory_with(slow), publisher, reconnect_s=0.1,
+                                       timeout_s=1.0)  # fmt: skip
+        async with agent:
+            await connector.start()
+            try:
+                await until(lambda: states(events) == [("running", None)], "running")
+                await until(lambda: bool(temperatures(events)), "a temperature")
+                await asyncio.sleep(0.1)  # just after a poll
+                for n in range(20):  # overruns the 8 kept observations before the next poll
+                    agent.set_temperature(30 + n)
+                agent.set_counts(6, 0)
+                await until(lambda: 49.0 in temperatures(events), "the current values again")
+                agent.set_counts(9, 1)
+                await until(lambda: counted(events) == (3, 1), "3 and 1 after re-baselining")
+                assert connector.health().status is LinkStatus.CONNECTED
+            finally:
+                await connector.stop()
+        return events
+
+    events = asyncio.run(scenario())
+    assert counted(events) == (3, 1)  # the 6 lost in the overrun were not guessed at
+    assert states(events) == [("running", None), ("offline", "CONNECTOR-STOPPED")]
+    assert any("refused with 'OUT_OF_RANGE'" in r.getMessage() for r in caplog.records)

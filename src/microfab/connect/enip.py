@@ -5,8 +5,9 @@ Points are tag names as the PLC program names them (:mod:`microfab.model.plc_add
 ``Line1.State`` (a member of a structure), ``Counts[2]`` (an array element),
 ``Program:Main.Count`` (a program-scoped tag).
 
-Each tag is read with the CIP Read Tag service (0x4C) by its symbolic name. The reply carries the
-tag's type code, so the connector needs no tag list: it decodes any atomic type (BOOL, SINT, INT,
+Each tag is read with the CIP Read Tag service (0x4C) by its symbolic name, up to
+:data:`TAGS_PER_REQUEST` of them in one Multiple Service Packet (tag by tag for a PLC that does
+not take those). The reply carries the tag's type code, so the connector needs no tag list: it decodes any atomic type (BOOL, SINT, INT,
 DINT, LINT, their unsigned forms, REAL, LREAL) with pycomm3's data types, and skips a structure
 with a warning (map its members). pycomm3's client is synchronous; each connect, poll and close
 runs in a worker thread so the event loop never waits on the network.
@@ -27,7 +28,11 @@ from typing import Any
 from pycomm3 import LogixDriver
 from pycomm3.cip.data_types import UINT, DataTypes
 from pycomm3.exceptions import CommError, PycommError
-from pycomm3.packets.logix import ReadTagRequestPacket, ReadTagResponsePacket
+from pycomm3.packets.logix import (
+    MultiServiceRequestPacket,
+    ReadTagRequestPacket,
+    ReadTagResponsePacket,
+)
 
 from microfab.connect.mapping import PointMapper
 from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading, refused
@@ -39,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "enip"
 _STRUCTURE = b"\xa0\x02"
+TAGS_PER_REQUEST = 16
+"""Tags read in one Multiple Service Packet (small enough for a 500-byte connection)."""
 
 
 class _ReadReply(ReadTagResponsePacket):
@@ -67,16 +74,40 @@ class _ReadTag(ReadTagRequestPacket):
     response_class = _ReadReply
 
 
-def read_tag(plc: LogixDriver, tag: str) -> tuple[Any, str | None, str | None]:
-    """``(value, type name, error)`` of one tag (the error in the PLC's words); raises
-    :class:`pycomm3.exceptions.CommError` when the link fails."""
-    request = _ReadTag(plc._sequence, tag, 1, {}, 0, False)
-    reply = plc.send(request)
+Answer = tuple[Any, str | None, str | None]
+"""``(value, type name, error)`` of one tag read."""
+
+
+def _answer(reply: Any) -> Answer:
     if not reply.is_valid():
         return None, None, str(reply.error or "no valid reply")
     if reply.value is None:
         return None, reply.data_type, f"a {reply.data_type} is not a single value; map its members"
     return reply.value, reply.data_type, None
+
+
+def read_tag(plc: LogixDriver, tag: str) -> Answer:
+    """``(value, type name, error)`` of one tag (the error in the PLC's words); raises
+    :class:`pycomm3.exceptions.CommError` when the link fails."""
+    return _answer(plc.send(_ReadTag(plc._sequence, tag, 1, {}, 0, False)))
+
+
+def read_tags(plc: LogixDriver, tags: list[str]) -> list[Answer] | None:
+    """Every tag's answer from Multiple Service Packets of :data:`TAGS_PER_REQUEST` reads; None
+    when the PLC does not take them (then read tag by tag)."""
+    answers: list[Answer] = []
+    for start in range(0, len(tags), TAGS_PER_REQUEST):
+        requests = [
+            _ReadTag(plc._sequence, tag, 1, {}, i, False)
+            for i, tag in enumerate(tags[start : start + TAGS_PER_REQUEST])
+        ]
+        for request in requests:
+            request.build_message()  # type: ignore[no-untyped-call]  # pycomm3, untyped
+        reply = plc.send(MultiServiceRequestPacket(plc._sequence, requests))
+        if not reply.is_valid() or len(reply.responses) != len(requests):
+            return None
+        answers += [_answer(response) for response in reply.responses]
+    return answers
 
 
 def open_plc(host: str, port: int, slot: int, timeout_s: float) -> LogixDriver:
@@ -100,6 +131,8 @@ class _Plc(Device):
     slot: int = 0
     tags: list[tuple[int, str]] = field(default_factory=list)
     """(machine, tag) of every mapped point."""
+    multiple: bool = True
+    """The PLC takes Multiple Service Packets (set False at the first that fails)."""
 
 
 def _plcs_of(factory: Factory, poll_s: float | None) -> list[_Plc]:
@@ -192,10 +225,19 @@ class EnipConnector(PollingConnector[_Plc, LogixDriver]):
         return readings
 
     @staticmethod
-    def _read_all(device: _Plc, plc: LogixDriver) -> list[tuple[Any, str | None, str | None]]:
+    def _read_all(device: _Plc, plc: LogixDriver) -> list[Answer]:
         if not plc.connected:
             raise LinkLost("the PLC closed the connection")
-        return [read_tag(plc, tag) for _, tag in device.tags]
+        tags = [tag for _, tag in device.tags]
+        if device.multiple:
+            answers = read_tags(plc, tags)
+            if answers is not None:
+                return answers
+            device.multiple = False
+            logger.info(
+                "EtherNet/IP PLC %s: no Multiple Service Packets; reading tag by tag", device.label
+            )
+        return [read_tag(plc, tag) for tag in tags]
 
 
 async def list_tags(host: str, port: int, slot: int, timeout_s: float = 4.0) -> list[str]:

@@ -78,6 +78,10 @@ class PointMapper:
         self._last_state = None
         self._last_count.clear()
 
+    def forget_counts(self) -> None:
+        """Readings were lost while the link stayed up: counters re-baseline, the state stands."""
+        self._last_count.clear()
+
     def forget_state(self) -> None:
         """After a link loss whose gap the source replays: the next state is reported even if
         unchanged; counter baselines are kept (the replay continues them)."""

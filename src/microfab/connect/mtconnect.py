@@ -246,7 +246,7 @@ class MTConnectConnector(PollingConnector[_Agent, _Session]):
             if current.error is not None:
                 raise LinkLost(f"the agent refused 'current': {current.error}")
             for mapper in device.mappers:
-                mapper.forget_link()
+                mapper.forget_counts()
             device.instance_id = current.instance_id
             device.next_sequence = current.next_sequence
             return readings + self._readings(device, current.observations, held=True)

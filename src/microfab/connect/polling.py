@@ -11,8 +11,9 @@ with a device, read it and close it; this module does the rest, the same way for
   it; repeated failures add none. Once the device answers again the status is ``connected`` and
   :attr:`Health.reconnects <microfab.connect.connector.Health>` counts the return.
 - **Retry with back-off**: after a failure the connector waits ``reconnect_s``, doubling after
-  every further failure up to ``max_reconnect_s`` (equal to ``reconnect_s``: a fixed interval),
-  and never stops trying while it runs. No exception leaves a device's task.
+  every further failure up to ``max_reconnect_s`` (S7, MC, EtherNet/IP, MTConnect: 1 s up to
+  10 s; Modbus keeps its fixed 2 s: its ``max_reconnect_s`` is ``reconnect_s``), and never stops
+  trying while it runs. No exception leaves a device's task.
 - **Back to the last state on return**: the mappers forget their last state when the link returns,
   so the state the device reports then is stored at once and ends the ``offline``.
 - **Cumulative counts**: a running total becomes increments in the mapper; a drop is a counter
@@ -352,6 +353,8 @@ class PollingConnector(ABC, Generic[D, S]):
                 self._link_down(device, f"internal error: {exc!r}")
             finally:
                 await asyncio.shield(self._close_quietly(device, session))
+            if self._stopped:
+                break
             await asyncio.sleep(backoff_s(device.failures, self.reconnect_s, self.max_reconnect_s))
 
     async def _close_quietly(self, device: D, session: S | None) -> None:
@@ -370,7 +373,9 @@ class PollingConnector(ABC, Generic[D, S]):
     async def _poll(self, device: D, session: S) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
-        while True:
+        # stopped is checked as well as cancellation: on Python 3.11, asyncio.wait_for (used
+        # around reads) may swallow a cancel that arrives just as its answer does
+        while not self._stopped:
             ts = now_ms()
             readings = await self._read(device, session)
             device.polls += 1

@@ -248,11 +248,14 @@ class SimulatedMTConnectAgent:
             def do_GET(self) -> None:
                 status, body = agent.answer(self.path)
                 data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (ConnectionResetError, BrokenPipeError):
+                    return  # the client went away mid-answer (a connector stopping)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
