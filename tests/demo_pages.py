@@ -60,7 +60,7 @@ def page_urls(app: FastAPI, store: EventStore) -> list[str]:
             urls.extend(path.replace("{kind}", kind) for kind in FUNDING_REPORTS)
         else:
             url = re.sub(r"\{machine(:path)?\}", machine, path).replace("{order}", order)
-            urls.append(url.replace("{site}", machine.split("/", 1)[0]))  # HQ's site page
+            url = url.replace("{site}", machine.split("/", 1)[0])  # HQ's site page
             urls.append(url.replace("{order_id}", "1"))  # the maintenance work order made below
     return urls
 

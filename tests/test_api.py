@@ -104,7 +104,7 @@ def test_every_json_route_documents_what_it_answers(api: httpx.Client) -> None:
             answers = [operation["responses"].get(code) for code in ("200", "201")]
             content = next(a["content"] for a in answers if a is not None)
             if "application/json" not in content:
-                assert set(content) == {"text/csv"}, (method, path, content)
+                assert set(content) in ({"text/csv"}, {"image/jpeg"}), (method, path, content)
                 continue
             schema = _resolve(document, content["application/json"]["schema"])
             assert schema.get("properties"), (method, path, schema)

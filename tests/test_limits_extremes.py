@@ -100,8 +100,30 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/machines/{machine}/reasons": {"reason": "UB-MECH", "by": "x"},
     "/api/v1/machines/{machine}/corrections": {"good": 1, "scrap": 0, "by": "x"},
     "/api/v1/plan": {"time_limit": 0.5},
+    "/api/v1/maintenance/orders": {"machine": CNC1, "problem": "x"},
+    "/api/v1/maintenance/orders/{order_id}/schedule": {
+        "start": "2026-11-24T09:00:00+08:00",
+        "end": "2026-11-24T10:00:00+08:00",
+    },
+    "/api/v1/stock/moves": {
+        "id": "limits-1",
+        "ts": "2026-11-23T09:00:00+08:00",
+        "kind": "receipt",
+        "item": "x",
+        "qty": 1,
+        "unit": "kg",
+        "to": "x",
+    },
 }
-PATHS = {"machine": CNC1, "order": "WO-1", "id": "x", "kind": "progress", "alert_id": "1"}
+PATHS = {
+    "machine": CNC1,
+    "order": "WO-1",
+    "id": "x",
+    "kind": "progress",
+    "alert_id": "1",
+    "order_id": "1",
+    "incident_id": "1",
+}
 
 
 def _cases(document: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:

@@ -153,6 +153,18 @@ class StoredEventAnswer(Answer):
     ingest_ts: str = Field(description="When the store received it")
 
 
+class InspectionAnswer(Answer):
+    """The ``inspection`` event a station stored for an uploaded image, in its export shape
+    (docs/events.md, docs/vision.md): the verdict, the model's scores and the image kept."""
+
+    id: str
+    ts: str
+    machine: str
+    stream: str
+    result: str = Field(description="pass or fail")
+    defect: str | None = Field(default=None, description="The top defect class of a fail")
+
+
 class EventPage(Answer):
     """One page of events."""
 

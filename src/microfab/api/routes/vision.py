@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from microfab.api.answers import InspectionAnswer
 from microfab.errors import NotFoundError
 from microfab.http.errors import ERROR_RESPONSES
 from microfab.vision.service import VisionStations
@@ -33,6 +34,7 @@ def _stations(request: Request) -> VisionStations:
 @router.post(
     "/machines/{machine:path}/inspections",
     status_code=201,
+    response_model=InspectionAnswer,
     summary="Judge an uploaded image at an inspection station",
     openapi_extra={
         "requestBody": {
@@ -67,6 +69,7 @@ async def upload_inspection(
     "/inspections/images/{image:path}",
     summary="A kept inspection image's thumbnail",
     response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The JPEG thumbnail"}},
 )
 def inspection_thumbnail(image: str, request: Request) -> FileResponse:
     """The JPEG thumbnail of an image an ``inspection`` event names (its ``image`` field)."""
