@@ -79,7 +79,9 @@ def test_generated_requests_get_no_5xx_and_match_the_schema(
         except Exception as exc:
             failures.append(f"{operation.label}: {exc}")
         tried += 1
-    assert tried == 59, "the spec's operations changed: update this count"  # + vision, ask, hq, maintenance, safety, stock
+    assert tried == 59, (
+        "the spec's operations changed: update this count"
+    )  # + vision, ask, hq, maintenance, safety, stock
     assert len(calls) >= 100, f"only {len(calls)} requests were generated"
     assert not failures, "\n\n".join(failures)
 
