@@ -52,6 +52,7 @@ from microfab.model.events import (
 )
 from microfab.model.factory import Calendar, Factory, MachineKind, MachineRef, Operation, Product
 from microfab.sim.demand import demand_model, inflate, processing_seconds, unit_time
+from microfab.sim.stockroom import Stockroom
 from microfab.sim.scenario import (
     FAULT_DEFAULTS,
     FaultKind,
@@ -371,6 +372,10 @@ class FactorySimulation:
             else []
         )
         self.env.process(self._order_arrivals())
+        self.stockroom: Stockroom | None = None
+        """Materials, deliveries and the AGV's transfer tasks, when the scenario has ``stock``."""
+        if self.behaviour.stock is not None:
+            self.stockroom = Stockroom(self, self.behaviour.stock)
 
     # ------------------------------------------------------------------ public
 
@@ -543,10 +548,13 @@ class FactorySimulation:
     def _pick(self, m: SimMachine) -> Job:
         """Earliest due date first, as the planner's ``edd`` rule; a job of the mounted setup
         family may go first when it is due within :data:`SAME_FAMILY_WINDOW_S` of that one."""
-        first = min(m.queue, key=lambda j: (j.order.due_s, j.order.id))
+        candidates = m.queue
+        if self.stockroom is not None:  # orders whose materials are at the line go first
+            candidates = [j for j in m.queue if self.stockroom.ready(m, j)] or m.queue
+        first = min(candidates, key=lambda j: (j.order.due_s, j.order.id))
         same = [
             j
-            for j in m.queue
+            for j in candidates
             if m.family is not None
             and j.operation.setup_family == m.family
             and j.order.due_s <= first.order.due_s + SAME_FAMILY_WINDOW_S
@@ -767,10 +775,18 @@ class FactorySimulation:
                 self._set_state(m, MachineState.IDLE, WAITING_MATERIAL)
                 yield self.env.timeout(m.rng.expovariate(1.0 / (arrivals.material_wait_min * 60)))
                 yield from self._wait_for_work_time(m)
+            stock = self.stockroom if job.index == 0 else None
+            if stock is not None:
+                if not (yield from stock.wait_for(m, job)):
+                    m.queue.append(job)  # another order's materials are there: that one first
+                    continue
+                yield from self._wait_for_work_time(m)
             m.order = job.order.id
             self._order_event(m, job.order.id, OrderEventKind.STARTED, op.seq)
             if job.index == 0:
                 self._consume_materials(m, job)
+            if stock is not None:
+                stock.issue(m, job)
             per_unit = op.machines[m.id] * job.order.time_factor
             left, good_out = job.quantity, 0
             while left > 0:
@@ -803,6 +819,8 @@ class FactorySimulation:
                 )
                 left -= units
                 good_out += good
+            if stock is not None:
+                stock.step_done(m, job, job.quantity)
             self._order_event(m, job.order.id, OrderEventKind.COMPLETED, op.seq)
             m.order = None
             yield from self._handover(m, job, good_out)

@@ -166,6 +166,47 @@ class SafetySpec(_Strict):
     stop_min: float = Field(default=10.0, gt=0, le=24 * 60, description="E-stop: minutes held")
 
 
+class OpeningStock(_Strict):
+    """Stock on hand when the run starts (one lot per line)."""
+
+    item: str
+    qty: float = Field(gt=0, description="Stock units")
+    location: str
+
+
+class Delivery(_Strict):
+    """A standing supplier delivery: ``qty`` of ``item`` received at ``to`` at ``at`` (site
+    time) on the given weekdays, as a new lot."""
+
+    item: str
+    qty: float = Field(gt=0, description="Stock units")
+    to: str
+    at: str = Field(default="07:00", pattern=r"^\d{2}:\d{2}$")
+    days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat"])
+    supplier: str | None = None
+
+
+class LateDelivery(_Strict):
+    """One delivery of ``item`` on day ``day`` of the run (1 = the first) arrives ``hours`` late."""
+
+    item: str
+    day: int = Field(ge=1)
+    hours: float = Field(gt=0)
+
+
+class StockBehaviour(_Strict):
+    """Opt-in materials (docs/simulator.md): the first routing step issues its BOM from the
+    line's line-side location and waits (idle ``WAITING_MATERIAL``) while it is short; the
+    line-side kanban rules call transfer tasks that ``agv`` carries (``travel_min`` each way);
+    suppliers deliver on a schedule, and ``late`` deliveries make the line run short."""
+
+    agv: str = Field(description="Machine id of the AGV that carries the transfer tasks")
+    travel_min: float = Field(default=4.0, gt=0, description="Minutes one way, per trip")
+    opening: list[OpeningStock] = Field(default_factory=list)
+    deliveries: list[Delivery] = Field(default_factory=list)
+    late: list[LateDelivery] = Field(default_factory=list)
+
+
 class Behaviour(_Strict):
     description: str = ""
     meter_every_s: float = Field(default=60.0, gt=0)
@@ -175,6 +216,9 @@ class Behaviour(_Strict):
     machines: dict[str, MachineBehaviour] = Field(default_factory=dict)
     faults: list[FaultSpec] = Field(default_factory=list)
     safety: list[SafetySpec] = Field(default_factory=list)
+    stock: StockBehaviour | None = Field(
+        default=None, description="Materials: stock, deliveries and the AGV (opt-in)"
+    )
 
 
 @dataclass(frozen=True)
@@ -259,6 +303,32 @@ def _reference_faults(factory: Factory, behaviour: Behaviour) -> list[tuple[Loc,
     for i, trip in enumerate(behaviour.safety):
         if trip.machine not in ids:
             faults.append((("safety", i, "machine"), f"'{trip.machine}' is not a machine"))
+    if behaviour.stock is not None:
+        faults += _reference_stock(factory, behaviour.stock, ids)
+    return faults
+
+
+def _reference_stock(
+    factory: Factory, stock: StockBehaviour, machine_ids: set[str]
+) -> list[tuple[Loc, str]]:
+    """Items, locations and the AGV of the stock section that the factory does not have."""
+    faults: list[tuple[Loc, str]] = []
+    skus = {item.sku for item in factory.items}
+    places = factory.stock_locations()
+    if stock.agv not in machine_ids:
+        faults.append((("stock", "agv"), f"'{stock.agv}' is not a machine"))
+    lines = {loc.line for loc in places.values() if loc.line is not None}
+    for ref in factory.machines():
+        if ref.machine.produces and ref.line.id not in lines:
+            faults.append((("stock",), f"line {ref.line.id} has no line-side location"))
+            break
+    for part in ("opening", "deliveries", "late"):
+        for i, entry in enumerate(getattr(stock, part)):
+            if entry.item not in skus:
+                faults.append((("stock", part, i, "item"), f"'{entry.item}' is not an item"))
+            place = getattr(entry, "location", None) or getattr(entry, "to", None)
+            if place is not None and place not in places:
+                faults.append((("stock", part, i), f"'{place}' is not a location"))
     return faults
 
 
