@@ -52,7 +52,6 @@ from microfab.model.events import (
 )
 from microfab.model.factory import Calendar, Factory, MachineKind, MachineRef, Operation, Product
 from microfab.sim.demand import demand_model, inflate, processing_seconds, unit_time
-from microfab.sim.stockroom import Stockroom
 from microfab.sim.scenario import (
     FAULT_DEFAULTS,
     FaultKind,
@@ -62,6 +61,7 @@ from microfab.sim.scenario import (
     Scenario,
     fault_metric,
 )
+from microfab.sim.stockroom import Stockroom
 
 HK = dt.timezone(dt.timedelta(hours=8))
 DEFAULT_START = dt.datetime(2026, 11, 23, 8, 0, tzinfo=HK)

@@ -9,6 +9,7 @@ to a folder of your own.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -309,7 +310,7 @@ def _reference_faults(factory: Factory, behaviour: Behaviour) -> list[tuple[Loc,
 
 
 def _reference_stock(
-    factory: Factory, stock: StockBehaviour, machine_ids: set[str]
+    factory: Factory, stock: StockBehaviour, machine_ids: Collection[str]
 ) -> list[tuple[Loc, str]]:
     """Items, locations and the AGV of the stock section that the factory does not have."""
     faults: list[tuple[Loc, str]] = []

@@ -138,7 +138,9 @@ class Stockroom:
         return picks
 
     def _emit_move(self, machine: str, **fields: Any) -> None:
-        self.sim._emit(StockMove(id=self.sim._next_id(), ts=self.sim._ts(), machine=machine, **fields))
+        self.sim._emit(
+            StockMove(id=self.sim._next_id(), ts=self.sim._ts(), machine=machine, **fields)
+        )
 
     def _receive(
         self,
@@ -306,7 +308,9 @@ class Stockroom:
             self._task_event(task, TaskStatus.ACKNOWLEDGED)
             self.queue.put(task)
 
-    def _task_event(self, task: TransferTask, status: TaskStatus, reason: str | None = None) -> None:
+    def _task_event(
+        self, task: TransferTask, status: TaskStatus, reason: str | None = None
+    ) -> None:
         self.sim._emit(
             TransferTaskUpdate(
                 id=self.sim._next_id(),
