@@ -13,7 +13,8 @@ from microfab.model.events import parse_ts
 ScenarioOption = Annotated[
     str,
     typer.Option(
-        "--scenario", help="Scenario name (food-line, moulding-cell, moulding-cell-wear) or folder"
+        "--scenario",
+        help="Scenario name (food-line, food-line-stock, moulding-cell, moulding-cell-wear) or folder",
     ),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same events")]
