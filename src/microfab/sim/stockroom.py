@@ -98,14 +98,14 @@ class Stockroom:
         return expiry is not None and expiry <= now
 
     def _scrap_expired(self, place: str) -> None:
-        """Scrap the expired lots left at ``place`` (a line side is cleared of them)."""
+        """Scrap the expired lots left at ``place`` (reason ``expired``)."""
         now = self.sim._ts()
         for (sku, lot, loc), qty in sorted(self.on_hand.items(), key=str):
             if loc != place or qty <= _EPS or not self._expired(sku, lot, now):
                 continue
             self.on_hand[(sku, lot, loc)] = 0.0
             self._emit_move(
-                self.agv.ref.path,
+                self.recorder,
                 kind=StockKind.SCRAP,
                 item=sku,
                 lot=lot,
@@ -194,9 +194,7 @@ class Stockroom:
         """Items the line side at ``place`` holds too little of (usable lots, less committed)."""
         out: dict[str, float] = {}
         for sku, qty in need.items():
-            item = self.factory.item(sku)
-            usable = sum(p.qty for p in self._fefo(item, qty, place))
-            usable -= self.committed[(place, sku)]
+            usable = self._have(sku, place) - self.committed[(place, sku)]
             if usable < qty - 1e-6:
                 out[sku] = round(qty - usable, 6)
         return out
@@ -395,6 +393,7 @@ class Stockroom:
                 delivery.supplier or item.supplier,
                 ref,
             )
+            self._scrap_expired(delivery.to)  # the store is checked as the delivery goes in
             for place in sorted(set(self.line_side.values())):
                 self._kanban(place, {})
             self._notify()
