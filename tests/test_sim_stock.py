@@ -7,11 +7,15 @@ negative, and Monday's late chicken delivery makes the picking robot wait (idle
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 from microfab.connect.publisher import ListPublisher
+from microfab.errors import FactoryFileError
 from microfab.model.events import (
     Event,
     MachineState,
@@ -22,7 +26,7 @@ from microfab.model.events import (
     TransferTaskUpdate,
 )
 from microfab.sim.engine import FactorySimulation
-from microfab.sim.scenario import load_scenario
+from microfab.sim.scenario import SCENARIO_DIR, load_scenario
 from microfab.stock.agv import task_board
 from microfab.store import open_store
 from microfab.store.stock import on_hand
@@ -129,3 +133,19 @@ def test_the_store_reads_the_simulated_stock(tmp_path: Path) -> None:
         board = task_board(store)
         assert {row.status for row in board} <= {"done", "started", "acknowledged"}
         assert sum(row.status == "done" for row in board) >= 5
+
+
+def test_a_stock_section_naming_an_unknown_item_is_located(tmp_path: Path) -> None:
+    folder = tmp_path / "kitchen"
+    shutil.copytree(SCENARIO_DIR / SCENARIO, folder)
+    behaviour = folder / "behaviour.yaml"
+    text = behaviour.read_text(encoding="utf-8")
+    behaviour.write_text(
+        text.replace("{item: CHICKEN-THIGH, day: 1, hours: 2}", "{item: DUCK, day: 1, hours: 2}"),
+        encoding="utf-8",
+    )
+    with pytest.raises(FactoryFileError) as caught:
+        load_scenario(str(folder))
+    line = text.splitlines().index("    - {item: CHICKEN-THIGH, day: 1, hours: 2}") + 1
+    assert f"behaviour.yaml:{line}" in str(caught.value)
+    assert "'DUCK' is not an item" in str(caught.value)
