@@ -120,6 +120,21 @@ def test_plan_check_materials_finds_steps_that_start_before_their_materials(tmp_
     found = json.loads(bad.stdout)
     assert found["shortages"][0]["message"] == "RICE-JASMINE short 12.5 kg until Wed 14:00"
     assert len(found["violations"]) == 2
+    # plan check --plan checks the materials too, beside the maintenance windows
+    checked = runner.invoke(
+        app, ["plan", "check", "--plan", plan, "--purchase-orders", str(late), "--json"], env=env
+    )
+    assert checked.exit_code == 1
+    answer = json.loads(checked.stdout)
+    assert answer["feasible"] is False
+    assert [v["kind"] for v in answer["violations"]] == ["materials", "materials"]
+    assert [v["message"] for v in answer["violations"]] == found["violations"]
+    assert answer["shortages"] == found["shortages"]
+    fine = runner.invoke(
+        app, ["plan", "check", "--plan", plan, "--purchase-orders", str(on_time)], env=env
+    )
+    assert fine.exit_code == 0
+    assert "every step after its materials are at the line" in fine.stdout
     assert (
         found["violations"][0]
         == "WO-9 Machine: starts 2026-12-08T09:15:00+08:00 before its materials are at the line (2026-12-09T14:15:00+08:00)"

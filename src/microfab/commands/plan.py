@@ -138,8 +138,16 @@ def plan_check(
         Path | None,
         typer.Option(
             "--plan",
-            help="Check a plan file of 'plan schedule' against the stored maintenance windows "
-            "instead (exit 1 when an operation overlaps one)",
+            help="Check a plan file of 'plan schedule' instead: against the stored maintenance "
+            "windows and, with an item master, the materials (exit 1 on any violation)",
+            show_default=False,
+        ),
+    ] = None,
+    po_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--purchase-orders",
+            help="With --plan: open purchase orders CSV (po,item,qty,unit,due)",
             show_default=False,
         ),
     ] = None,
@@ -149,9 +157,10 @@ def plan_check(
     """Check a schedule against its instance; exit 0 when feasible, 1 with the violations.
 
     With --plan, check a factory plan file: no operation may overlap a scheduled maintenance
-    window of its machine."""
+    window of its machine, and (when the factory has an item master) no step may start before
+    its order's materials are at the line (as 'plan check-materials')."""
     if plan is not None:
-        _check_plan_file(plan, db, as_json)
+        _check_plan_file(plan, db, as_json, po_file)
         return
     if instance is None or schedule is None:
         raise InputError("plan check: give INSTANCE and SCHEDULE, or --plan PLAN.json")
@@ -182,32 +191,56 @@ def plan_check(
         raise typer.Exit(1)
 
 
-def _check_plan_file(path: Path, db: str | None, as_json: bool) -> None:
+def _check_plan_file(path: Path, db: str | None, as_json: bool, po_file: Path | None) -> None:
     from microfab.maint.windows import check_plan
     from microfab.plan.plan_file import read_plan_file
+    from microfab.stock.material_plan import material_violations
     from microfab.store import open_store
+    from microfab.track.orders import list_orders, plant_clock
 
     document = read_plan_file(path)
     if document is None:
         raise InputError(f"--plan: {path} is not a plan file of 'microfab plan schedule'")
     with open_store(db) as store:
         found = check_plan(document, store)
+        factory = stored_factory(store)
+        materials = None
+        if factory.items:
+            begin = dt.datetime.fromisoformat(document["plan"]["start"])
+            views = list_orders(store, factory, now=max(begin, plant_clock(store)))
+            materials = _materials(store, factory, views, begin, po_file)
+    short = [] if materials is None else material_violations(document, materials.ready)
+    zone = factory.sites[0].zone
+    shortages = [] if materials is None else [s.to_json(zone) for s in materials.shortages]
     operations = len(document.get("operations", []))
     if as_json:
         print_json(
             {
-                "feasible": not found,
+                "feasible": not found and not short,
                 "operations": operations,
-                "violations": [{"kind": "maintenance", "message": v.message()} for v in found],
+                "violations": [{"kind": "maintenance", "message": v.message()} for v in found]
+                + [{"kind": "materials", "message": v} for v in short],
+                "shortages": shortages,
             }
         )
-    elif not found:
-        out.print(f"feasible: {operations} operations, none inside a maintenance window")
     else:
+        for shortage in shortages:
+            out.print(f"shortage: {shortage['order']}: {shortage['message']}", highlight=False)
         for violation in found:
             out.print(violation.message())
-        out.print(f"infeasible: {len(found)} violation(s) (maintenance {len(found)})")
-    if found:
+        for message in short:
+            out.print(f"materials: {message}", highlight=False)
+        if not found and not short:
+            checked = "none inside a maintenance window"
+            if materials is not None:
+                checked += ", every step after its materials are at the line"
+            out.print(f"feasible: {operations} operations, {checked}")
+        else:
+            out.print(
+                f"infeasible: {len(found) + len(short)} violation(s) "
+                f"(maintenance {len(found)}, materials {len(short)})"
+            )
+    if found or short:
         raise typer.Exit(1)
 
 
