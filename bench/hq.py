@@ -27,9 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import statistics
-import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -43,42 +42,8 @@ NAME = "hq"
 TITLE = "HQ over several sites: uplink → Mosquitto → ingest → PostgreSQL"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _private_mosquitto() -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="microfab-bench-hq-mqtt-"))
-    port = _free_port()
-    (folder / "m.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000000\n"
-        "max_inflight_messages 0\npersistence false\nlog_dest none\n"
-    )
-    process = subprocess.Popen(
-        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(folder / "m.conf")]
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def _given(url: str) -> Iterator[str]:
-    yield url
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks, as modules
+from ingest import _given, _private_mosquitto  # noqa: E402  (the same private broker)
 
 
 @contextmanager

@@ -283,6 +283,7 @@ def test_a_shared_subscription_survives_a_broker_restart(
         worker = start_worker(store, mosquitto.url, shared=True, client_id=client_id)
         try:
             wait_until(lambda: store.count() == 1, "the message published while away", 3)
+            assert [s.event.id for s in store.events()] == [telemetry(1, "away")["id"]]
         finally:
             worker.stop()
     finally:

@@ -29,7 +29,9 @@ def png(rgb: tuple[int, int, int]) -> bytes:
 
 def test_upload_judges_the_image_and_stores_one_event(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/plant.db") as store:
-        upload_and_read(store, tmp_path)
+        upload_and_read(store, tmp_path)  # asserts each answer as it goes
+        stored = [s.event for s in store.events() if s.event.stream == "inspection"]
+    assert sorted((e.result, e.defect or "") for e in stored) == [("fail", "red"), ("pass", "")]  # type: ignore[union-attr]
 
 
 def upload_and_read(store: EventStore, tmp_path: Path) -> None:

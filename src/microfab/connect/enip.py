@@ -35,8 +35,7 @@ from pycomm3.packets.logix import (
 )
 
 from microfab.connect.mapping import PointMapper
-from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading, refused
-from microfab.connect.publisher import Publisher
+from microfab.connect.polling import Device, LinkLost, PlcConnector, Reading, refused
 from microfab.errors import InputError
 from microfab.model.factory import EnipSource, Factory
 
@@ -159,7 +158,7 @@ def _plcs_of(factory: Factory, poll_s: float | None) -> list[_Plc]:
     return list(plcs.values())
 
 
-class EnipConnector(PollingConnector[_Plc, LogixDriver]):
+class EnipConnector(PlcConnector[_Plc, LogixDriver]):
     """Polls every EtherNet/IP PLC of the factory model; see the module docstring."""
 
     name = SOURCE
@@ -167,29 +166,12 @@ class EnipConnector(PollingConnector[_Plc, LogixDriver]):
     logger = logger
     link_errors = (CommError, PycommError, OSError, TimeoutError)
 
-    def __init__(
-        self,
-        factory: Factory,
-        publisher: Publisher,
-        *,
-        reconnect_s: float = 1.0,
-        max_reconnect_s: float = 10.0,
-        timeout_s: float = 2.0,
-        poll_s: float | None = None,
-    ) -> None:
-        plcs = _plcs_of(factory, poll_s)
-        if not plcs:
-            raise InputError(
-                "no machine of the factory model has connect.enip; map its tags in the "
-                "factory file (see docs/connectors.md) and run 'microfab factory apply' again"
-            )
-        super().__init__(
-            publisher,
-            plcs,
-            reconnect_s=reconnect_s,
-            max_reconnect_s=max_reconnect_s,
-            timeout_s=timeout_s,
-        )
+    block = "enip"
+    mapped = "tags"
+
+    @classmethod
+    def _devices_of(cls, factory: Factory, poll_s: float | None) -> list[_Plc]:
+        return _plcs_of(factory, poll_s)
 
     async def _open(self, device: _Plc) -> LogixDriver:
         return await asyncio.to_thread(

@@ -35,8 +35,7 @@ from microfab.connect.mc_frame import (
     parse_response,
     read_request,
 )
-from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading
-from microfab.connect.publisher import Publisher
+from microfab.connect.polling import Device, LinkLost, PlcConnector, Reading
 from microfab.errors import InputError
 from microfab.model.factory import Factory, McSource
 from microfab.model.plc_address import McAddress, parse_mc
@@ -187,36 +186,19 @@ def _plcs_of(factory: Factory, poll_s: float | None) -> list[_Plc]:
     return list(plcs.values())
 
 
-class McConnector(PollingConnector[_Plc, McClient]):
+class McConnector(PlcConnector[_Plc, McClient]):
     """Polls every MELSEC PLC of the factory model over MC protocol; see the module docstring."""
 
     name = SOURCE
     noun = "MC PLC"
     logger = logger
 
-    def __init__(
-        self,
-        factory: Factory,
-        publisher: Publisher,
-        *,
-        reconnect_s: float = 1.0,
-        max_reconnect_s: float = 10.0,
-        timeout_s: float = 2.0,
-        poll_s: float | None = None,
-    ) -> None:
-        plcs = _plcs_of(factory, poll_s)
-        if not plcs:
-            raise InputError(
-                "no machine of the factory model has connect.mc; map its devices in the "
-                "factory file (see docs/connectors.md) and run 'microfab factory apply' again"
-            )
-        super().__init__(
-            publisher,
-            plcs,
-            reconnect_s=reconnect_s,
-            max_reconnect_s=max_reconnect_s,
-            timeout_s=timeout_s,
-        )
+    block = "mc"
+    mapped = "devices"
+
+    @classmethod
+    def _devices_of(cls, factory: Factory, poll_s: float | None) -> list[_Plc]:
+        return _plcs_of(factory, poll_s)
 
     async def _open(self, device: _Plc) -> McClient:
         return await McClient.connect(device.host, device.port, self.timeout_s)

@@ -52,7 +52,9 @@ from microfab.connect.connector import (
 )
 from microfab.connect.mapping import PointMapper
 from microfab.connect.publisher import Publisher
+from microfab.errors import InputError
 from microfab.model.events import EnergyReading, Event, TelemetrySample
+from microfab.model.factory import Factory
 
 
 class LinkLost(Exception):
@@ -454,3 +456,44 @@ def describe_link_error(exc: BaseException) -> str:
         return exc.strerror[0].lower() + exc.strerror[1:]
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+class PlcConnector(PollingConnector[D, S]):
+    """A polling connector whose devices are the PLCs the factory model maps in its machines'
+    ``connect.<block>`` blocks (S7, MC, EtherNet/IP): the same construction, one place.
+
+    Subclasses set :attr:`block` and :attr:`mapped` (what a point names: ``"addresses"``,
+    ``"tags"``…) and implement :meth:`_devices_of`."""
+
+    block = "plc"
+    mapped = "points"
+
+    def __init__(
+        self,
+        factory: Factory,
+        publisher: Publisher,
+        *,
+        reconnect_s: float = 1.0,
+        max_reconnect_s: float = 10.0,
+        timeout_s: float = 2.0,
+        poll_s: float | None = None,
+    ) -> None:
+        devices = self._devices_of(factory, poll_s)
+        if not devices:
+            raise InputError(
+                f"no machine of the factory model has connect.{self.block}; map its "
+                f"{self.mapped} in the factory file (see docs/connectors.md) and run "
+                "'microfab factory apply' again"
+            )
+        super().__init__(
+            publisher,
+            devices,
+            reconnect_s=reconnect_s,
+            max_reconnect_s=max_reconnect_s,
+            timeout_s=timeout_s,
+        )
+
+    @classmethod
+    @abstractmethod
+    def _devices_of(cls, factory: Factory, poll_s: float | None) -> list[D]:
+        """The PLCs of ``factory`` (``poll_s`` overrides each one's polling interval)."""

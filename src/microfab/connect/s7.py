@@ -30,8 +30,7 @@ from snap7.error import S7ConnectionError, S7Error, S7ProtocolError, S7TimeoutEr
 from snap7.type import Area
 
 from microfab.connect.mapping import PointMapper
-from microfab.connect.polling import Device, LinkLost, PollingConnector, Reading, refused
-from microfab.connect.publisher import Publisher
+from microfab.connect.polling import Device, LinkLost, PlcConnector, Reading, refused
 from microfab.errors import InputError
 from microfab.model.factory import Factory, S7Source
 from microfab.model.plc_address import S7_DEFAULT_TYPE, S7Address, parse_s7
@@ -154,7 +153,7 @@ def _plcs_of(factory: Factory, poll_s: float | None) -> list[_Plc]:
     return list(plcs.values())
 
 
-class S7Connector(PollingConnector[_Plc, AsyncClient]):
+class S7Connector(PlcConnector[_Plc, AsyncClient]):
     """Polls every Siemens S7 PLC of the factory model; see the module docstring."""
 
     name = SOURCE
@@ -162,29 +161,12 @@ class S7Connector(PollingConnector[_Plc, AsyncClient]):
     logger = logger
     link_errors = (S7ConnectionError, S7TimeoutError, S7Error, OSError, TimeoutError)
 
-    def __init__(
-        self,
-        factory: Factory,
-        publisher: Publisher,
-        *,
-        reconnect_s: float = 1.0,
-        max_reconnect_s: float = 10.0,
-        timeout_s: float = 2.0,
-        poll_s: float | None = None,
-    ) -> None:
-        plcs = _plcs_of(factory, poll_s)
-        if not plcs:
-            raise InputError(
-                "no machine of the factory model has connect.s7; map its addresses in the "
-                "factory file (see docs/connectors.md) and run 'microfab factory apply' again"
-            )
-        super().__init__(
-            publisher,
-            plcs,
-            reconnect_s=reconnect_s,
-            max_reconnect_s=max_reconnect_s,
-            timeout_s=timeout_s,
-        )
+    block = "s7"
+    mapped = "addresses"
+
+    @classmethod
+    def _devices_of(cls, factory: Factory, poll_s: float | None) -> list[_Plc]:
+        return _plcs_of(factory, poll_s)
 
     async def _open(self, device: _Plc) -> AsyncClient:
         return await open_client(device.host, device.port, device.rack, device.slot, self.timeout_s)
