@@ -307,6 +307,116 @@ def _ingest_run(
         publisher.wait()
     time.sleep(0.5)  # let any redelivered duplicate arrive before counting
     worker.stop()
+    found = _count_ids(store, prefix, count)
+    latencies = sorted((timed.committed[k] - timed.sent[k]) * 1000 for k in timed.committed)
+    store.close()
+    return {
+        "events_per_s": found["stored"] / elapsed,
+        **found,
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
+    }
+
+
+def _worker_process(url: str, db: str, client_id: str) -> None:
+    """One ingest process of ``microfab ingest --processes N`` (its worker, its own store
+    connection, the shared subscription), started on "go" and stopped on "stop" (stdin)."""
+    from microfab.commands.ingest import WorkerSpec, _worker
+    from microfab.connect.mqtt_client import parse_broker_url
+    from microfab.store import open_store
+
+    spec = WorkerSpec(
+        db=db,
+        settings=parse_broker_url(url),
+        known_machines=None,
+        reason_codes=None,
+        strict=False,
+        shared=True,
+        batch_size=5000,
+        max_payload=256 * 1024,
+        clock_policy=None,  # as the single-process runs: no clock judged
+        known_sites=None,
+        hq=False,
+    )
+    with open_store(db, upgrade=False) as store:
+        store.count()
+        worker = _worker(spec, store, client_id)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        worker.start()
+        worker.wait_subscribed()
+        sys.stdin.readline()
+        worker.stop()
+
+
+def _spawn_workers(url: str, db: str, prefix: str, processes: int) -> list[subprocess.Popen[bytes]]:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import ingest; "
+        "ingest._worker_process(sys.argv[2], sys.argv[3], sys.argv[4])"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(Path(__file__).parent), url, db, f"{prefix}-w{k}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for k in range(processes)
+    ]
+    for worker in workers:
+        _wait_ready(worker)
+    return workers
+
+
+def _tell(processes: list[subprocess.Popen[bytes]], word: str) -> None:
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(word.encode() + b"\n")
+        process.stdin.flush()
+
+
+def _processes_run(url: str, db: str, count: int, batch: int, processes: int) -> dict[str, Any]:
+    """Throughput of ``processes`` ingest processes on the shared subscription, each with its own
+    store connection: their sessions are made, the events published while they are away (the
+    broker queues them on the sessions, round robin), then all start at once; timed from "go"
+    to the last commit, read from the store's newest sequence number."""
+    from microfab.store import open_store
+
+    store = open_store(db)
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    workers = _spawn_workers(url, db, prefix, processes)
+    _tell(workers, "go")
+    time.sleep(2.0)  # each has connected and subscribed (a persistent session each)
+    _tell(workers, "stop")
+    for worker in workers:
+        worker.wait()
+    _publish_all(url, count, batch, prefix)
+    workers = _spawn_workers(url, db, prefix, processes)
+    first = store.last_seq()
+    start = time.perf_counter()
+    _tell(workers, "go")
+    end = _wait_for(lambda: store.last_seq() - first, count)
+    elapsed = max(end - start, 1e-9)
+    time.sleep(0.5)
+    _tell(workers, "stop")
+    for worker in workers:
+        worker.wait()
+    found = _count_ids(store, prefix, count)
+    _end_sessions(url, store, [f"{prefix}-w{k}" for k in range(processes)])
+    store.close()
+    return {"events_per_s": found["stored"] / elapsed, **found}
+
+
+def _end_sessions(url: str, store: Any, client_ids: list[str]) -> None:
+    """End a run's sessions in the shared group, so that later runs get every message."""
+    from microfab.connect.mqtt_client import parse_broker_url
+    from microfab.connect.mqtt_ingest import IngestWorker
+
+    for client_id in client_ids:
+        IngestWorker(store, parse_broker_url(url), client_id=client_id).retire(idle_s=0.5)
+
+
+def _count_ids(store: Any, prefix: str, count: int) -> dict[str, int]:
+    """Stored, duplicated (counted by id) and lost events of one run."""
     from sqlalchemy import func, select
 
     from microfab.store.schema import events
@@ -318,17 +428,10 @@ def _ingest_run(
             .group_by(events.c.id)
         ).all()
     stored_ids = {row[0] for row in ids}
-    duplicates = sum(row[1] - 1 for row in ids if row[1] > 1)
-    lost = sum(1 for i in range(count) if f"{prefix}-{i}" not in stored_ids)
-    latencies = sorted((timed.committed[k] - timed.sent[k]) * 1000 for k in timed.committed)
-    store.close()
     return {
-        "events_per_s": len(stored_ids) / elapsed,
         "stored": len(stored_ids),
-        "duplicates": duplicates,
-        "lost": lost,
-        "p50_ms": statistics.median(latencies) if latencies else None,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
+        "duplicates": sum(row[1] - 1 for row in ids if row[1] > 1),
+        "lost": sum(1 for i in range(count) if f"{prefix}-{i}" not in stored_ids),
     }
 
 
@@ -344,25 +447,32 @@ def run(
         baseline = statistics.median(_baseline(url, events) for _ in range(repeat))
         single = [_ingest_run(url, database, events, 1, 0, False) for _ in range(repeat)]
         batched = [_ingest_run(url, database, events, 100, 0, False) for _ in range(repeat)]
+        single2 = [_processes_run(url, database, events, 1, 2) for _ in range(repeat)]
+        batched2 = [_processes_run(url, database, events, 100, 2) for _ in range(repeat)]
         latency_events = min(events, 25_000)
         latency = _ingest_run(url, database, latency_events, 1, 5000.0, True)
     shutil.rmtree(folder, ignore_errors=True)
     events_per_s = statistics.median(r["events_per_s"] for r in single)
+    runs = single + batched + single2 + batched2
     return {
         "events": events,
         "repeat": repeat,
         "broker": "private Mosquitto " + _mosquitto_version() if broker is None else _mask(broker),
         "db": "temporary SQLite file" if db is None else _mask(db),
+        "backend": "postgresql" if database.startswith("postgresql") else "sqlite",
         "events_per_s": round(events_per_s),
         "batched_events_per_s": round(statistics.median(r["events_per_s"] for r in batched)),
         "baseline_events_per_s": round(baseline),
         "ratio": round(events_per_s / baseline, 3),
+        "events_per_s_2": round(statistics.median(r["events_per_s"] for r in single2)),
+        "batched_events_per_s_2": round(statistics.median(r["events_per_s"] for r in batched2)),
+        "ratio_2": round(statistics.median(r["events_per_s"] for r in single2) / baseline, 3),
         "p50_ms": round(latency["p50_ms"], 1) if latency["p50_ms"] is not None else None,
         "p99_ms": round(latency["p99_ms"], 1) if latency["p99_ms"] is not None else None,
         "latency_offered_events_per_s": 5000,
-        "stored": sum(r["stored"] for r in single + batched) + latency["stored"],
-        "duplicates": sum(r["duplicates"] for r in single + batched) + latency["duplicates"],
-        "lost": sum(r["lost"] for r in single + batched) + latency["lost"],
+        "stored": sum(r["stored"] for r in runs) + latency["stored"],
+        "duplicates": sum(r["duplicates"] for r in runs) + latency["duplicates"],
+        "lost": sum(r["lost"] for r in runs) + latency["lost"],
     }
 
 
@@ -390,6 +500,32 @@ def _mosquitto_version() -> str:
         return ""
 
 
+BEFORE = {
+    "when": "2026-12-07 12:15 UTC",
+    "events_per_s": 9610,
+    "batched_events_per_s": 31874,
+    "baseline_events_per_s": 19717,
+    "ratio": 0.487,
+    "p50_ms": 16.3,
+    "p99_ms": 73.8,
+}
+"""The figures recorded before issue 23's ingest work (PostgreSQL), shown beside each new run."""
+
+
+def section(result: dict[str, Any]) -> tuple[str, str]:
+    """The docs section of a run: one per back end."""
+    if result["backend"] == "postgresql":
+        return NAME, TITLE
+    return f"{NAME}_sqlite", TITLE + " (SQLite)"
+
+
+def _before(key: str, result: dict[str, Any]) -> str:
+    if result["backend"] != "postgresql":
+        return "–"
+    value = BEFORE[key]
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def markdown(result: dict[str, Any]) -> str:
     r = result
     return "\n".join(
@@ -397,15 +533,23 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['events']:,} telemetry events per run, broker: {r['broker']}, store: {r['db']}; "
             f"publisher in its own process; medians of {r['repeat']} run(s), all in one session.",
             "",
-            "| measure | value |",
-            "|---|---:|",
-            f"| single-event messages: events/s stored | {r['events_per_s']:,} |",
-            f"| batched (arrays of 100): events/s stored | {r['batched_events_per_s']:,} |",
-            f"| baseline: do-nothing paho QoS 1 subscriber, events/s | {r['baseline_events_per_s']:,} |",
-            f"| ratio single / baseline | {r['ratio']} |",
-            f"| latency publish → committed at {r['latency_offered_events_per_s']:,} events/s offered, p50 | {r['p50_ms']} ms |",
-            f"| same, p99 | {r['p99_ms']} ms |",
-            f"| stored / duplicates / lost | {r['stored']:,} / {r['duplicates']} / {r['lost']} |",
+            "| measure | this run | before |",
+            "|---|---:|---:|",
+            f"| single-event messages, 1 ingest process: events/s stored | {r['events_per_s']:,} | {_before('events_per_s', r)} |",
+            f"| same, 2 ingest processes (shared subscription) | {r['events_per_s_2']:,} | – |",
+            f"| batched (arrays of 100), 1 process: events/s stored | {r['batched_events_per_s']:,} | {_before('batched_events_per_s', r)} |",
+            f"| same, 2 processes | {r['batched_events_per_s_2']:,} | – |",
+            f"| baseline: do-nothing paho QoS 1 subscriber, events/s | {r['baseline_events_per_s']:,} | {_before('baseline_events_per_s', r)} |",
+            f"| ratio single / baseline, 1 process | {r['ratio']} | {_before('ratio', r)} |",
+            f"| same, 2 processes | {r['ratio_2']} | – |",
+            f"| latency publish → committed at {r['latency_offered_events_per_s']:,} events/s offered, p50 | {r['p50_ms']} ms | {_before('p50_ms', r)} ms |",
+            f"| same, p99 | {r['p99_ms']} ms | {_before('p99_ms', r)} ms |",
+            f"| stored / duplicates / lost | {r['stored']:,} / {r['duplicates']} / {r['lost']} | |",
+            "",
+            f"*Before* (PostgreSQL runs only): {BEFORE['when']}, the same bench on the same kind of machine (AMD EPYC, "
+            "2 cores) with the same store, before the work of issue 23's first part (msgspec "
+            "parse, export dicts without pydantic's serializer, the driver's own fetch, several "
+            "processes); set each against its own run's baseline.",
             *(
                 [
                     "",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import sys
@@ -298,50 +299,103 @@ ABLATION = [
     ("LNS without strict-improvement steps", {"lns_strict": False}),
     ("LNS without plateau walks", {"lns_walk": False}),
     ("LNS only (no full model)", {"full_share": 0.0}),
+    ("LNS neighbourhoods in turn, not by recent success", {"lns_adaptive": False}),
 ]
 
 
-def ablation(time_limit: float = 30.0, workers: int = 2, seeds: int = 1) -> dict[str, Any]:
-    """Each technique switched off in turn, on a few hard instances (mean of ``seeds`` runs)."""
+def ablation(
+    time_limit: float = 30.0,
+    workers: int = 2,
+    seeds: int = 3,
+    variants: list[str] | None = None,
+    raw: Path | None = None,
+) -> dict[str, Any]:
+    """Each technique switched off in turn, on a few hard instances: median and spread of
+    ``seeds`` runs per cell (seeds 0 … seeds−1). ``variants`` keeps only the rows whose label
+    contains one of the given strings; ``raw`` appends each run to that JSON-lines file as it ends.
+    """
     from microfab.plan.formats import read_instance
     from microfab.plan.solvers import cpsat
 
     folder = benchmarks_folder()
     bounds = _bounds(folder)
     problems = {name: read_instance(folder / bounds[name][2]) for name in ABLATION_INSTANCES}
+    chosen = [
+        (label, change)
+        for label, change in ABLATION
+        if not variants or any(v in label for v in variants)
+    ]
     rows = []
-    for label, change in ABLATION:
-        values = {}
+    for label, change in chosen:
+        runs: dict[str, list[int]] = {}
         for name, problem in problems.items():
             found = []
             for seed in range(seeds):
                 settings = cpsat.Settings(
                     time_limit=time_limit, workers=workers, seed=seed, **change
                 )
-                found.append(cpsat.solve(problem, settings).makespan)
-            values[name] = statistics.fmean(v for v in found if v is not None)
+                makespan = cpsat.solve(problem, settings).makespan
+                if makespan is not None:
+                    found.append(makespan)
+                if raw is not None:
+                    with raw.open("a", encoding="utf-8") as f:
+                        record_ = {"variant": label, "instance": name, "seed": seed}
+                        f.write(json.dumps(record_ | {"makespan": makespan}) + "\n")
+            runs[name] = found
             print(f"{label} {name}: {found}", file=sys.stderr, flush=True)
-        gaps = [100.0 * (values[n] - bounds[n][1]) / bounds[n][1] for n in problems]
-        rows.append(
-            {"variant": label, "values": values, "mean_gap": round(statistics.fmean(gaps), 2)}
-        )
+        rows.append(_ablation_row(label, runs, bounds))
     return {"time_limit_s": time_limit, "workers": workers, "seeds": seeds, "rows": rows}
+
+
+def _ablation_row(
+    label: str, runs: dict[str, list[int]], bounds: dict[str, tuple[int, int, str]]
+) -> dict[str, Any]:
+    """One variant's row: per instance the median and range of its runs; the mean gap of the
+    medians (the figure the defaults are chosen on) and of the worst runs."""
+    medians = {n: statistics.median(v) for n, v in runs.items() if v}
+    worst = {n: max(v) for n, v in runs.items() if v}
+
+    def gap(values: dict[str, float]) -> float:
+        return round(
+            statistics.fmean(100.0 * (values[n] - bounds[n][1]) / bounds[n][1] for n in values), 2
+        )
+
+    return {
+        "variant": label,
+        "runs": runs,
+        "median": medians,
+        "mean_gap": gap(medians),
+        "worst_gap": gap(worst),
+    }
 
 
 def ablation_markdown(result: dict[str, Any]) -> str:
     names = ABLATION_INSTANCES
     lines = [
         f"What each technique buys: makespans at {result['time_limit_s']:g} s, "
-        f"{result['workers']} workers, mean of {result['seeds']} run(s) per cell, each row with one "
-        "switch of `cpsat.Settings` changed. Single runs vary by a few units on the larger "
-        "instances; read small differences as noise.",
+        f"{result['workers']} workers, {result['seeds']} runs per cell (seeds 0–"
+        f"{result['seeds'] - 1}), each row with one switch of `cpsat.Settings` changed. A cell is "
+        "the median, with the range of the runs in brackets when they differ; *mean gap* is the "
+        "mean over the five instances of the median's gap to the best known, *worst* the same "
+        "for each cell's worst run.",
         "",
-        "| variant | " + " | ".join(names) + " | mean gap % |",
-        "|---|" + "---:|" * (len(names) + 1),
+        "| variant | " + " | ".join(names) + " | mean gap % | worst % |",
+        "|---|" + "---:|" * (len(names) + 2),
     ]
     for row in result["rows"]:
-        cells = " | ".join(f"{row['values'][n]:g}" for n in names)
-        lines.append(f"| {row['variant']} | {cells} | {row['mean_gap']} |")
+        cells = []
+        for n in names:
+            values = row["runs"].get(n) or []
+            if not values:
+                cells.append("–")
+                continue
+            cell = f"{row['median'][n]:g}"
+            if min(values) != max(values):
+                cell += f" ({min(values)}–{max(values)})"
+            cells.append(cell)
+        lines.append(
+            f"| {row['variant']} | {' | '.join(cells)} | {row['mean_gap']} | {row['worst_gap']} |"
+        )
     return "\n".join(lines)
 
 
@@ -415,10 +469,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="measure each technique instead")
-    parser.add_argument("--seeds", type=int, default=1, help="runs per cell of --ablation")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per cell of --ablation")
+    parser.add_argument(
+        "--variants", nargs="*", help="--ablation: only the rows whose label contains one of these"
+    )
+    parser.add_argument(
+        "--raw", type=Path, help="--ablation: append every run to this JSON-lines file"
+    )
     args = parser.parse_args()
     if args.ablation:
-        found = ablation(time_limit=args.time_limit, workers=args.workers, seeds=args.seeds)
+        found = ablation(
+            time_limit=args.time_limit,
+            workers=args.workers,
+            seeds=args.seeds,
+            variants=args.variants,
+            raw=args.raw,
+        )
         text = ablation_markdown(found)
         print(text)
         if not args.no_write:

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -572,6 +573,99 @@ def test_two_workers_share_the_stream_through_a_shared_subscription(
     assert duplicate_ids(store) == []
     assert set(stored_ids(store)) == {f"sh-{i:06d}" for i in range(n)}
     assert sum(m.events for m in store.machine_status()) == n
+
+
+def test_a_retired_process_session_is_drained_then_ended(
+    store: EventStore, mosquitto: MosquittoServer, publisher: Publisher, workers: list[IngestWorker]
+) -> None:
+    """A worker retired for good (``microfab ingest --retire``; ``--processes`` lowered does the
+    same for the processes no longer run): what the broker queued on its session is stored,
+    then the session ends, so it takes no more share of the shared subscription."""
+    from microfab.commands.ingest import WorkerSpec, _retire_sessions
+
+    base = f"ingest-retire-{uuid.uuid4().hex[:6]}"
+    for client_id in (base, f"{base}-1"):  # two processes ran once: two sessions in the group
+        start_worker(store, mosquitto.url, shared=True, client_id=client_id).stop()
+    for i in range(200):  # published while both are away: the broker queues half on each
+        publisher.publish_json(topic(MACHINE, "telemetry"), telemetry(i, "rt"))
+    publisher.wait_acked()
+
+    retired = run_microfab(
+        "ingest", "--retire", f"{base}-1", "--broker", mosquitto.url, "--db", store.url
+    )
+
+    assert retired.returncode == 0, retired.stderr
+    held = store.count()
+    assert 0 < held < 200  # the retired session's share, stored
+    assert f"{base}-1: stored the {held:,} messages the broker held, session ended" in (
+        retired.stderr.replace("\n", " ")
+    )
+    first = start_worker(store, mosquitto.url, shared=True, client_id=base)
+    workers.append(first)
+    wait_until(lambda: store.count() == 200, "the first process's share stored too")
+    for i in range(200, 300):  # the retired session is gone: all of it goes to the first
+        publisher.publish_json(topic(MACHINE, "telemetry"), telemetry(i, "rt"))
+    publisher.wait_acked()
+    wait_until(lambda: store.count() == 300, "everything published afterwards stored")
+    assert first.stats.received == 300 - held
+    assert duplicate_ids(store) == []
+    # what `--processes 1` checks first: no session of a second process is held any more
+    spec = WorkerSpec(
+        db=store.url,
+        settings=parse_broker_url(mosquitto.url),
+        known_machines=None,
+        reason_codes=None,
+        strict=False,
+        shared=True,
+        batch_size=500,
+        max_payload=256 * 1024,
+        clock_policy=None,
+        known_sites=None,
+        hq=False,
+    )
+    _retire_sessions(spec, store, base, processes=1)
+    assert store.count() == 300
+
+
+def test_ingest_runs_several_processes_on_the_shared_subscription(
+    db_url: str, mosquitto: MosquittoServer, publisher: Publisher, store: EventStore
+) -> None:
+    command = [sys.executable, "-m", "microfab.cli", "ingest", "--processes", "2"]
+    command += ["--broker", mosquitto.url, "--db", db_url, "--client-id", "procs"]
+    env = {k: v for k, v in os.environ.items() if k not in ("MICROFAB_DB", "MICROFAB_BROKER")}
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=env | {"COLUMNS": "400"}
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(
+            lambda: sum("subscribed to $share/microfab/" in line for line in lines) == 2,
+            "both processes subscribed",
+        )
+        for i in range(1000):
+            publisher.publish_json(topic(MACHINE, "telemetry"), telemetry(i, "mp"))
+        publisher.wait_acked()
+        wait_until(lambda: store.count() == 1000, "1,000 events stored")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        process.stderr.close()  # type: ignore[union-attr]
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    assert "2 processes" in output and "Traceback" not in output
+    stopped = [line for line in lines if "stopped: received" in line]
+    received_by = [
+        int(line.split("received ")[1].split(",")[0].replace("\u202f", "")) for line in stopped
+    ]
+    assert len(received_by) == 2 and sum(received_by) == 1000 and min(received_by) > 0, stopped
+    assert duplicate_ids(store) == []
+
+    refused = run_microfab("ingest", "--processes", "2", "--no-shared", "--db", db_url)
+    assert refused.returncode == 2
+    assert "--processes" in refused.stderr and "shared subscription" in refused.stderr
 
 
 def test_an_mqtt_3_1_1_worker_ingests_too(

@@ -26,3 +26,22 @@ def test_quick_planning_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "| la16 | 10×10 | 945 |" in text
     assert "**Quick smoke run**" in text
     assert "Re-planning after a breakdown" in text
+
+
+def test_the_ablation_reports_the_median_and_the_spread_of_its_seeds() -> None:
+    module, _ = find_benchmark("plan")
+    bounds = {"Mk02": (24, 26, ""), "Mk06": (33, 57, ""), "Mk07": (139, 139, "")}
+    bounds |= {"Mk10": (165, 189, ""), "ft10": (930, 930, "")}
+    runs = {"Mk02": [26, 27, 26], "Mk06": [59, 59, 60], "Mk07": [141, 140, 142]}
+    runs |= {"Mk10": [204, 212, 208], "ft10": [930, 930, 930]}
+
+    row = module._ablation_row("ours", runs, bounds)
+    text = module.ablation_markdown({"time_limit_s": 30.0, "workers": 2, "seeds": 3, "rows": [row]})
+
+    assert row["median"] == {"Mk02": 26, "Mk06": 59, "Mk07": 141, "Mk10": 208, "ft10": 930}
+    gaps = [0.0, 100 * 2 / 57, 100 * 2 / 139, 100 * 19 / 189, 0.0]
+    assert row["mean_gap"] == round(sum(gaps) / 5, 2)
+    worst = [100 / 26, 100 * 3 / 57, 100 * 3 / 139, 100 * 23 / 189, 0.0]
+    assert row["worst_gap"] == round(sum(worst) / 5, 2)
+    assert "| ours | 26 (26–27) | 59 (59–60) | 141 (140–142) | 208 (204–212) | 930 |" in text
+    assert "3 runs per cell (seeds 0–2)" in text

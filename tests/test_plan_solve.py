@@ -114,3 +114,23 @@ def test_other_objectives(tmp_path: Path) -> None:
     document = json.loads(text)
     assert document["status"] == "optimal" and document["makespan"] == 6
     assert document["objective_criteria"] == "makespan then setup_time"
+
+
+def test_the_neighbourhood_chooser_follows_success_and_never_drops_a_kind() -> None:
+    import random
+    from collections import Counter
+
+    from microfab.plan.solvers.cpsat.neighbourhoods import KINDS, Chooser
+
+    chooser = Chooser(random.Random(7))
+    for _ in range(100):  # "critical" improves every time it is tried, the others never
+        kind = chooser.pick()
+        chooser.reward(kind, kind == "critical")
+    for kind in KINDS:
+        chooser.reward(kind, kind == "critical")
+    picks = Counter(chooser.pick() for _ in range(2000))
+
+    assert picks.most_common(1)[0][0] == "critical"
+    assert picks["critical"] > 0.5 * 2000  # against 0.2 each when chosen in turn
+    assert set(picks) == set(KINDS)  # every kind keeps its floor share
+    assert min(picks.values()) > 0.5 * Chooser.FLOOR * 2000

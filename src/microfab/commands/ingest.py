@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
@@ -17,6 +18,12 @@ from microfab.commands.mqtt_options import (
 )
 from microfab.console import err
 from microfab.errors import InputError
+
+if TYPE_CHECKING:
+    from microfab.connect.mqtt_client import BrokerSettings
+    from microfab.connect.mqtt_ingest import IngestWorker
+    from microfab.model.clock_policy import ClockPolicy
+    from microfab.store import EventStore
 
 
 def ingest(
@@ -61,15 +68,40 @@ def ingest(
             "(unknown_site) and uplinked events whose site differs from the topic's (site_mismatch)",
         ),
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="Ingest processes on the shared subscription (MQTT 5, --shared): the broker "
+            "gives each message to one of them; one per core is plenty",
+        ),
+    ] = 1,
+    retire: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retire",
+            metavar="CLIENT_ID",
+            help="Retire a worker for good: store what the broker queued on its session, end "
+            "the session (no more share of the shared subscription), and exit; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Subscribe to the microfab topics and store every event: QoS 1, acknowledged after commit."""
-    from microfab.connect.mqtt_ingest import IngestWorker
+    import multiprocessing
+    import socket
+
     from microfab.model.clock_policy import ClockPolicy
     from microfab.store import open_store
-    from microfab.store.hq import HqIngestTarget
     from microfab.store.view_follower import ViewFollower
 
     settings = broker_settings(broker, username, password, tls_ca, mqtt_version)
+    if processes > 1 and not (shared and settings.protocol == 5):
+        raise InputError(
+            "--processes: several ingest processes share the load only through the MQTT 5 "
+            "shared subscription; drop --no-shared / --mqtt-version 3.1.1, or run one process"
+        )
     with open_store(db) as store, ViewFollower(store):
         found = store.factory()
         if hq and found is None:
@@ -77,22 +109,149 @@ def ingest(
                 "--hq: no site is registered in this store yet; run "
                 "'microfab hq register SITE_FACTORY.yaml' for each site first"
             )
-        worker = IngestWorker(
-            HqIngestTarget(store) if hq else store,
-            settings,
-            known_machines={ref.path for ref in found[1].machines()} if found else None,
-            reason_codes=found[1].downtime_reasons.codes() if found else None,
+        base_id = client_id or f"microfab-ingest-{socket.gethostname()}"
+        spec = WorkerSpec(
+            db=store.url,
+            settings=settings,
+            known_machines=frozenset(ref.path for ref in found[1].machines()) if found else None,
+            reason_codes=frozenset(found[1].downtime_reasons.codes()) if found else None,
             strict=strict,
             shared=shared,
-            client_id=client_id,
             batch_size=batch_size,
             max_payload=max_payload,
             clock_policy=ClockPolicy.from_options(max_future, max_age),
-            known_sites={site.id for site in found[1].sites} if hq and found else None,
+            known_sites=frozenset(site.id for site in found[1].sites) if hq and found else None,
+            hq=hq,
         )
+        if retire:
+            for retired in retire:
+                worker = _worker(spec, store, retired)
+                taken = worker.retire()
+                err.print(
+                    f"ingest: {retired}: "
+                    + (
+                        f"stored the {taken:,} messages the broker held, session ended"
+                        if worker.session_present
+                        else "the broker held no session"
+                    ),
+                    highlight=False,
+                )
+            return
+        if shared and settings.protocol == 5:
+            _retire_sessions(spec, store, base_id, processes)
+        # the other processes: their own store connection and client id (a persistent session
+        # each), the same subscription; this process keeps the production views caught up and
+        # tells them when to stop (Ctrl-C reaches it; they ignore it and finish their batch)
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Event()
+        others = [
+            spawn.Process(
+                target=run_worker,
+                args=(spec, f"{base_id}-{k}", f"[{k + 1}/{processes}] ", stop),
+                name=f"ingest process {k + 1}",
+            )
+            for k in range(1, processes)
+        ]
+        for process in others:
+            process.start()
         err.print(
             f"ingest: {settings.display} -> {store.display_url}"
-            f"{' (strict)' if strict else ''}{' (HQ)' if hq else ''}; Ctrl-C to stop",
+            f"{' (strict)' if strict else ''}{' (HQ)' if hq else ''}"
+            f"{f', {processes} processes' if processes > 1 else ''}; Ctrl-C to stop",
             highlight=False,
         )
-        worker.run_forever(log=lambda line: err.print(line, highlight=False))
+        try:
+            worker = _worker(spec, store, base_id)
+            worker.run_forever(
+                log=lambda line: err.print(
+                    (f"[1/{processes}] " if processes > 1 else "") + line, highlight=False
+                )
+            )
+        finally:
+            stop.set()
+            for process in others:
+                process.join(timeout=60)
+                if process.exitcode != 0:
+                    err.print(f"ingest: {process.name} ended with exit code {process.exitcode}")
+
+
+class EventLike(Protocol):
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything one ingest process needs, picklable (the other processes are spawned)."""
+
+    db: str
+    settings: BrokerSettings
+    known_machines: frozenset[str] | None
+    reason_codes: frozenset[str] | None
+    strict: bool
+    shared: bool
+    batch_size: int
+    max_payload: int
+    clock_policy: ClockPolicy | None
+    known_sites: frozenset[str] | None
+    hq: bool
+
+
+def run_worker(spec: WorkerSpec, client_id: str, prefix: str, stop: EventLike) -> None:
+    """One more ingest process (``--processes``): its own store connection, until ``stop``."""
+    import signal
+
+    from microfab.store import open_store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the first process says when to stop
+    with open_store(spec.db, upgrade=False) as store:
+        worker = _worker(spec, store, client_id)
+        worker.start()
+        try:
+            if worker.wait_subscribed():
+                err.print(f"{prefix}subscribed to {worker.subscription} as {client_id}")
+            while not stop.wait(10.0):
+                err.print(prefix + worker.stats.summary(), highlight=False)
+        finally:
+            worker.stop()
+            err.print(f"{prefix}stopped: {worker.stats.summary()}", highlight=False)
+
+
+def _retire_sessions(spec: WorkerSpec, store: EventStore, base_id: str, processes: int) -> None:
+    """End the sessions of ingest processes no longer run (``--processes`` lowered): process k
+    uses the client id ``BASE-k`` (k ≥ 1), so ``BASE-processes``, ``BASE-(processes+1)``, … in
+    turn, until one the broker does not hold. What the broker queued on them is stored first."""
+    from microfab.connect.mqtt_client import BrokerError
+
+    for k in range(max(processes, 1), 65):
+        worker = _worker(spec, store, f"{base_id}-{k}")
+        try:
+            taken = worker.retire()
+        except BrokerError as exc:  # ingest itself will say so, or work: not a reason to stop
+            err.print(f"ingest: could not check for retired processes' sessions: {exc}")
+            return
+        if not worker.session_present:
+            return
+        err.print(
+            f"ingest: ended the session of ingest process {k + 1} ({base_id}-{k}), no longer "
+            f"run, after storing the {taken:,} messages the broker held for it",
+            highlight=False,
+        )
+
+
+def _worker(spec: WorkerSpec, store: EventStore, client_id: str) -> IngestWorker:
+    from microfab.connect.mqtt_ingest import IngestWorker
+    from microfab.store.hq import HqIngestTarget
+
+    return IngestWorker(
+        HqIngestTarget(store) if spec.hq else store,
+        spec.settings,
+        known_machines=spec.known_machines,
+        reason_codes=spec.reason_codes,
+        strict=spec.strict,
+        shared=spec.shared,
+        client_id=client_id,
+        batch_size=spec.batch_size,
+        max_payload=spec.max_payload,
+        clock_policy=spec.clock_policy,
+        known_sites=spec.known_sites,
+    )

@@ -152,6 +152,9 @@ class _Inbox:
     def empty(self) -> bool:
         return not self._items
 
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 MAX_CLOCKS_TRACKED = 10_000
 """Machines whose clock offset the statistics keep, at most."""
@@ -175,6 +178,17 @@ class IngestStats:
     clock_offsets: dict[str, float] = field(default_factory=dict)
     """Machine path → seconds its newest accepted event was ahead of the receiving clock
     (negative: behind)."""
+
+    def summary(self) -> str:
+        """One line of progress: what was received, stored, doubled and dead-lettered."""
+        drift = describe_drift(self.drifting_clocks())
+        return (
+            f"received {self.received:,}, stored {self.stored:,}, duplicates {self.duplicates:,}, "
+            f"dead letters {self.dead_letters:,} ({self.bad_time:,} bad_time)"
+            + (f", unknown reasons {self.unknown_reasons:,}" if self.unknown_reasons else "")
+            + (f", refused by site {self.site_refused:,}" if self.site_refused else "")
+            + (f"; {drift}" if drift else "")
+        )
 
     def drifting_clocks(self, beyond: dt.timedelta = DRIFT_SHOWN) -> dict[str, float]:
         """The machines whose clock is off by more than ``beyond``, with their offsets."""
@@ -233,6 +247,9 @@ class IngestWorker:
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
         self._paused_collection = False
+        self._retiring = False
+        self.session_present = False
+        """Whether the broker still held this client id's session at the last connect."""
         self._thread: threading.Thread | None = None
         self._client = new_client(settings, self.client_id, manual_ack=True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -253,6 +270,11 @@ class IngestWorker:
         if reason.is_failure:
             return
         self._generation += 1
+        self.session_present = bool(getattr(flags, "session_present", False))
+        if self._retiring:  # take in what is queued on the session, nothing new
+            client.unsubscribe(self.subscription)
+            self._connected.set()
+            return
         client.subscribe(self.subscription, qos=1)
         self._connected.set()
         log.info("connected to %s, subscribed to %s", self.settings.display, self.subscription)
@@ -321,30 +343,53 @@ class IngestWorker:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def retire(self, idle_s: float = 2.0) -> int:
+        """End this client id's persistent session without losing what the broker queued on it:
+        connect, leave the subscription (so nothing new is queued on it; a shared subscription's
+        share goes to the other members), store and acknowledge what was queued until nothing
+        has come for ``idle_s``, then disconnect with session expiry 0, which ends the session.
+        For an ingest process that is no longer run (``microfab ingest --processes`` lowered):
+        the broker would otherwise keep giving it its share until the session expired, and then
+        drop what it held. Returns how many messages it took in (0: no session was held)."""
+        self._retiring = True
+        self.start()
+        if self.session_present:
+            last, quiet_since = -1, time.monotonic()
+            while time.monotonic() - quiet_since < idle_s:
+                time.sleep(0.1)
+                seen = self.stats.received + len(self._inbox)
+                if seen != last:
+                    last, quiet_since = seen, time.monotonic()
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
+        self._client.loop_stop()
+        return self.stats.received
+
     def run_forever(
         self, log: Callable[[str], None] | None = None, report_every_s: float = 10.0
     ) -> None:
-        """Run in the foreground until Ctrl-C, reporting progress through ``log``."""
+        """Run in the foreground until Ctrl-C, reporting progress through ``log``: once
+        subscribed, every ``report_every_s`` seconds, and the totals when it stops."""
         self.start()
+        if log is not None and self.wait_subscribed():
+            log(f"subscribed to {self.subscription} as {self.client_id}")
         last = time.monotonic()
         try:
             while self._thread is not None and self._thread.is_alive():
                 self._thread.join(timeout=0.5)
                 if log is not None and time.monotonic() - last >= report_every_s:
-                    s = self.stats
-                    drift = describe_drift(s.drifting_clocks())
-                    log(
-                        f"received {s.received:,}, stored {s.stored:,}, duplicates {s.duplicates:,}, "
-                        f"dead letters {s.dead_letters:,} ({s.bad_time:,} bad_time)"
-                        + (f", unknown reasons {s.unknown_reasons:,}" if s.unknown_reasons else "")
-                        + (f", refused by site {s.site_refused:,}" if s.site_refused else "")
-                        + (f"; {drift}" if drift else "")
-                    )
+                    log(self.stats.summary())
                     last = time.monotonic()
         except KeyboardInterrupt:
             pass
         finally:
             self.stop()
+            if log is not None:
+                log("stopped: " + self.stats.summary())
 
     # ------------------------------------------------------------------ processing (worker thread)
 

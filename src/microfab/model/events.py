@@ -59,7 +59,8 @@ STREAMS = (
 
 def format_ts(value: dt.datetime) -> str:
     """Render a UTC instant as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    value = value.astimezone(dt.UTC)
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
     if value.year >= 1000:  # the same text as below, several times faster
         return value.isoformat(timespec="milliseconds")[:23] + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
@@ -68,6 +69,16 @@ def format_ts(value: dt.datetime) -> str:
 def parse_ts(value: object) -> dt.datetime:
     """Accept an aware datetime or ISO-8601 text with an offset; return UTC cut to milliseconds."""
     if isinstance(value, str):
+        if len(value) == 24 and value[23] == "Z" and value[10] == "T":
+            # the wire form (YYYY-MM-DDTHH:MM:SS.mmmZ), parsed as it stands: already UTC and
+            # in milliseconds; anything else it might be goes the long way below
+            try:
+                parsed = dt.datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is dt.UTC:
+                    return parsed
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
@@ -648,10 +659,52 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The export/wire shape: common fields first, then the stream's fields; unset fields left out."""
+    fast = _flat_dict(event)
+    if fast is not None:
+        return fast
     data = event.model_dump(mode="json")
     kept = _KEPT_WHEN_NULL.get(event.stream, ())
     head = {k: data.pop(k) for k in _COMMON}
     return {**head, **{k: v for k, v in data.items() if v is not None or k in kept}}
+
+
+_PLAIN = (str, int, float)
+
+
+def _flat_dict(event: Event) -> dict[str, Any] | None:
+    """:func:`event_to_dict` without pydantic's serializer, for the common case of an event whose
+    fields are all plain values (text, numbers, enums, times, flat dicts of text or numbers):
+    what ``model_dump(mode="json")`` gives, built directly (the serializer costs more than the
+    rest of an ingest's per-event work). None for anything else (nested models, lists), which
+    goes the serializer's way. Fields are in the model's order, like the serializer's."""
+    kept = _KEPT_WHEN_NULL.get(event.stream, ())
+    values = event.__dict__
+    out: dict[str, Any] = {
+        "id": values["id"],
+        "ts": format_ts(values["ts"]),
+        "machine": values["machine"],
+        "stream": values["stream"],
+    }
+    for key, value in values.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is float:
+            if key not in _COMMON:
+                out[key] = value
+        elif value is None:
+            if key in kept:
+                out[key] = None
+        elif isinstance(value, enum.Enum):
+            out[key] = value.value
+        elif kind is dt.datetime:
+            if key != "ts":
+                out[key] = format_ts(value)
+        elif kind is dict:
+            if not all(type(v) in _PLAIN for v in value.values()):
+                return None
+            out[key] = dict(value)
+        else:
+            return None  # bool, lists, nested models: the serializer knows
+    return out
 
 
 def event_body(event: Event) -> dict[str, Any]:

@@ -7,7 +7,11 @@ free); the others keep their machine and their order on it, their times float. K
 - ``jobs``: every operation of a few random jobs;
 - ``machines``: the operations of one or two random machines within a random time window;
 - ``critical``: operations on a critical path of the incumbent (an operation whose start is held
-  by its job or machine predecessor, back from the last end) and their machine neighbours.
+  by its job or machine predecessor, back from the last end) and their machine neighbours;
+- ``reassign``: a few critical operations and what runs near them on the machines they could
+  move to.
+
+:class:`Chooser` picks the next kind by each kind's recent success (``Settings.lns_adaptive``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,32 @@ from microfab.plan.result import Assignment, Schedule
 from microfab.plan.solvers.cpsat.variables import Restriction
 
 KINDS = ("critical", "window", "reassign", "machines", "jobs")
+
+
+class Chooser:
+    """Which neighbourhood kind to try next: each kind's recent success rate (improvements per
+    call, an exponential average, so the choice follows the search as it goes from easy gains
+    to hard ones), with every kind kept at a floor probability so none is written off."""
+
+    DECAY = 0.9
+    FLOOR = 0.05
+
+    def __init__(self, rng: random.Random, kinds: tuple[str, ...] = KINDS) -> None:
+        self.rng = rng
+        self.kinds = kinds
+        self.rate = dict.fromkeys(kinds, 0.5)  # optimistic: each is tried early on
+
+    def pick(self) -> str:
+        total = sum(self.rate.values())
+        share = len(self.kinds) * self.FLOOR
+        weights = [
+            self.FLOOR + (1 - share) * (self.rate[k] / total if total else 1 / len(self.kinds))
+            for k in self.kinds
+        ]
+        return self.rng.choices(self.kinds, weights)[0]
+
+    def reward(self, kind: str, improved: bool) -> None:
+        self.rate[kind] = self.DECAY * self.rate[kind] + (1 - self.DECAY) * float(improved)
 
 
 def _movable(problem: Problem, schedule: Schedule) -> list[Assignment]:

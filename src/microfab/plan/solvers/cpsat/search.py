@@ -77,6 +77,9 @@ class Settings:
     #: LNS: every fourth sub-model may return another schedule of the same objective (a random
     #: walk along plateaus of the makespan)
     lns_walk: bool = True
+    #: LNS: choose the next neighbourhood kind by how often each has improved the incumbent
+    #: lately (a bandit over ``neighbourhoods.KINDS``), rather than in turn
+    lns_adaptive: bool = True
     #: CP-SAT parameters for the full model: no LP relaxation (measured: it proves ft10 optimal
     #: in seconds instead of minutes, and scheduling bounds come from the constraints anyway)
     parameters: tuple[tuple[str, Any], ...] = (("linearization_level", 0),)
@@ -307,6 +310,7 @@ class _Search:
         movable = sum(1 for _, op in problem.operations() if op.fixed is None)
         size = max(4.0, min(30.0, 0.2 * movable))
         calls = 0
+        chooser = neighbourhoods.Chooser(rng)
         while not self.stop.is_set():
             left = self.deadline - time.perf_counter()
             if left < 0.05:
@@ -317,7 +321,10 @@ class _Search:
             current, values = self.incumbent.get()
             if current is None:
                 break
-            kind = neighbourhoods.KINDS[(calls + seed) % len(neighbourhoods.KINDS)]
+            if settings.lns_adaptive:
+                kind = chooser.pick()
+            else:
+                kind = neighbourhoods.KINDS[(calls + seed) % len(neighbourhoods.KINDS)]
             calls += 1
             relaxed = neighbourhoods.choose(kind, problem, current, rng, int(size))
             restriction = neighbourhoods.restriction(problem, current, relaxed)
@@ -358,6 +365,8 @@ class _Search:
                 improved = self.incumbent.offer(
                     extract(sm, solver.value), f"lns-{kind}", lateral=walk
                 )
+            if settings.lns_adaptive:
+                chooser.reward(kind, improved)
             with self.lock:
                 self.calls += 1
                 self.better += improved
