@@ -263,3 +263,77 @@ def test_out_of_range_numbers_and_times_are_validation_errors() -> None:
         EVENT_ADAPTER.validate_python({**base, "ts": "2026-11-22T08:00:00Z", "good": 2**40})
     with pytest.raises(pydantic.ValidationError, match="out of range"):
         EVENT_ADAPTER.validate_python({**base, "ts": "0001-01-01T00:00:00+08:00", "good": 1})
+
+
+def test_the_fast_export_dict_is_the_serializers_to_the_key() -> None:
+    """event_to_dict builds plain events' dicts itself (ingest's hot path); what it builds must
+    be what pydantic's serializer gives, key order included, on every stream."""
+    from microfab.model.events import _flat_dict, _serialized_dict
+
+    samples = [
+        ev(reason="UB-MECH", state="unplanned_stop"),
+        ev(state="idle"),  # reason kept as null
+        ev(corrects="ev-0", reason="CO", state="setup", by="op-7"),
+        ev(stream="count", state=None, good=10, scrap=1, order="WO-1", operation=10),
+        ev(stream="count", state=None, good=-2, corrects="ev-0"),
+        ev(stream="telemetry", state=None, metrics={"spindle_rpm": 12000.0, "n": 3}),
+        ev(stream="energy", state=None, kwh=1234.5),
+        ev(stream="energy", state=None, carrier="towngas", quantity=12.0, unit="MJ"),
+        ev(
+            stream="order",
+            state=None,
+            order="WO-1",
+            event="released",
+            product="BRKT-1",
+            quantity=5,
+            options={"size": "L"},
+            due="2026-11-30T18:00:00+08:00",
+            priority=2,
+        ),
+        ev(stream="material", state=None, material="AL-6061", qty=2.5, unit="kg", lot="L1"),
+        ev(stream="inspection", state=None, result="fail", defect="scratch", score=0.93),
+        ev(stream="safety", state=None, kind="estop_pressed", severity="critical", zone="Z1"),
+        ev(
+            stream="stock",
+            state=None,
+            kind="receipt",
+            item="RM-1",
+            lot="L9",
+            qty=40.0,
+            unit="kg",
+            to_location="WH",
+            expiry="2027-01-01T00:00:00Z",
+            cost_hkd=12.5,
+        ),
+        ev(
+            stream="task",
+            state=None,
+            task="T-1",
+            status="assigned",
+            item="RM-1",
+            qty=5.0,
+            unit="kg",
+            from_location="WH",
+            to_location="LINE",
+        ),
+    ]
+    fast = 0
+    for data in samples:
+        event = event_from_dict(data)
+        built = _flat_dict(event)
+        if built is not None:
+            fast += 1
+            assert list(built.items()) == list(_serialized_dict(event).items()), data
+        assert list(event_to_dict(event).items()) == list(_serialized_dict(event).items())
+    assert fast == len(samples)  # none of these needs the serializer
+
+    boxed = event_from_dict(
+        ev(
+            stream="inspection",
+            state=None,
+            result="fail",
+            defects=[{"name": "scratch", "score": 0.9}],
+        )
+    )
+    assert _flat_dict(boxed) is None  # nested models: the serializer's way
+    assert event_to_dict(boxed)["defects"] == [{"name": "scratch", "score": 0.9}]

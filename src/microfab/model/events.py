@@ -660,8 +660,11 @@ def describe_validation_error(exc: ValidationError) -> str:
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The export/wire shape: common fields first, then the stream's fields; unset fields left out."""
     fast = _flat_dict(event)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else _serialized_dict(event)
+
+
+def _serialized_dict(event: Event) -> dict[str, Any]:
+    """:func:`event_to_dict` through pydantic's serializer (any event)."""
     data = event.model_dump(mode="json")
     kept = _KEPT_WHEN_NULL.get(event.stream, ())
     head = {k: data.pop(k) for k in _COMMON}
