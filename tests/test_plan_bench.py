@@ -45,3 +45,16 @@ def test_the_ablation_reports_the_median_and_the_spread_of_its_seeds() -> None:
     assert row["worst_gap"] == round(sum(worst) / 5, 2)
     assert "| ours | 26 (26–27) | 59 (59–60) | 141 (140–142) | 208 (204–212) | 930 |" in text
     assert "3 runs per cell (seeds 0–2)" in text
+
+
+def test_the_hurink_section_reports_each_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROFAB_BENCHMARKS", str(BENCHMARKS))  # ships rdata/mt06 alone
+    module, _ = find_benchmark("plan")
+
+    result = module.hurink(time_limit=3.0, workers=1)
+    text = module.hurink_markdown(result)
+
+    (row,) = result["rows"]
+    assert row["instance"] == "rdata/mt06" and row["ours"] == 47 and row["status"] == "optimal"
+    assert result["violations"] == 0 and list(result["families"]) == ["hurink_rdata"]
+    assert "| rdata | 1 | **0.0** | 1 | 1 | rdata/mt06 (0.0) |" in text

@@ -130,9 +130,11 @@ def ingest(
                 err.print(
                     f"ingest: {retired}: "
                     + (
-                        f"stored the {taken:,} messages the broker held, session ended"
-                        if worker.session_present
-                        else "the broker held no session"
+                        "the broker held no session"
+                        if not worker.session_present
+                        else f"stored the {taken:,} messages the broker held, session ended"
+                        if taken
+                        else "no messages were held, session ended"
                     ),
                     highlight=False,
                 )
