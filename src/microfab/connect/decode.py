@@ -16,7 +16,6 @@ reason is not one of the factory's codes is stored, flagged: its reason becomes
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import math
 from collections.abc import Collection
@@ -25,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from microfab.connect.topics import is_alerts_topic, parse_topic
+from microfab.connect.topics import is_alerts_topic, parse_topic, remembered
 from microfab.model.clock_policy import ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
 from microfab.model.events import Event, StateChange, event_from_dict, event_to_dict, safety_stop
@@ -105,10 +104,8 @@ def _has_nul(value: object) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_topic(topic: str) -> tuple[str, str]:
-    """:func:`parse_topic`, remembered: a plant publishes on a bounded set of topics."""
-    return parse_topic(topic)
+_parse_topic = remembered(parse_topic)
+_is_alerts_topic = remembered(is_alerts_topic)
 
 
 @dataclass
@@ -143,7 +140,7 @@ def decode_message(
             DeadLetter(source, _safe(topic), _safe(payload_text(raw)), _safe(reason), received_at)
         )
 
-    if is_alerts_topic(topic):
+    if _is_alerts_topic(topic):
         return out  # microfab's own alerts (microfab/v1/{site}/alerts): not an event, no mistake
     if len(payload) > max_payload:
         reject(f"oversize: {len(payload)} bytes, at most {max_payload} accepted")

@@ -48,7 +48,7 @@ from paho.mqtt.properties import Properties
 from microfab.connect.decode import DEFAULT_MAX_PAYLOAD, decode_message
 from microfab.connect.mqtt_client import BrokerSettings, connect_blocking, new_client
 from microfab.connect.site_check import claimed_site, site_refusal, status_topic_site
-from microfab.connect.topics import SUBSCRIPTION, shared
+from microfab.connect.topics import SUBSCRIPTION, remembered, shared
 from microfab.errors import StoreError
 from microfab.model.clock_policy import DRIFT_SHOWN, ClockPolicy
 from microfab.model.dead_letter import DeadLetter, payload_text
@@ -155,6 +155,8 @@ class _Inbox:
     def __len__(self) -> int:
         return len(self._items)
 
+
+_status_topic_site = remembered(status_topic_site)
 
 MAX_CLOCKS_TRACKED = 10_000
 """Machines whose clock offset the statistics keep, at most."""
@@ -467,7 +469,7 @@ class IngestWorker:
                         )
                     )
                     continue
-            status_site = status_topic_site(message.topic)
+            status_site = _status_topic_site(message.topic)
             if status_site is not None:  # an uplink's status: recorded where the store can
                 status = _uplink_status(message.payload)
                 if status is not None:

@@ -6,9 +6,11 @@ stream's fields plus ``id`` and ``ts`` (see docs/topics.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from microfab.model.events import STREAMS, Event, event_to_dict
 
@@ -74,3 +76,22 @@ def encode(events: list[Event]) -> bytes:
     """One payload: a single object, or an array when batching several events of one topic."""
     body: Any = event_payload(events[0]) if len(events) == 1 else [event_payload(e) for e in events]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+_T = TypeVar("_T")
+
+REMEMBERED_TOPIC_LENGTH = 256
+"""Topics up to this many characters are remembered by :func:`remembered` (a real one is far
+shorter; a longer one is worked out each time, so no sender can fill the memory)."""
+
+
+def remembered(function: Callable[[str], _T]) -> Callable[[str], _T]:
+    """``function`` of a topic, remembered for the last 4,096 topics of at most
+    :data:`REMEMBERED_TOPIC_LENGTH` characters: a plant publishes on a bounded set of topics,
+    and ingest asks the same questions of each message's topic."""
+    cached = functools.lru_cache(maxsize=4096)(function)
+
+    def look_up(topic: str) -> _T:
+        return cached(topic) if len(topic) <= REMEMBERED_TOPIC_LENGTH else function(topic)
+
+    return look_up

@@ -702,8 +702,9 @@ def _flat_dict(event: Event) -> dict[str, Any] | None:
             if key != "ts":
                 out[key] = format_ts(value)
         elif kind is dict:
-            if not all(type(v) in _PLAIN for v in value.values()):
-                return None
+            for item in value.values():
+                if type(item) not in _PLAIN:
+                    return None
             out[key] = dict(value)
         else:
             return None  # bool, lists, nested models: the serializer knows
