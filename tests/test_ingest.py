@@ -666,6 +666,8 @@ def test_ingest_runs_several_processes_on_the_shared_subscription(
     refused = run_microfab("ingest", "--processes", "2", "--no-shared", "--db", db_url)
     assert refused.returncode == 2
     assert "--processes" in refused.stderr and "shared subscription" in refused.stderr
+    refused = run_microfab("ingest", "--retire", "procs-1", "--mqtt-version", "3.1.1")
+    assert refused.returncode == 2 and "--retire" in refused.stderr and "MQTT 5" in refused.stderr
 
 
 def test_an_mqtt_3_1_1_worker_ingests_too(

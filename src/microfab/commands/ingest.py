@@ -102,6 +102,11 @@ def ingest(
             "--processes: several ingest processes share the load only through the MQTT 5 "
             "shared subscription; drop --no-shared / --mqtt-version 3.1.1, or run one process"
         )
+    if retire and settings.protocol != 5:
+        raise InputError(
+            "--retire ends a session with MQTT 5's session expiry; drop --mqtt-version 3.1.1 "
+            "(an MQTT 3.1.1 worker's session ends when it connects once with a clean session)"
+        )
     with open_store(db) as store, ViewFollower(store):
         found = store.factory()
         if hq and found is None:

@@ -352,7 +352,10 @@ class IngestWorker:
         has come for ``idle_s``, then disconnect with session expiry 0, which ends the session.
         For an ingest process that is no longer run (``microfab ingest --processes`` lowered):
         the broker would otherwise keep giving it its share until the session expired, and then
-        drop what it held. Returns how many messages it took in (0: no session was held)."""
+        drop what it held. Returns how many messages it took in (0: no session was held).
+        MQTT 5 only (session expiry)."""
+        if self.settings.protocol != 5:
+            raise ValueError("retiring a session needs MQTT 5")
         self._retiring = True
         self.start()
         if self.session_present:
