@@ -54,13 +54,24 @@ def _time(plant: Plant, text: str | None, field: str) -> dt.datetime | None:
     return parse_time(text, plant.zone(), field=field)
 
 
-def _print_order(order: dict[str, Any]) -> None:
+def _local(text: str | None, zone: dt.tzinfo) -> str:
+    """A stored UTC time (ISO text) as the site's clock shows it, e.g. ``2026-12-07
+    16:00+08:00``; the JSON output keeps UTC."""
+    if not text:
+        return ""
+    return dt.datetime.fromisoformat(text).astimezone(zone).isoformat(" ", "minutes")
+
+
+def _print_order(order: dict[str, Any], zone: dt.tzinfo) -> None:
     out.print(
         f"work order {order['id']} · {order['machine']} · {order['kind']} · {order['state']}"
         f" · priority {order['priority']}"
     )
     out.print(f"  problem: {order['problem']}")
-    for key in ("window_start", "window_end", "started_at", "finished_at", "technician", "result"):
+    for key in ("window_start", "window_end", "started_at", "finished_at"):
+        if order.get(key):
+            out.print(f"  {key.replace('_', ' ')}: {_local(order[key], zone)}")
+    for key in ("technician", "result"):
         if order.get(key):
             out.print(f"  {key.replace('_', ' ')}: {order[key]}")
     if order.get("parts"):
@@ -94,6 +105,7 @@ def request(
             f"--kind: '{kind}' is not one of corrective, predictive, preventive"
         ) from None
     with _plant(db) as plant:
+        zone = plant.zone()
         lo, hi = _time(plant, start, "--start"), _time(plant, end, "--end")
         if (lo is None) != (hi is None):
             raise InputError("--start and --end go together")
@@ -102,7 +114,7 @@ def request(
             plant, NewOrder(machine, chosen, problem, priority=priority, window=window), cli_actor()
         )
         order = get(plant.store, order_id)
-    print_json(order) if as_json else _print_order(order)
+    print_json(order) if as_json else _print_order(order, zone)
 
 
 @maintenance_app.command("from-alert")
@@ -115,8 +127,9 @@ def from_alert_command(
     from microfab.maint.workorders import from_alert, get
 
     with _plant(db) as plant:
+        zone = plant.zone()
         order = get(plant.store, from_alert(plant, alert_id, cli_actor()))
-    print_json(order) if as_json else _print_order(order)
+    print_json(order) if as_json else _print_order(order, zone)
 
 
 @maintenance_app.command("from-down")
@@ -129,6 +142,7 @@ def from_down_command(
     from microfab.maint.workorders import from_machine_down, get
 
     with _plant(db) as plant:
+        zone = plant.zone()
         made = from_machine_down(plant, machine, cli_actor())
         order = None if made is None else get(plant.store, made)
     if order is None:
@@ -136,7 +150,7 @@ def from_down_command(
     elif as_json:
         print_json(order)
     else:
-        _print_order(order)
+        _print_order(order, zone)
 
 
 @maintenance_app.command("from-health")
@@ -154,6 +168,7 @@ def from_health_command(
     from microfab.maint.workorders import from_health, get
 
     with _plant(db) as plant:
+        zone = plant.zone()
         made = [
             get(plant.store, i)
             for i in from_health(plant, cli_actor(), min_health=min_health, max_rul_h=max_rul)
@@ -162,7 +177,7 @@ def from_health_command(
         print_json(made)
         return
     for order in made:
-        _print_order(order)
+        _print_order(order, zone)
     out.print(f"{len(made)} predictive work order(s)")
 
 
@@ -179,6 +194,7 @@ def list_command(
     from microfab.maint.workorders import list_json
 
     with _plant(db) as plant:
+        zone = plant.zone()
         path = plant.machine(machine).path if machine else None
         found = list_json(plant.store, machine=path, open_only=open_only)
     if as_json:
@@ -186,7 +202,11 @@ def list_command(
         return
     table = Table("id", "machine", "kind", "state", "prio", "problem", "window")
     for o in found:
-        window = f"{o['window_start']} – {o['window_end']}" if o["window_start"] else ""
+        window = (
+            f"{_local(o['window_start'], zone)} – {_local(o['window_end'], zone)}"
+            if o["window_start"]
+            else ""
+        )
         table.add_row(
             str(o["id"]),
             o["machine"].rsplit("/", 1)[-1],
@@ -205,8 +225,9 @@ def show(order_id: IdArg, db: DbOption = None, as_json: JsonOption = False) -> N
     from microfab.maint.workorders import get
 
     with _plant(db) as plant:
+        zone = plant.zone()
         order = get(plant.store, order_id)
-    print_json(order) if as_json else _print_order(order)
+    print_json(order) if as_json else _print_order(order, zone)
 
 
 @maintenance_app.command("schedule")
@@ -222,10 +243,11 @@ def schedule(
     from microfab.maint.workorders import schedule_order
 
     with _plant(db) as plant:
+        zone = plant.zone()
         lo, hi = _time(plant, start, "--start"), _time(plant, end, "--end")
         assert lo is not None and hi is not None
         order = schedule_order(plant, order_id, lo, hi, cli_actor(), technician)
-    print_json(order) if as_json else _print_order(order)
+    print_json(order) if as_json else _print_order(order, zone)
 
 
 @maintenance_app.command("start")
@@ -240,8 +262,9 @@ def start_command(
     from microfab.maint.workorders import start_order
 
     with _plant(db) as plant:
+        zone = plant.zone()
         order = start_order(plant, order_id, cli_actor(), technician, _time(plant, at, "--at"))
-    print_json(order) if as_json else _print_order(order)
+    print_json(order) if as_json else _print_order(order, zone)
 
 
 @maintenance_app.command("finish")
@@ -267,6 +290,7 @@ def finish_command(
     from microfab.maint.workorders import finish_order
 
     with _plant(db) as plant:
+        zone = plant.zone()
         order = finish_order(
             plant,
             order_id,
@@ -278,7 +302,7 @@ def finish_command(
             rate=rate,
             at=_time(plant, at, "--at"),
         )
-    print_json(order) if as_json else _print_order(order)
+    print_json(order) if as_json else _print_order(order, zone)
 
 
 @maintenance_app.command("cancel")
@@ -291,7 +315,7 @@ def cancel_command(
     from microfab.maint.workorders import cancel_order
 
     with _plant(db) as plant:
-        _print_order(cancel_order(plant, order_id, cli_actor(), reason))
+        _print_order(cancel_order(plant, order_id, cli_actor(), reason), plant.zone())
 
 
 # ---------------------------------------------------------------------------- plans
@@ -320,6 +344,7 @@ def plans_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 
     with _plant(db) as plant:
         found = plans_json(plant.store)
+        zone = plant.zone()
     if as_json:
         print_json(found)
         return
@@ -332,8 +357,8 @@ def plans_list(db: DbOption = None, as_json: JsonOption = False) -> None:
             p["basis"],
             f"{p['interval']:g}",
             f"{p['lead']:g}",
-            p["since"],
-            p["last_done"] or "",
+            _local(p["since"], zone),
+            _local(p["last_done"], zone),
         )
     out.print(table)
 
