@@ -394,3 +394,20 @@ def test_a_photo_is_kept_and_goes_into_backups(tmp_path: Path) -> None:
     restore_backup(tmp_path / "backup.zip", second)
     with open_store(second) as store:
         assert photo(store, order_id, shown["photos"][0]) == ("image/png", png)
+
+
+def test_the_command_line_shows_work_order_times_in_the_site_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/times.db"
+    with open_store(url) as store:
+        fill(store)
+    window = ["--start", "2026-11-24T08:00", "--end", "2026-11-24T11:00"]  # site time (HKT)
+    made = runner.invoke(
+        app, ["maintenance", "request", CNC1, "--problem", "service", *window, "--db", url]
+    )
+    assert made.exit_code == 0, made.output
+    assert "window start: 2026-11-24 08:00+08:00" in made.output
+    assert "window end: 2026-11-24 11:00+08:00" in made.output
+    listed = runner.invoke(app, ["maintenance", "list", "--db", url], env={"COLUMNS": "200"})
+    assert "2026-11-24 08:00+08:00 – 2026-11-24 11:00+08:00" in listed.output
+    as_json = runner.invoke(app, ["maintenance", "list", "--db", url, "--json"])
+    assert json.loads(as_json.output)[0]["window_start"] == "2026-11-24T00:00:00.000Z"
