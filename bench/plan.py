@@ -465,6 +465,28 @@ def ablation(
     return {"time_limit_s": time_limit, "workers": workers, "seeds": seeds, "rows": rows}
 
 
+def ablation_from_raw(raw: Path, time_limit: float, workers: int) -> dict[str, Any]:
+    """The ablation table from the runs a ``--raw`` file holds (several sessions' runs appended
+    to one file make one table; rows in the order of :data:`ABLATION`, the latest run of each
+    variant, instance and seed kept)."""
+    bounds = _bounds(benchmarks_folder())
+    found: dict[str, dict[str, dict[int, int]]] = {}
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        run = json.loads(line)
+        if run["makespan"] is not None:
+            cell = found.setdefault(run["variant"], {}).setdefault(run["instance"], {})
+            cell[run["seed"]] = run["makespan"]
+    order = [label for label, _ in ABLATION if label in found]
+    rows = [
+        _ablation_row(
+            label, {name: list(seeds.values()) for name, seeds in found[label].items()}, bounds
+        )
+        for label in order
+    ]
+    seeds = max((len(v) for row in rows for v in row["runs"].values()), default=0)
+    return {"time_limit_s": time_limit, "workers": workers, "seeds": seeds, "rows": rows}
+
+
 def _ablation_row(
     label: str, runs: dict[str, list[int]], bounds: dict[str, tuple[int, int, str]]
 ) -> dict[str, Any]:
@@ -615,6 +637,11 @@ def main() -> None:
         "--raw", type=Path, help="--ablation: append every run to this JSON-lines file"
     )
     parser.add_argument(
+        "--from-raw",
+        type=Path,
+        help="--ablation: make the table from the runs of this --raw file instead of running",
+    )
+    parser.add_argument(
         "--hurink", action="store_true", help="our solver on the Hurink edata and rdata sets"
     )
     args = parser.parse_args()
@@ -629,13 +656,16 @@ def main() -> None:
             record(target, "plan_hurink", "Planning: the Hurink edata and rdata sets", text)
         return
     if args.ablation:
-        found = ablation(
-            time_limit=args.time_limit,
-            workers=args.workers,
-            seeds=args.seeds,
-            variants=args.variants,
-            raw=args.raw,
-        )
+        if args.from_raw:
+            found = ablation_from_raw(args.from_raw, args.time_limit, args.workers)
+        else:
+            found = ablation(
+                time_limit=args.time_limit,
+                workers=args.workers,
+                seeds=args.seeds,
+                variants=args.variants,
+                raw=args.raw,
+            )
         text = ablation_markdown(found)
         print(text)
         if not args.no_write:
