@@ -25,7 +25,8 @@ def test_quick_planning_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     text = module.markdown(result)
     assert "| la16 | 10×10 | 945 |" in text
     assert "**Quick smoke run**" in text
-    assert "Re-planning after a breakdown" in text
+    assert "Re-planning after a breakdown" in module.replan_markdown(result)
+    assert [name for name, _, _ in module.sections(result)] == ["plan", "plan_replan"]
 
 
 def test_the_ablation_reports_the_median_and_the_spread_of_its_seeds() -> None:

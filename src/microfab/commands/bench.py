@@ -63,9 +63,14 @@ def bench(
     else:
         print(text)
     if write:
-        # a benchmark may record each configuration in its own section (ingest: per back end)
-        section, title = (
-            module.section(result) if hasattr(module, "section") else (name, module.TITLE)
-        )
-        target = record(root / "docs" / "benchmarks.md", section, title, text)
-        err.print(f"recorded in {target}")
+        # a benchmark may record each configuration in its own section (ingest: per back end),
+        # or several sections (plan: the solvers, and re-planning when it ran)
+        if hasattr(module, "sections"):
+            parts = module.sections(result)
+        elif hasattr(module, "section"):
+            parts = [(*module.section(result), text)]
+        else:
+            parts = [(name, module.TITLE, text)]
+        for section, title, body in parts:
+            target = record(root / "docs" / "benchmarks.md", section, title, body)
+            err.print(f"recorded in {target} ({section})")
