@@ -500,16 +500,12 @@ def _mosquitto_version() -> str:
         return ""
 
 
-BEFORE = {
-    "when": "2026-12-07 12:15 UTC",
-    "events_per_s": 9610,
-    "batched_events_per_s": 31874,
-    "baseline_events_per_s": 19717,
-    "ratio": 0.487,
-    "p50_ms": 16.3,
-    "p99_ms": 73.8,
-}
-"""The figures recorded before issue 23's ingest work (PostgreSQL), shown beside each new run."""
+BEFORE: dict[str, dict[str, Any]] = {}
+"""Per back end, this bench's figures for the code before issue 23's ingest work (commit
+ee3d6c0), measured on the same machine in the same session as the run recorded here (see
+:data:`BEFORE_NOTE`); shown beside each new run."""
+
+BEFORE_NOTE = ""
 
 
 def section(result: dict[str, Any]) -> tuple[str, str]:
@@ -520,9 +516,11 @@ def section(result: dict[str, Any]) -> tuple[str, str]:
 
 
 def _before(key: str, result: dict[str, Any]) -> str:
-    if result["backend"] != "postgresql":
+    value = BEFORE.get(result["backend"], {}).get(key)
+    if value is None:
         return "–"
-    value = BEFORE[key]
+    if key.endswith("_ms"):
+        return f"{value} ms"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -542,14 +540,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| baseline: do-nothing paho QoS 1 subscriber, events/s | {r['baseline_events_per_s']:,} | {_before('baseline_events_per_s', r)} |",
             f"| ratio single / baseline, 1 process | {r['ratio']} | {_before('ratio', r)} |",
             f"| same, 2 processes | {r['ratio_2']} | – |",
-            f"| latency publish → committed at {r['latency_offered_events_per_s']:,} events/s offered, p50 | {r['p50_ms']} ms | {_before('p50_ms', r)} ms |",
-            f"| same, p99 | {r['p99_ms']} ms | {_before('p99_ms', r)} ms |",
+            f"| latency publish → committed at {r['latency_offered_events_per_s']:,} events/s offered, p50 | {r['p50_ms']} ms | {_before('p50_ms', r)} |",
+            f"| same, p99 | {r['p99_ms']} ms | {_before('p99_ms', r)} |",
             f"| stored / duplicates / lost | {r['stored']:,} / {r['duplicates']} / {r['lost']} | |",
             "",
-            f"*Before* (PostgreSQL runs only): {BEFORE['when']}, the same bench on the same kind of machine (AMD EPYC, "
-            "2 cores) with the same store, before the work of issue 23's first part (msgspec "
-            "parse, export dicts without pydantic's serializer, the driver's own fetch, several "
-            "processes); set each against its own run's baseline.",
+            f"*Before*: {BEFORE_NOTE}",
             *(
                 [
                     "",
