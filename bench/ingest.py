@@ -500,12 +500,35 @@ def _mosquitto_version() -> str:
         return ""
 
 
-BEFORE: dict[str, dict[str, Any]] = {}
+BEFORE: dict[str, dict[str, Any]] = {
+    "postgresql": {
+        "events_per_s": 7901,
+        "batched_events_per_s": 26147,
+        "baseline_events_per_s": 16425,
+        "ratio": 0.481,
+        "p50_ms": 46.6,
+        "p99_ms": 109.7,
+    },
+    "sqlite": {
+        "events_per_s": 6729,
+        "batched_events_per_s": 19328,
+        "baseline_events_per_s": 15947,
+        "ratio": 0.422,
+        "p50_ms": 19.3,
+        "p99_ms": 267.3,
+    },
+}
 """Per back end, this bench's figures for the code before issue 23's ingest work (commit
 ee3d6c0), measured on the same machine in the same session as the run recorded here (see
 :data:`BEFORE_NOTE`); shown beside each new run."""
 
-BEFORE_NOTE = ""
+BEFORE_NOTE = (
+    "this bench as it was at commit ee3d6c0, before issue 23's ingest work (one process; no "
+    "msgspec, pydantic's serializer for every export dict), on the same machine and store, run "
+    "2026-12-07 14:54–14:57 UTC, minutes before the run above; its own baselines were "
+    f"{BEFORE['postgresql']['baseline_events_per_s']:,} (PostgreSQL run) and "
+    f"{BEFORE['sqlite']['baseline_events_per_s']:,} (SQLite run) events/s."
+)
 
 
 def section(result: dict[str, Any]) -> tuple[str, str]:

@@ -272,6 +272,7 @@ def run(
     workers: int = 2,
     seeds: int = 3,
     replan: bool = True,
+    instances: list[str] | None = None,
 ) -> dict[str, Any]:
     folder = benchmarks_folder()
     if not folder.is_dir():
@@ -279,7 +280,7 @@ def run(
     bounds = _bounds(folder)
     if quick:
         time_limit = min(time_limit, 3.0)
-    names = QUICK if quick else FJSP + JSSP
+    names = QUICK if quick else instances or FJSP + JSSP
     replan_names = (QUICK_REPLAN if quick else REPLAN) if replan else []
     rows, plans = [], {}
     for name in names:
@@ -656,6 +657,9 @@ def main() -> None:
         "--raw", type=Path, help="--ablation: append every run to this JSON-lines file"
     )
     parser.add_argument(
+        "--instances", nargs="*", help="only these instances (e.g. Mk01 … Mk10), not all 21"
+    )
+    parser.add_argument(
         "--no-replan", action="store_true", help="leave out re-planning (its section stays)"
     )
     parser.add_argument(
@@ -703,6 +707,7 @@ def main() -> None:
         workers=args.workers,
         seeds=args.seeds,
         replan=not args.no_replan,
+        instances=args.instances,
     )
     text = markdown(result)
     print(text)
