@@ -274,7 +274,7 @@ class IngestWorker:
         self._generation += 1
         self.session_present = bool(getattr(flags, "session_present", False))
         if self._retiring:  # take in what is queued on the session, nothing new
-            client.unsubscribe(self.subscription)
+            client.unsubscribe([SUBSCRIPTION, shared(SUBSCRIPTION)])  # whichever it held
             self._connected.set()
             return
         client.subscribe(self.subscription, qos=1)
