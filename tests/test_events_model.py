@@ -131,11 +131,15 @@ def test_every_fault_is_reported() -> None:
     assert ";" in message
 
 
-def test_valid_events_of_every_stream() -> None:
-    samples = [
+def every_stream() -> list[dict[str, Any]]:
+    """A valid event of every stream (several of some: nulls kept, corrections, enums, times)."""
+    return [
         ev(reason="UB-MECH", state="unplanned_stop"),
+        ev(state="idle"),  # reason kept as null
+        ev(corrects="ev-0", reason="CO", state="setup", by="op-7"),
         ev(stream="count", state=None, good=10, scrap=1, order="WO-1", operation=10),
-        ev(stream="telemetry", state=None, metrics={"spindle_rpm": 12000.0}),
+        ev(stream="count", state=None, good=-2, corrects="ev-0"),
+        ev(stream="telemetry", state=None, metrics={"spindle_rpm": 12000.0, "n": 3}),
         ev(stream="energy", state=None, kwh=1234.5),
         ev(stream="energy", state=None, carrier="towngas", quantity=12.0, unit="MJ"),
         ev(
@@ -145,10 +149,41 @@ def test_valid_events_of_every_stream() -> None:
             event="released",
             product="BRKT-1",
             quantity=5,
+            options={"size": "L"},
             due="2026-11-30T18:00:00+08:00",
+            priority=2,
         ),
-        ev(stream="material", state=None, material="AL-6061", qty=2.5, unit="kg"),
+        ev(stream="material", state=None, material="AL-6061", qty=2.5, unit="kg", lot="L1"),
+        ev(stream="inspection", state=None, result="fail", defect="scratch", score=0.93),
+        ev(stream="safety", state=None, kind="estop_pressed", severity="critical", zone="Z1"),
+        ev(
+            stream="stock",
+            state=None,
+            kind="receipt",
+            item="RM-1",
+            lot="L9",
+            qty=40.0,
+            unit="kg",
+            to_location="WH",
+            expiry="2027-01-01T00:00:00Z",
+            cost_hkd=12.5,
+        ),
+        ev(
+            stream="task",
+            state=None,
+            task="T-1",
+            status="assigned",
+            item="RM-1",
+            qty=5.0,
+            unit="kg",
+            from_location="WH",
+            to_location="LINE",
+        ),
     ]
+
+
+def test_valid_events_of_every_stream() -> None:
+    samples = every_stream()
     for data in samples:
         event = event_from_dict(data)
         assert event.stream == data["stream"]
@@ -270,53 +305,7 @@ def test_the_fast_export_dict_is_the_serializers_to_the_key() -> None:
     be what pydantic's serializer gives, key order included, on every stream."""
     from microfab.model.events import _flat_dict, _serialized_dict
 
-    samples = [
-        ev(reason="UB-MECH", state="unplanned_stop"),
-        ev(state="idle"),  # reason kept as null
-        ev(corrects="ev-0", reason="CO", state="setup", by="op-7"),
-        ev(stream="count", state=None, good=10, scrap=1, order="WO-1", operation=10),
-        ev(stream="count", state=None, good=-2, corrects="ev-0"),
-        ev(stream="telemetry", state=None, metrics={"spindle_rpm": 12000.0, "n": 3}),
-        ev(stream="energy", state=None, kwh=1234.5),
-        ev(stream="energy", state=None, carrier="towngas", quantity=12.0, unit="MJ"),
-        ev(
-            stream="order",
-            state=None,
-            order="WO-1",
-            event="released",
-            product="BRKT-1",
-            quantity=5,
-            options={"size": "L"},
-            due="2026-11-30T18:00:00+08:00",
-            priority=2,
-        ),
-        ev(stream="material", state=None, material="AL-6061", qty=2.5, unit="kg", lot="L1"),
-        ev(stream="inspection", state=None, result="fail", defect="scratch", score=0.93),
-        ev(stream="safety", state=None, kind="estop_pressed", severity="critical", zone="Z1"),
-        ev(
-            stream="stock",
-            state=None,
-            kind="receipt",
-            item="RM-1",
-            lot="L9",
-            qty=40.0,
-            unit="kg",
-            to_location="WH",
-            expiry="2027-01-01T00:00:00Z",
-            cost_hkd=12.5,
-        ),
-        ev(
-            stream="task",
-            state=None,
-            task="T-1",
-            status="assigned",
-            item="RM-1",
-            qty=5.0,
-            unit="kg",
-            from_location="WH",
-            to_location="LINE",
-        ),
-    ]
+    samples = every_stream()
     fast = 0
     for data in samples:
         event = event_from_dict(data)
