@@ -325,19 +325,8 @@ def _worker_process(url: str, db: str, client_id: str) -> None:
     from microfab.connect.mqtt_client import parse_broker_url
     from microfab.store import open_store
 
-    spec = WorkerSpec(
-        db=db,
-        settings=parse_broker_url(url),
-        known_machines=None,
-        reason_codes=None,
-        strict=False,
-        shared=True,
-        batch_size=5000,
-        max_payload=256 * 1024,
-        clock_policy=None,  # as the single-process runs: no clock judged
-        known_sites=None,
-        hq=False,
-    )
+    # as the single-process runs: batches of 5,000, no clock judged
+    spec = WorkerSpec(db=db, settings=parse_broker_url(url), batch_size=5000)
     with open_store(db, upgrade=False) as store:
         store.count()
         worker = _worker(spec, store, client_id)

@@ -610,19 +610,7 @@ def test_a_retired_process_session_is_drained_then_ended(
     assert first.stats.received == 300 - held
     assert duplicate_ids(store) == []
     # what `--processes 1` checks first: no session of a second process is held any more
-    spec = WorkerSpec(
-        db=store.url,
-        settings=parse_broker_url(mosquitto.url),
-        known_machines=None,
-        reason_codes=None,
-        strict=False,
-        shared=True,
-        batch_size=500,
-        max_payload=256 * 1024,
-        clock_policy=None,
-        known_sites=None,
-        hq=False,
-    )
+    spec = WorkerSpec(db=store.url, settings=parse_broker_url(mosquitto.url))
     _retire_sessions(spec, store, base, processes=1)
     assert store.count() == 300
 

@@ -192,15 +192,15 @@ class WorkerSpec:
 
     db: str
     settings: BrokerSettings
-    known_machines: frozenset[str] | None
-    reason_codes: frozenset[str] | None
-    strict: bool
-    shared: bool
-    batch_size: int
-    max_payload: int
-    clock_policy: ClockPolicy | None
-    known_sites: frozenset[str] | None
-    hq: bool
+    known_machines: frozenset[str] | None = None
+    reason_codes: frozenset[str] | None = None
+    strict: bool = False
+    shared: bool = True
+    batch_size: int = 2000
+    max_payload: int = 256 * 1024
+    clock_policy: ClockPolicy | None = None
+    known_sites: frozenset[str] | None = None
+    hq: bool = False
 
 
 def run_worker(spec: WorkerSpec, client_id: str, prefix: str, stop: EventLike) -> None:
